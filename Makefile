@@ -1,0 +1,10 @@
+# Thin wrappers; dev.py does the work (and runs where make does not).
+PYTHON ?= python3
+
+.PHONY: demo test lint
+demo:
+	$(PYTHON) dev.py demo
+test:
+	$(PYTHON) dev.py test
+lint:
+	$(PYTHON) dev.py lint

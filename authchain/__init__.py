@@ -1,0 +1,41 @@
+"""authchain: "give me secret X" the same way on a laptop, in CI and in production.
+
+>>> import authchain
+>>> authchain.resolve("AUTHCHAIN_DOCTEST_ABSENT", default="fallback")
+'fallback'
+
+The chain, its sources and their order come from ``authchain.toml``; see the
+README. Importing this package loads no cloud SDK.
+"""
+
+from authchain._api import explain, resolve, resolve_many
+from authchain._chain import Chain
+from authchain.errors import (
+    AuthChainError,
+    BackendError,
+    ConfigError,
+    SecretNotFound,
+    SourceUnavailableError,
+)
+from authchain.masking import install_log_masking
+from authchain.refs import SecretRef
+from authchain.values import Explanation, SecretValue
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthChainError",
+    "BackendError",
+    "Chain",
+    "ConfigError",
+    "Explanation",
+    "SecretNotFound",
+    "SecretRef",
+    "SecretValue",
+    "SourceUnavailableError",
+    "__version__",
+    "explain",
+    "install_log_masking",
+    "resolve",
+    "resolve_many",
+]

@@ -1,0 +1,63 @@
+"""The module-level verbs: ``authchain.resolve``, ``resolve_many`` and ``explain``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from authchain._chain import _MISSING, Chain, NameOrRef
+from authchain._default import get_default_chain
+from authchain.values import Explanation, SecretValue
+
+__all__ = ["explain", "resolve", "resolve_many"]
+
+
+def resolve(
+    name: NameOrRef, *, explicit: Any = None, default: Any = _MISSING, chain: Chain | None = None
+) -> SecretValue[Any]:
+    """Return the secret ``name`` from the first source that has it.
+
+    Args:
+        name: a logical name (``"DB_PASSWORD"``) or a reference (``"env://OTHER"``,
+            ``"vault://secret/app#password"``), which goes straight to its backend.
+        explicit: a value the caller already has; returned when not None.
+        default: returned as given when nothing has the name.
+        chain: the chain to use; default: the one built from ``authchain.toml``.
+
+    Returns:
+        A :class:`SecretValue`; call ``.get_secret_value()`` where you use it.
+
+    Raises:
+        SecretNotFound: no source had it (the message lists each source asked).
+        BackendError: a source failed and is not configured ``on_error = "skip"``.
+        ConfigError: a bad config, name or reference.
+
+    Example:
+        >>> import os
+        >>> os.environ["AUTHCHAIN_DOCTEST_TOKEN"] = "example-token"
+        >>> resolve("env://AUTHCHAIN_DOCTEST_TOKEN")
+        SecretValue('**********')
+        >>> resolve("AUTHCHAIN_DOCTEST_MISSING", default=None) is None
+        True
+    """
+    return (chain or get_default_chain()).resolve(name, explicit=explicit, default=default)
+
+
+def resolve_many(
+    names: Iterable[NameOrRef], *, default: Any = _MISSING, chain: Chain | None = None
+) -> dict[str, SecretValue[Any]]:
+    """Resolve several names in one go (batched per source, concurrent where possible).
+
+    Raises:
+        SecretNotFound: for the first missing name (all are in ``.missing``),
+            unless ``default`` is given.
+    """
+    return (chain or get_default_chain()).resolve_many(names, default=default)
+
+
+def explain(name: NameOrRef, *, chain: Chain | None = None) -> Explanation:
+    """Ask every source about ``name`` and report who has it, who won, who is shadowed.
+
+    ``print(explain("DB_PASSWORD"))`` prints a table; no value is ever shown.
+    """
+    return (chain or get_default_chain()).explain(name)

@@ -1,0 +1,523 @@
+"""The chain: ask sources in order, stop at the first that has the name.
+
+The walk itself (``Chain.resolve``) stays as plain as botocore's
+``load_credentials``; caching, retries, single flight and trail formatting
+live in helpers. Three outcomes, never confused: found; not found (move on);
+error (retry if retryable, then raise, or record and move on when the
+source says ``on_error = "skip"``).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from authchain import masking
+from authchain._cache import SingleFlight, TTLCache
+from authchain._retry import RetryPolicy, call_with_retry
+from authchain.errors import BackendError, ConfigError, SecretNotFound, SourceUnavailableError
+from authchain.refs import SecretRef, is_reference
+from authchain.sources.base import CheckResult, Found, Key, NotFound, Source
+from authchain.values import Attempt, Explanation, SecretValue
+
+if TYPE_CHECKING:
+    from authchain.config import Settings
+
+__all__ = ["Chain"]
+
+logger = logging.getLogger("authchain")
+
+_MISSING: Any = object()
+Result = Found | NotFound
+NameOrRef = str | SecretRef
+
+EXPLICIT_NOT_PASSED = Attempt("explicit", "explicit", "not_asked", "no value passed")
+
+
+@dataclass(frozen=True)
+class _Target:
+    source: Source
+    key: Key
+    field: str | None
+
+
+class Chain:
+    """An ordered list of sources plus the cache and error policy that go with them.
+
+    Build one from TOML with :meth:`from_config`, or directly::
+
+        >>> from authchain.sources.env import EnvSource
+        >>> chain = Chain([EnvSource(prefix="DEMO_", environ={"DEMO_TOKEN": "t0k3n-example"})])
+        >>> chain.resolve("TOKEN")
+        SecretValue('**********')
+
+    Args:
+        sources: asked in this order, after the explicit argument.
+        cache_ttl: seconds a found value is reused (0 disables the cache).
+        negative_ttl: seconds a "not found" is remembered (default 0: never).
+        stale_if_error: seconds past ``cache_ttl`` a cached value may still be
+            served when its refresh fails with a ``BackendError`` (logged).
+        retries, backoff, backoff_max: retry policy for retryable errors;
+            a source's own ``retries``/``backoff`` win over these.
+        max_workers: thread-pool size for concurrent lookups in ``resolve_many``.
+        secrets: names pinned to references (``[secrets]`` in the config).
+        clock, sleep, jitter: seams for tests.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[Source] = (),
+        *,
+        cache_ttl: float = 300.0,
+        negative_ttl: float = 0.0,
+        stale_if_error: float = 0.0,
+        retries: int = 2,
+        backoff: float = 0.2,
+        backoff_max: float = 5.0,
+        max_workers: int = 8,
+        secrets: Mapping[str, str | SecretRef] | None = None,
+        settings: Settings | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        jitter: Callable[[float, float], float] = random.uniform,
+    ) -> None:
+        names = [source.name for source in sources]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            raise ConfigError(f"two sources share the name {duplicates[0]!r}; names must be unique")
+        if max_workers < 1:
+            raise ConfigError("max_workers must be at least 1")
+        self._sources: tuple[Source, ...] = tuple(sources)
+        self.cache_ttl = float(cache_ttl)
+        self.negative_ttl = float(negative_ttl)
+        self.stale_if_error = float(stale_if_error)
+        self.policy = RetryPolicy(retries, backoff, backoff_max)
+        self.max_workers = max_workers
+        self._pins = {name: SecretRef.parse(ref) for name, ref in (secrets or {}).items()}
+        self.settings = settings
+        self._clock, self._sleep, self._jitter = clock, sleep, jitter
+        self._scheme_sources: dict[str, Source] = {}
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._cache: TTLCache[Result] = TTLCache(self._clock, grace=self.stale_if_error)
+        self._flights: SingleFlight[Result] = SingleFlight()
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_config(
+        cls,
+        path: str | Path | None = None,
+        *,
+        profile: str | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Chain:
+        """Build the chain a config file describes (found upwards from the working directory).
+
+        Args:
+            path: an ``authchain.toml`` or ``pyproject.toml``; default:
+                ``AUTHCHAIN_CONFIG``, else searched from the working directory up.
+            profile: a ``[profiles.NAME]`` to apply; default ``AUTHCHAIN_PROFILE``.
+            environ: the environment for ``${VAR}`` and ``AUTHCHAIN_*`` (default ``os.environ``).
+
+        Raises:
+            ConfigError: naming the file, the key and what was expected.
+        """
+        from authchain.config import build_chain, load_settings
+
+        return build_chain(load_settings(path, profile=profile, environ=environ))
+
+    # -- the public verbs -------------------------------------------------
+
+    @property
+    def sources(self) -> tuple[Source, ...]:
+        return self._sources
+
+    def source(self, name: str) -> Source:
+        """The source instance called ``name``."""
+        for source in self._sources:
+            if source.name == name:
+                return source
+        raise KeyError(name)
+
+    def resolve(self, name: NameOrRef, *, explicit: Any = None, default: Any = _MISSING) -> SecretValue[Any]:
+        """Return the first value any source has for ``name`` (or a reference).
+
+        Args:
+            name: a logical name (``DB_PASSWORD``) or a reference (``env://X``).
+            explicit: returned (as a ``SecretValue``) when not None; sources are not asked.
+            default: returned as given when nothing has the name.
+
+        Raises:
+            SecretNotFound: nothing had it and no default was given.
+            BackendError: a source failed (after retries) and is not ``on_error = "skip"``.
+            ConfigError: a malformed name or reference.
+        """
+        if explicit is not None:
+            return explicit if isinstance(explicit, SecretValue) else SecretValue(explicit)
+        try:
+            return self._first(name)[0]
+        except SecretNotFound:
+            if default is _MISSING:
+                raise
+            return default  # type: ignore[no-any-return]
+
+    def _first(self, name: NameOrRef) -> tuple[SecretValue[Any], Attempt]:
+        """Walk the sources until one has ``name``; the winner's attempt comes along."""
+        label, targets, _ = self._plan(name)
+        attempts = [EXPLICIT_NOT_PASSED]
+        for target in targets:
+            attempt, value = self._ask(target, raise_errors=True)
+            attempts.append(attempt)
+            if value is not None:
+                self._announce(label, attempt)
+                return value, attempt
+        raise SecretNotFound(_given(name), attempts)
+
+    def resolve_many(
+        self, names: Iterable[NameOrRef], *, default: Any = _MISSING
+    ) -> dict[str, SecretValue[Any]]:
+        """Resolve several names at once: one batch call per source where the
+        source supports it, concurrent lookups where it does not.
+
+        Returns a dict keyed by each name as given (references as their text).
+
+        Raises:
+            SecretNotFound: for the first name nothing had (others listed in ``missing``),
+                unless ``default`` is given.
+        """
+        plans: dict[str, list[_Target]] = {_given(name): self._plan(name)[1] for name in names}
+        results: dict[str, SecretValue[Any]] = {}
+        trails: dict[str, list[Attempt]] = {label: [EXPLICIT_NOT_PASSED] for label in plans}
+        depth = 0
+        while True:
+            # Step `depth` of every pending name's target list, grouped by source,
+            # so each source sees all the names it is asked about in one go.
+            pending = [
+                label for label, targets in plans.items() if label not in results and depth < len(targets)
+            ]
+            if not pending:
+                break
+            by_source: dict[str, list[tuple[str, _Target]]] = {}
+            for label in pending:
+                target = plans[label][depth]
+                by_source.setdefault(target.source.name, []).append((label, target))
+            for group in by_source.values():
+                for label, (attempt, value) in self._ask_group(group).items():
+                    trails[label].append(attempt)
+                    if value is not None:
+                        results[label] = value
+                        self._announce(label, attempt)
+            depth += 1
+        missing = [label for label in plans if label not in results]
+        if missing and default is _MISSING:
+            raise SecretNotFound(missing[0], trails[missing[0]], missing=missing)
+        return {label: results.get(label, default) for label in plans}
+
+    def explain(self, name: NameOrRef) -> Explanation:
+        """Ask every source (not only until the first hit) and report what each said.
+
+        Errors are recorded, not raised, so ``explain`` works when a backend is down.
+        """
+        label, targets, pinned = self._plan(name)
+        attempts = [EXPLICIT_NOT_PASSED]
+        found: list[Attempt] = []
+        for target in targets:
+            attempt, value = self._ask(target, raise_errors=False)
+            attempts.append(attempt)
+            if value is not None:
+                found.append(attempt)
+        winner = found[0] if found else None
+        return Explanation(label, tuple(attempts), winner, tuple(found[1:]), pinned)
+
+    def check(self) -> list[CheckResult]:
+        """Each source's own report: reachable, authenticated, misconfigured, unavailable."""
+        reports: list[CheckResult] = []
+        for source in self._sources:
+            try:
+                reports.append(source.check())
+            except SourceUnavailableError as error:
+                reports.append(source.result("unavailable", str(error)))
+            except BackendError as error:
+                reports.append(
+                    source.result("unauthenticated" if error.access_denied else "unreachable", error.message)
+                )
+            except ConfigError as error:
+                reports.append(source.result("misconfigured", str(error)))
+        return reports
+
+    def invalidate(self, name: NameOrRef) -> None:
+        """Forget cached answers for ``name`` in every source (next resolve asks again)."""
+        for target in self._plan(name)[1]:
+            self._cache.pop((target.source.name, target.key))
+
+    def clear_cache(self) -> None:
+        """Forget every cached answer."""
+        self._cache.clear()
+
+    def close(self) -> None:
+        """Release the thread pool and every source's clients.
+
+        Sources reopen lazily, so a closed chain still works; closing only
+        frees what is open now (use the chain as a context manager)."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False)
+        for source in (*self._sources, *self._scheme_sources.values()):
+            source.close()
+
+    def __enter__(self) -> Chain:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{s.name} ({s.type})" if s.name != s.type else s.name for s in self._sources)
+        return f"<Chain: explicit, {inner}>" if inner else "<Chain: explicit>"
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Cached values, in-flight calls, locks and pools stay in this process:
+        # a pickled chain carries settings only.
+        state = self.__dict__.copy()
+        for runtime in ("_cache", "_flights", "_pool", "_lock"):
+            state.pop(runtime, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    # -- planning: which (source, key) pairs a name means ------------------
+
+    def _plan(self, name: NameOrRef) -> tuple[str, list[_Target], str | None]:
+        if isinstance(name, SecretRef) or is_reference(name):
+            ref = name if isinstance(name, SecretRef) else SecretRef.parse(name)
+            return str(ref), [self._target_for_ref(ref)], None
+        _check_name(name)
+        pin = self._pins.get(name)
+        if pin is not None:
+            return name, [self._target_for_ref(pin)], str(pin)
+        return name, [_Target(s, s.key_for(name), None) for s in self._sources], None
+
+    def _target_for_ref(self, ref: SecretRef) -> _Target:
+        source = self._source_for_scheme(ref.scheme)
+        key, field = source.key_for_ref(ref)
+        return _Target(source, key, field)
+
+    def _source_for_scheme(self, scheme: str) -> Source:
+        """The first configured source of that type, else a default instance of it."""
+        for source in self._sources:
+            if source.type == scheme:
+                return source
+        with self._lock:
+            cached = self._scheme_sources.get(scheme)
+            if cached is None:
+                from authchain._registry import load_source_class
+
+                cls = load_source_class(scheme)
+                try:
+                    cached = cls(name=scheme)
+                except TypeError as error:
+                    raise ConfigError(
+                        f"{scheme}:// references need a configured {scheme!r} source "
+                        f"(add [sources.{scheme}] with type = {scheme!r}): {error}"
+                    ) from None
+                self._scheme_sources[scheme] = cached
+            return cached
+
+    # -- asking one source -------------------------------------------------
+
+    def _ask(self, target: _Target, *, raise_errors: bool) -> tuple[Attempt, SecretValue[Any] | None]:
+        source = target.source
+        try:
+            result, cached = self._fetch(source, target.key)
+            result = _pick_field(result, target.field, source.describe_key(target.key))
+        except SourceUnavailableError as error:
+            logger.debug("%s is unavailable: %s", source.name, error)
+            return Attempt(source.name, source.type, "unavailable", f"unavailable: {error}"), None
+        except BackendError as error:
+            return self._failed(source, error, raise_errors), None
+        return self._record(source, result, cached)
+
+    def _ask_group(
+        self, group: list[tuple[str, _Target]]
+    ) -> dict[str, tuple[Attempt, SecretValue[Any] | None]]:
+        """Ask one source about several names: a batch call, a pool, or a loop."""
+        source = group[0][1].source
+        if source.batches and len(group) > 1:
+            return self._ask_batch(source, group)
+        if source.concurrent and len(group) > 1 and self.max_workers > 1:
+            pool = self._executor()
+            futures = {label: pool.submit(self._ask, target, raise_errors=True) for label, target in group}
+            return {label: future.result() for label, future in futures.items()}
+        return {label: self._ask(target, raise_errors=True) for label, target in group}
+
+    def _ask_batch(
+        self, source: Source, group: list[tuple[str, _Target]]
+    ) -> dict[str, tuple[Attempt, SecretValue[Any] | None]]:
+        answers: dict[str, tuple[Attempt, SecretValue[Any] | None]] = {}
+        misses: dict[Key, list[tuple[str, _Target]]] = {}
+        for label, target in group:
+            entry = self._cache.get((source.name, target.key))
+            if entry is not None and entry.fresh(self._clock()):
+                answers[label] = self._settle(source, target, entry.result, cached=True)
+            else:
+                misses.setdefault(target.key, []).append((label, target))
+        if not misses:
+            return answers
+        try:
+            outcomes = self._with_retry(source, lambda: source.get_many(list(misses)))
+        except SourceUnavailableError as error:
+            unavailable = Attempt(source.name, source.type, "unavailable", f"unavailable: {error}")
+            return {
+                **answers,
+                **{label: (unavailable, None) for items in misses.values() for label, _ in items},
+            }
+        except BackendError as error:
+            failed = self._failed(source, error, raise_errors=True)
+            return {**answers, **{label: (failed, None) for items in misses.values() for label, _ in items}}
+        for key, items in misses.items():
+            outcome = outcomes.get(key, NotFound(f"{source.describe_key(key)} was not returned"))
+            if isinstance(outcome, BackendError):
+                failed = self._failed(source, outcome, raise_errors=True)
+                answers.update({label: (failed, None) for label, _ in items})
+                continue
+            self._store(source, key, outcome)
+            for label, target in items:
+                answers[label] = self._settle(source, target, outcome, cached=False)
+        return answers
+
+    def _settle(
+        self, source: Source, target: _Target, result: Result, *, cached: bool
+    ) -> tuple[Attempt, SecretValue[Any] | None]:
+        try:
+            result = _pick_field(result, target.field, source.describe_key(target.key))
+        except BackendError as error:
+            return self._failed(source, error, raise_errors=True), None
+        return self._record(source, result, cached)
+
+    def _fetch(self, source: Source, key: Key) -> tuple[Result, bool]:
+        """Cache → single flight → retry → ``source.get``. Returns (result, from_cache)."""
+        cache_key = (source.name, key)
+        entry = self._cache.get(cache_key)
+        now = self._clock()
+        if entry is not None and entry.fresh(now):
+            return entry.result, True
+
+        def load() -> Result:
+            again = self._cache.get(cache_key)  # a flight that just landed
+            if again is not None and again.fresh(self._clock()):
+                return again.result
+            result: Result = self._with_retry(source, lambda: source.get(key))
+            self._store(source, key, result)
+            return result
+
+        try:
+            return self._flights.do(cache_key, load), False
+        except BackendError as error:
+            if entry is not None and isinstance(entry.result, Found):
+                logger.warning(
+                    "%s: refresh of %s failed (%s); serving the cached value for up to %gs more",
+                    source.name,
+                    source.describe_key(key),
+                    error.message,
+                    self.stale_if_error,
+                )
+                return entry.result, True
+            raise
+
+    def _with_retry(self, source: Source, operation: Callable[[], Any]) -> Any:
+        policy = RetryPolicy(
+            self.policy.retries if source.retries is None else source.retries,
+            self.policy.backoff if source.backoff is None else source.backoff,
+            self.policy.backoff_max,
+        )
+        return call_with_retry(operation, policy, sleep=self._sleep, jitter=self._jitter, label=source.name)
+
+    def _store(self, source: Source, key: Key, result: Result) -> None:
+        ttl = self.cache_ttl if isinstance(result, Found) else self.negative_ttl
+        self._cache.put((source.name, key), result, ttl)
+
+    def _record(
+        self, source: Source, result: Result, cached: bool
+    ) -> tuple[Attempt, SecretValue[Any] | None]:
+        if isinstance(result, Found):
+            masking.register(result.value)
+            detail = result.detail or "found"
+            return Attempt(source.name, source.type, "found", detail, cached), result.value
+        logger.debug("%s: %s", source.name, result.reason)
+        return Attempt(source.name, source.type, "not_found", result.reason, cached), None
+
+    def _failed(self, source: Source, error: BackendError, raise_errors: bool) -> Attempt:
+        tries = getattr(error, "attempts", 1)
+        suffix = f" (after {tries} attempts)" if tries > 1 else ""
+        skip = source.on_error == "skip"
+        logger.debug(
+            "%s failed%s: %s", source.name, suffix, error.message, exc_info=error.__cause__ is not None
+        )
+        if raise_errors and not skip:
+            raise error.with_source(_label(source), suffix) from error.__cause__
+        note = " (on_error = skip)" if skip and raise_errors else ""
+        denied = "access denied: " if error.access_denied and "denied" not in error.message else ""
+        return Attempt(source.name, source.type, "error", f"error: {denied}{error.message}{suffix}{note}")
+
+    def _announce(self, label: str, attempt: Attempt) -> None:
+        level = logging.DEBUG if attempt.cached else logging.INFO
+        logger.log(
+            level, "%s resolved by %s%s", label, _label_of(attempt), " (cached)" if attempt.cached else ""
+        )
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="authchain")
+            return self._pool
+
+
+def _pick_field(result: Result, field: str | None, where: str) -> Result:
+    """Apply a reference's ``#KEY`` to a JSON secret."""
+    if field is None or not isinstance(result, Found):
+        return result
+    try:
+        parsed = result.value.json()
+    except ValueError:
+        raise BackendError(f"{where} is not valid JSON, so #{field} cannot be read") from None
+    if not isinstance(parsed, dict):
+        raise BackendError(f"{where} is JSON but not an object, so #{field} cannot be read")
+    if field not in parsed:
+        return NotFound(f"{where} has no field {field!r}")
+    item = parsed[field]
+    import json
+
+    text = item if isinstance(item, str) else json.dumps(item)
+    return Found(SecretValue(text), f"{result.detail or where} (field {field!r})")
+
+
+def _given(name: NameOrRef) -> str:
+    """The key a caller will look a result up by: the text it passed."""
+    return name if isinstance(name, str) else str(name)
+
+
+def _check_name(name: object) -> None:
+    if not isinstance(name, str):
+        raise ConfigError(f"a secret name must be a string, not {type(name).__name__}")
+    if not name or name != name.strip() or any(ord(char) < 32 for char in name):
+        raise ConfigError("a secret name must be non-empty, without surrounding spaces or control characters")
+
+
+def _label(source: Source) -> str:
+    return source.name if source.name == source.type else f"{source.name} ({source.type})"
+
+
+def _label_of(attempt: Attempt) -> str:
+    return attempt.source if attempt.source == attempt.type else f"{attempt.source} ({attempt.type})"

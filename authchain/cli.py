@@ -1,0 +1,389 @@
+"""The ``authchain`` command: parsing, output and exit codes; no resolution logic.
+
+Exit codes: 0 ok, 1 not found, 2 usage or config error, 3 backend error
+(``run`` passes the child's own exit code through). Errors print one
+message to stderr and no traceback unless ``--debug``. Nothing prints a
+secret value unless ``--reveal`` asks for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from typing import IO, Any, NoReturn
+
+from authchain import masking
+from authchain._chain import Chain
+from authchain.errors import AuthChainError, BackendError, ConfigError, SecretNotFound
+from authchain.refs import is_reference
+from authchain.values import MASK, SecretValue
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_NOT_FOUND, EXIT_CONFIG, EXIT_BACKEND = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_CONFIG, f"authchain: error: {message}\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="config file (default: AUTHCHAIN_CONFIG or authchain.toml found upwards)",
+    )
+    common.add_argument(
+        "--profile",
+        metavar="NAME",
+        default=argparse.SUPPRESS,
+        help="profile to apply (default: AUTHCHAIN_PROFILE)",
+    )
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="debug logging and tracebacks (values stay masked)",
+    )
+
+    parser = _Parser(
+        prog="authchain",
+        description="Resolve secrets through the configured chain of sources.",
+        epilog="Exit codes: 0 ok, 1 not found, 2 usage or config error, 3 backend error.",
+        parents=[common],
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    resolve = commands.add_parser("resolve", parents=[common], help="resolve one name or reference")
+    resolve.add_argument("name", help="a name (DB_PASSWORD) or a reference (env://X, vault://...)")
+    resolve.add_argument("--reveal", action="store_true", help="print the real value (default: masked)")
+    resolve.add_argument("--json", action="store_true", help="print a JSON object")
+
+    explain = commands.add_parser(
+        "explain", parents=[common], help="ask every source and show who has the name"
+    )
+    explain.add_argument("name")
+    explain.add_argument("--json", action="store_true", help="print a JSON object")
+
+    run = commands.add_parser(
+        "run",
+        parents=[common],
+        help="run a command with references in its environment resolved",
+        description="Start CMD with every environment variable whose value is a secret "
+        "reference (FOO=vault://...) replaced by the resolved value. Resolved values "
+        "are masked in the command's output unless --no-masking.",
+    )
+    run.add_argument("--no-masking", action="store_true", help="pass the command's output through unchanged")
+    run.add_argument(
+        "--scrub",
+        metavar="NAME",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="remove these variables (bootstrap credentials) from the command's environment",
+    )
+    run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the command to run")
+
+    check = commands.add_parser(
+        "check", parents=[common], help="report whether each configured source works here"
+    )
+    check.add_argument("--json", action="store_true")
+
+    config = commands.add_parser(
+        "config", parents=[common], help="show the effective configuration and where each setting came from"
+    )
+    config.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``authchain`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    debug = getattr(args, "debug", False)
+    if debug:
+        _enable_debug_logging()
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_CONFIG
+    handler = _COMMANDS[args.command]
+    try:
+        return handler(args)
+    except SecretNotFound as error:
+        return _fail(error, EXIT_NOT_FOUND, debug)
+    except ConfigError as error:
+        return _fail(error, EXIT_CONFIG, debug)
+    except BackendError as error:
+        return _fail(error, EXIT_BACKEND, debug)
+    except AuthChainError as error:
+        return _fail(error, EXIT_BACKEND, debug)
+
+
+def _fail(error: BaseException, code: int, debug: bool) -> int:
+    if debug:
+        import traceback
+
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+        sys.stderr.write(masking.default_masker.mask(text))
+    sys.stderr.write(f"authchain: error: {masking.default_masker.mask(str(error))}\n")
+    return code
+
+
+def _enable_debug_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(masking.MaskingFilter())
+    logging.getLogger().addHandler(handler)
+    logging.getLogger().setLevel(logging.DEBUG)
+
+
+def _chain(args: argparse.Namespace) -> Chain:
+    return Chain.from_config(getattr(args, "config", None), profile=getattr(args, "profile", None))
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2))
+
+
+# -- commands --------------------------------------------------------------
+
+
+def _resolve(args: argparse.Namespace) -> int:
+    value, attempt = _chain(args)._first(args.name)
+    secret = value.get_secret_value()
+    if args.json:
+        shown: Any = MASK
+        encoding = None
+        if args.reveal:
+            if isinstance(secret, bytes):
+                shown, encoding = base64.b64encode(secret).decode(), "base64"
+            else:
+                shown = secret
+        data = {"name": args.name, "source": attempt.source, "type": attempt.type, "value": shown}
+        if encoding:
+            data["encoding"] = encoding
+        _print_json(data)
+    elif not args.reveal:
+        print(MASK)
+    elif isinstance(secret, bytes):
+        sys.stdout.buffer.write(secret)
+        sys.stdout.flush()
+    else:
+        print(secret)
+    return EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    explanation = _chain(args).explain(args.name)
+    if args.json:
+        _print_json(explanation.as_dict())
+    else:
+        print(explanation)
+    return EXIT_OK if explanation.found else EXIT_NOT_FOUND
+
+
+def _check(args: argparse.Namespace) -> int:
+    from authchain._registry import plugin_errors
+
+    chain = _chain(args)
+    reports = chain.check()
+    broken = plugin_errors()
+    if args.json:
+        _print_json(
+            {
+                "sources": [
+                    {"source": r.source, "type": r.type, "status": r.status, "detail": r.detail}
+                    for r in reports
+                ],
+                "plugin_errors": broken,
+            }
+        )
+    else:
+        width = max([len(f"{r.source} ({r.type})") for r in reports] + [10])
+        for report in reports:
+            print(
+                f"{report.source + ' (' + report.type + ')':<{width}}  {report.status:<15}  {report.detail}"
+            )
+        for type_name, why in sorted(broken.items()):
+            print(f"plugin {type_name!r} failed to load: {why}")
+    statuses = {report.status for report in reports}
+    if "misconfigured" in statuses:
+        return EXIT_CONFIG
+    if statuses & {"unreachable", "unauthenticated"}:
+        return EXIT_BACKEND
+    return EXIT_OK
+
+
+def _config(args: argparse.Namespace) -> int:
+    from authchain.config import TOP_LEVEL, describe
+
+    chain = _chain(args)
+    settings = chain.settings
+    assert settings is not None
+    data = describe(chain, settings)
+    if args.json:
+        _print_json(data)
+        return EXIT_OK
+    print(f"config file: {data['file'] or '(none found; using the default chain)'}")
+    print(f"profile:     {data['profile'] or '(none)'}")
+    print("settings:")
+    for key in TOP_LEVEL:
+        item = data["settings"][key]
+        print(f"  {key} = {json.dumps(item['value'])}    # {item['origin']}")
+    print("sources, in the order asked (after the explicit argument):")
+    for number, source in enumerate(data["sources"], start=1):
+        print(f"  {number}. {source['name']} (type {source['type']})")
+        for key, item in source["settings"].items():
+            print(f"       {key} = {json.dumps(item['value'])}    # {item['origin']}")
+    if data["secrets"]:
+        print("pinned secrets:")
+        for name, item in data["secrets"].items():
+            print(f"  {name} = {item['reference']}    # {item['origin']}")
+    return EXIT_OK
+
+
+def _run(args: argparse.Namespace) -> int:
+    argv = list(args.argv)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    if not argv:
+        raise ConfigError("run needs a command: authchain run -- CMD ARGS...")
+    environment = dict(os.environ)
+    references = {name: value for name, value in environment.items() if is_reference(value)}
+    masker = masking.Masker()
+    if references:
+        resolved = _chain(args).resolve_many(sorted(set(references.values())))
+        for name, reference in references.items():
+            text = _as_text(resolved[reference], name)
+            environment[name] = text
+            masker.add(text)
+    for name in args.scrub:
+        environment.pop(name, None)
+    try:
+        if args.no_masking:
+            child = subprocess.Popen(argv, env=environment)
+            return _wait(child)
+        child = subprocess.Popen(argv, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    except FileNotFoundError:
+        sys.stderr.write(f"authchain: error: command not found: {argv[0]}\n")
+        return 127
+    except PermissionError:
+        sys.stderr.write(f"authchain: error: permission denied: {argv[0]}\n")
+        return 126
+    assert child.stdout is not None
+    assert child.stderr is not None
+    pumps = [
+        threading.Thread(target=_pump, args=(child.stdout, sys.stdout, masker.mask_bytes), daemon=True),
+        threading.Thread(target=_pump, args=(child.stderr, sys.stderr, masker.mask_bytes), daemon=True),
+    ]
+    for pump in pumps:
+        pump.start()
+    code = _wait(child)
+    for pump in pumps:
+        pump.join()
+    return code
+
+
+def _as_text(value: SecretValue[Any], name: str) -> str:
+    secret: str | bytes = value.get_secret_value()
+    if isinstance(secret, bytes):
+        try:
+            return secret.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"{name} resolved to binary data, which cannot go into an environment variable"
+            ) from None
+    if "\x00" in secret:
+        raise ConfigError(
+            f"{name} resolved to a value containing NUL, which cannot go into an environment variable"
+        )
+    return secret
+
+
+def _wait(child: subprocess.Popen[bytes]) -> int:
+    """Wait for the child, forwarding Ctrl-C and SIGTERM to it; shell-style exit code."""
+
+    def forward(signum: int, frame: Any) -> None:
+        child.send_signal(signum)
+
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread: nothing to forward
+            previous[signum] = signal.signal(signum, forward)
+    try:
+        code = child.wait()
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+    return 128 - code if code < 0 else code
+
+
+def _pump(source: IO[bytes], target: IO[str], mask: Callable[[bytes], bytes]) -> None:
+    """Copy a child's stream, masking whole lines; flush a partial line after 100 ms idle.
+
+    Masking works on complete lines so a value split across two reads is still
+    caught; the idle flush keeps prompts without a newline from hanging.
+    """
+    import selectors
+
+    out = target.buffer if hasattr(target, "buffer") else None
+    fd = source.fileno()
+    pending = b""
+    selector = selectors.DefaultSelector()
+    selector.register(fd, selectors.EVENT_READ)
+
+    def emit(data: bytes) -> None:
+        if not data:
+            return
+        masked = mask(data)
+        if out is not None:
+            out.write(masked)
+            out.flush()
+        else:  # pragma: no cover - a replaced sys.stdout without a buffer
+            target.write(masked.decode("utf-8", "replace"))
+            target.flush()
+
+    try:
+        while True:
+            if not selector.select(timeout=0.1):
+                emit(pending)
+                pending = b""
+                continue
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            pending += chunk
+            cut = pending.rfind(b"\n") + 1
+            if cut:
+                emit(pending[:cut])
+                pending = pending[cut:]
+        emit(pending)
+    finally:
+        selector.close()
+        source.close()
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "resolve": _resolve,
+    "explain": _explain,
+    "run": _run,
+    "check": _check,
+    "config": _config,
+}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

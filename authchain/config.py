@@ -1,0 +1,477 @@
+"""Find and read the TOML config, apply a profile and ``AUTHCHAIN_*`` overrides.
+
+Config lives in ``authchain.toml`` (top level) or ``[tool.authchain]`` in
+``pyproject.toml``, found from the working directory upwards;
+``AUTHCHAIN_CONFIG`` names a file and ``AUTHCHAIN_PROFILE`` picks
+``[profiles.NAME]``. This module turns that into :class:`Settings`, typed and
+validated, recording where each setting came from; it does no backend I/O.
+Every error names the file, the key and what was expected, and never echoes
+a value (a misplaced secret must not be printed back).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from authchain._registry import load_source_class, registered_types
+from authchain.errors import ConfigError
+from authchain.refs import SecretRef, is_reference
+from authchain.sources.base import Option, _suggest
+
+if TYPE_CHECKING:
+    from authchain._chain import Chain
+
+__all__ = ["CONFIG_FILENAME", "Settings", "build_chain", "find_config_file", "load_settings"]
+
+CONFIG_FILENAME = "authchain.toml"
+
+TOP_LEVEL: dict[str, Option] = {
+    option.name: option
+    for option in (
+        Option("order", list, None, "source names in the order they are asked"),
+        Option("cache_ttl", float, 300.0, "seconds a found value is cached (0 disables)", minimum=0),
+        Option("negative_ttl", float, 0.0, "seconds a 'not found' is cached", minimum=0),
+        Option(
+            "stale_if_error",
+            float,
+            0.0,
+            "seconds an expired value may be served when its refresh fails",
+            minimum=0,
+        ),
+        Option("retries", int, 2, "retries after a retryable backend error", minimum=0),
+        Option("backoff", float, 0.2, "base delay in seconds of the exponential backoff", minimum=0),
+        Option("backoff_max", float, 5.0, "largest delay in seconds between retries", minimum=0),
+        Option("max_workers", int, 8, "threads for concurrent lookups in resolve_many", minimum=1),
+    )
+}
+TABLES = ("sources", "secrets", "profiles")
+
+# Keys whose string value would be a credential if written literally.
+_SECRET_KEY = re.compile(
+    r"(?:^|_)(token|password|passwd|pwd|secret|secret_id|api_key|apikey|private_key|"
+    r"access_key|secret_key|secret_access_key|client_secret|credentials?)$",
+    re.IGNORECASE,
+)
+_SECRET_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+_WHOLE_VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}")
+_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
+
+
+@dataclass
+class Settings:
+    """The effective configuration: file, profile, values and where each came from."""
+
+    path: Path | None = None
+    profile: str | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, dict[str, Any]] | None = None
+    secrets: dict[str, SecretRef] = field(default_factory=dict)
+    origins: dict[str, str] = field(default_factory=dict)
+    raw_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    base_dir: Path = field(default_factory=Path.cwd)
+    key_prefix: str = ""
+
+    def value(self, key: str) -> Any:
+        return self.values.get(key, TOP_LEVEL[key].default)
+
+    @property
+    def display(self) -> str:
+        return str(self.path) if self.path else "(no config file)"
+
+
+def find_config_file(start: Path | None = None, environ: Mapping[str, str] | None = None) -> Path | None:
+    """``AUTHCHAIN_CONFIG``, else the nearest ``authchain.toml`` or
+    ``pyproject.toml`` with ``[tool.authchain]`` from ``start`` upwards."""
+    environ = os.environ if environ is None else environ
+    named = environ.get("AUTHCHAIN_CONFIG")
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"AUTHCHAIN_CONFIG names {path}, which is not a file")
+        return path
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_FILENAME
+        if candidate.is_file():
+            return candidate
+        pyproject = folder / "pyproject.toml"
+        if pyproject.is_file() and "authchain" in _read_toml(pyproject).get("tool", {}):
+            return pyproject
+    return None
+
+
+def load_settings(
+    path: str | Path | None = None,
+    *,
+    profile: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+) -> Settings:
+    """Read, merge and validate the configuration (see the module docstring).
+
+    Raises:
+        ConfigError: a missing or invalid file, unknown key, wrong type, bad
+            ``order``, unknown profile or source type, or a literal secret.
+    """
+    environ = os.environ if environ is None else environ
+    cwd = cwd or Path.cwd()
+    config_path = Path(path).expanduser() if path is not None else find_config_file(cwd, environ)
+    profile = profile or environ.get("AUTHCHAIN_PROFILE") or None
+    if config_path is None:
+        if profile:
+            raise ConfigError(f"profile {profile!r} was requested but no {CONFIG_FILENAME} was found")
+        settings = Settings(base_dir=cwd)
+    else:
+        settings = _settings_from_file(config_path, profile)
+    _apply_environment(settings, environ)
+    _validate(settings, environ, cwd)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on 3.10 only
+        import tomli as tomllib
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+
+
+def _settings_from_file(path: Path, profile: str | None) -> Settings:
+    data = _read_toml(path)
+    prefix = ""
+    if path.name == "pyproject.toml":
+        if "authchain" not in data.get("tool", {}):
+            raise ConfigError(f"{path} has no [tool.authchain] table")
+        data, prefix = data["tool"]["authchain"], "tool.authchain."
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: {prefix or 'the top level'} must be a table")
+    settings = Settings(path=path, profile=profile, base_dir=path.resolve().parent, key_prefix=prefix)
+    _check_layout(data, settings, where=str(path), in_profile=False)
+    _merge(settings, {k: v for k, v in data.items() if k != "profiles"}, str(path))
+    if profile:
+        profiles = data.get("profiles", {})
+        if profile not in profiles:
+            known = ", ".join(sorted(profiles)) or "none defined"
+            raise ConfigError(f"{path}: unknown profile {profile!r} (profiles: {known})")
+        layer = f"{path} [profiles.{profile}]"
+        _check_layout(profiles[profile], settings, where=layer, in_profile=True)
+        _merge(settings, profiles[profile], layer)
+    return settings
+
+
+def _check_layout(data: Mapping[str, Any], settings: Settings, *, where: str, in_profile: bool) -> None:
+    allowed = set(TOP_LEVEL) | set(TABLES)
+    if in_profile:
+        allowed.discard("profiles")
+    for key, value in data.items():
+        if key not in allowed:
+            raise ConfigError(
+                f"{where}: unknown key {settings.key_prefix}{key!s}{_suggest(key, allowed)}; "
+                f"known keys: {', '.join(sorted(allowed))}"
+            )
+        if key in TABLES and not isinstance(value, dict):
+            raise ConfigError(f"{where}: {settings.key_prefix}{key} must be a table")
+    for name, table in data.get("sources", {}).items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: {settings.key_prefix}sources.{name} must be a table")
+    for name, table in data.get("profiles", {}).items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: {settings.key_prefix}profiles.{name} must be a table")
+
+
+def _merge(settings: Settings, layer: Mapping[str, Any], origin: str) -> None:
+    """Apply one layer (the file, then a profile): scalars and ``order`` replace,
+    ``sources.NAME`` tables merge key by key, ``secrets`` merge name by name."""
+    for key, value in layer.items():
+        if key == "sources":
+            settings.sources = settings.sources or {}
+            for name, table in value.items():
+                merged = settings.raw_sources.setdefault(name, {})
+                merged.update(table)
+                for option in table:
+                    settings.origins[f"sources.{name}.{option}"] = origin
+            settings.sources = {name: dict(table) for name, table in settings.raw_sources.items()}
+        elif key == "secrets":
+            for name, ref in value.items():
+                settings.values.setdefault("_secrets", {})[name] = ref
+                settings.origins[f"secrets.{name}"] = origin
+        else:
+            settings.values[key] = value
+            settings.origins[key] = origin
+
+
+def _apply_environment(settings: Settings, environ: Mapping[str, str]) -> None:
+    for key in TOP_LEVEL:
+        variable = f"AUTHCHAIN_{key.upper()}"
+        if variable in environ:
+            text = environ[variable]
+            value: Any = (
+                [part.strip() for part in text.split(",") if part.strip()] if key == "order" else text
+            )
+            settings.values[key] = value
+            settings.origins[key] = variable
+
+
+def _validate(settings: Settings, environ: Mapping[str, str], cwd: Path) -> None:
+    where = settings.display
+    for key, option in TOP_LEVEL.items():
+        if key in settings.values:
+            label = _label(settings, settings.origins.get(key, where))
+            raw = expand(settings.values[key], environ, label + key)
+            settings.values[key] = option.coerce(raw, label)
+    pins = settings.values.pop("_secrets", {})
+    for name, text in pins.items():
+        location = f"{_label(settings, settings.origins[f'secrets.{name}'])}secrets.{name}"
+        if not isinstance(text, str):
+            raise ConfigError(f"{location} must be a reference string such as env://NAME")
+        expanded = expand(text, environ, location)
+        if "://" not in expanded:
+            # Not even shaped like a reference: most likely a literal secret (or
+            # a ${VAR} holding one), so the message must not quote it.
+            raise ConfigError(
+                f"{location} is not a reference (value not shown): a config holds references, "
+                f"not values; expected SCHEME://..., for example env://{name}"
+            )
+        try:
+            settings.secrets[name] = SecretRef.parse(expanded)
+        except ConfigError as error:
+            raise ConfigError(f"{location}: {error}") from None
+    if settings.sources is None:
+        settings.sources = None
+        _check_order(settings, default_source_definitions(cwd))
+        return
+    if not settings.sources:
+        raise ConfigError(f"{where}: {settings.key_prefix}sources is empty; define at least one source")
+    for name, table in settings.sources.items():
+        _validate_source(settings, name, table)
+    _check_order(settings, settings.sources)
+    for name in active_source_names(settings, settings.sources):
+        location = (
+            f"{settings.origins.get(f'sources.{name}.type', where)}: {settings.key_prefix}sources.{name}"
+        )
+        table = settings.sources[name]
+        settings.sources[name] = {
+            key: expand(value, environ, f"{location}.{key}") for key, value in table.items()
+        }
+
+
+def _label(settings: Settings, origin: str) -> str:
+    """The prefix for a top-level key in messages: ``file: tool.authchain.`` or ``AUTHCHAIN_X: ``."""
+    if origin.startswith("AUTHCHAIN_"):
+        return f"{origin}: "
+    return f"{origin}: {settings.key_prefix}"
+
+
+def _validate_source(settings: Settings, name: str, table: Mapping[str, Any]) -> None:
+    origin = settings.origins.get(f"sources.{name}.type") or next(
+        (v for k, v in settings.origins.items() if k.startswith(f"sources.{name}.")), settings.display
+    )
+    where = f"{settings.key_prefix}sources.{name}"
+    type_name = table.get("type")
+    if not isinstance(type_name, str):
+        raise ConfigError(
+            f'{origin}: {where} needs type = "..." (one of {", ".join(sorted(registered_types()))})'
+        )
+    try:
+        cls = load_source_class(type_name)
+    except ConfigError as error:
+        raise ConfigError(f"{origin}: {where}: {error}") from None
+    _reject_literal_secrets(table, f"{origin}: {where}")
+    known = {option.name for option in cls.all_options()} | {"type"}
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise ConfigError(
+            f"{origin}: {where} has unknown setting {unknown[0]!r} for type {type_name!r}"
+            f"{_suggest(unknown[0], known)}; known settings: {', '.join(sorted(known))}"
+        )
+
+
+def _reject_literal_secrets(table: Mapping[str, Any], where: str) -> None:
+    for key, value in table.items():
+        if isinstance(value, dict):
+            _reject_literal_secrets(value, f"{where}.{key}")
+        elif isinstance(value, str) and _SECRET_KEY.search(key) and not _is_indirect(value):
+            raise ConfigError(
+                f"{where}.{key} looks like a literal secret. A config holds references, "
+                f"not values: use a reference such as env://{key.upper()} or "
+                f"vault://secret/app#{key}, a secret name such as {key.upper()}, or ${{{key.upper()}}}"
+            )
+
+
+def _is_indirect(value: str) -> bool:
+    """A reference, a whole ``${VAR}``, or an UPPER_SNAKE secret name to resolve."""
+    if _WHOLE_VARIABLE.fullmatch(value) or _SECRET_NAME.fullmatch(value):
+        return True
+    if is_reference(value):
+        try:
+            SecretRef.parse(value)
+        except ConfigError:
+            return False
+        return True
+    return False
+
+
+def _check_order(settings: Settings, sources: Mapping[str, Any]) -> None:
+    order = settings.values.get("order")
+    if order is None:
+        return
+    origin = settings.origins.get("order", settings.display)
+    if order and order[0] == "explicit":  # always first; tolerated where users write it
+        order = order[1:]
+    seen: set[str] = set()
+    for name in order:
+        if name == "explicit":
+            raise ConfigError(
+                f"{origin}: order: 'explicit' is always asked first; list it first or not at all"
+            )
+        if name not in sources:
+            raise ConfigError(
+                f"{origin}: order names {name!r}, which is not a defined source"
+                f"{_suggest(name, sources)}; defined sources: {', '.join(sources)}"
+            )
+        if name in seen:
+            raise ConfigError(f"{origin}: order lists {name!r} twice")
+        seen.add(name)
+    settings.values["order"] = order
+
+
+def expand(value: Any, environ: Mapping[str, str], where: str) -> Any:
+    """Expand ``${VAR}`` and ``${VAR:-default}`` in strings (``$$`` is a literal ``$``).
+
+    Raises:
+        ConfigError: an unset variable without a default, or a malformed ``${``.
+    """
+    if isinstance(value, dict):
+        return {key: expand(item, environ, f"{where}.{key}") for key, item in value.items()}
+    if isinstance(value, list):
+        return [expand(item, environ, where) for item in value]
+    if not isinstance(value, str) or "$" not in value:
+        return value
+
+    def substitute(match: re.Match[str]) -> str:
+        if match.group(0) == "$$":
+            return "$"
+        if match.group(0) == "${":
+            raise ConfigError(f"{where} has a malformed ${{...}} (expected ${{NAME}} or ${{NAME:-default}})")
+        name, default = match.group(1), match.group(2)
+        current = environ.get(name)
+        if current:
+            return current
+        if default is not None:
+            return default
+        if current is not None:
+            return current
+        raise ConfigError(f"{where} uses ${{{name}}} but {name} is not set (a default: ${{{name}:-...}})")
+
+    return _VARIABLE.sub(substitute, value)
+
+
+def default_source_definitions(cwd: Path) -> dict[str, dict[str, Any]]:
+    """The chain with no ``sources`` configured: Prefect (its source only answers
+    inside a flow or task run), the environment, then ``./.env``."""
+    definitions: dict[str, dict[str, Any]] = {}
+    if "prefect" in registered_types():
+        definitions["prefect"] = {"type": "prefect"}
+    definitions["env"] = {"type": "env"}
+    definitions["dotenv"] = {"type": "dotenv", "path": str(cwd / ".env")}
+    return definitions
+
+
+def active_source_names(settings: Settings, definitions: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """``order`` if given, else every definition in canonical order (rank, then file order)."""
+    order = settings.values.get("order")
+    if order is not None:
+        return list(order)
+    ranked = sorted(
+        enumerate(definitions.items()),
+        key=lambda item: (load_source_class(item[1][1]["type"]).rank, item[0]),
+    )
+    return [name for _, (name, _) in ranked]
+
+
+def build_chain(settings: Settings, cwd: Path | None = None) -> Chain:
+    """Instantiate the sources the settings describe and wrap them in a :class:`Chain`."""
+    from authchain._chain import Chain
+
+    definitions = (
+        settings.sources
+        if settings.sources is not None
+        else default_source_definitions(cwd or settings.base_dir)
+    )
+    sources = []
+    for name in active_source_names(settings, definitions):
+        table = definitions[name]
+        cls = load_source_class(table["type"])
+        origin = settings.origins.get(f"sources.{name}.type", settings.display)
+        where = f"{origin}: {settings.key_prefix}sources.{name}"
+        options = {key: value for key, value in table.items() if key != "type"}
+        sources.append(cls.from_settings(name, options, where=where, base_dir=settings.base_dir))
+    return Chain(
+        sources,
+        cache_ttl=settings.value("cache_ttl"),
+        negative_ttl=settings.value("negative_ttl"),
+        stale_if_error=settings.value("stale_if_error"),
+        retries=settings.value("retries"),
+        backoff=settings.value("backoff"),
+        backoff_max=settings.value("backoff_max"),
+        max_workers=settings.value("max_workers"),
+        secrets=settings.secrets,
+        settings=settings,
+    )
+
+
+def describe(chain: Chain, settings: Settings) -> dict[str, Any]:
+    """The effective configuration with the origin of each setting (``authchain config``).
+
+    Settings whose key looks secret show the text written in the config (a
+    reference or ``${VAR}``), never an expanded value.
+    """
+    top = {
+        key: {"value": settings.value(key), "origin": settings.origins.get(key, "default")}
+        for key in TOP_LEVEL
+    }
+    sources = []
+    for source in chain.sources:
+        raw = settings.raw_sources.get(source.name, {})
+        shown: dict[str, dict[str, Any]] = {}
+        for key, value in source.settings().items():
+            if _SECRET_KEY.search(key) and value is not None:
+                value = raw.get(key, "**********")
+            origin = settings.origins.get(f"sources.{source.name}.{key}", "default")
+            shown[key] = {"value": _jsonable(value), "origin": origin}
+        sources.append({"name": source.name, "type": source.type, "settings": shown})
+    secrets = {
+        name: {"reference": str(ref), "origin": settings.origins.get(f"secrets.{name}", "default")}
+        for name, ref in settings.secrets.items()
+    }
+    return {
+        "file": str(settings.path) if settings.path else None,
+        "profile": settings.profile,
+        "settings": top,
+        "sources": sources,
+        "secrets": secrets,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
+    return str(value)

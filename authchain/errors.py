@@ -1,0 +1,131 @@
+"""The exceptions authchain raises, and what each one means for the caller.
+
+::
+
+    Exception
+     └── AuthChainError                 anything authchain raises on purpose
+          ├── ConfigError (ValueError)   bad config, bad reference, missing extra
+          ├── SecretNotFound (LookupError)
+          │                              no source had the name; lists each attempt
+          ├── BackendError               a source failed (unreachable, denied,
+          │                              throttled, bad data); never a "miss"
+          └── SourceUnavailableError     a source cannot run here (no keyring
+                                         backend, SDK missing); the chain reports
+                                         it and moves on as if "not found"
+
+The split follows azure-identity: *unavailable* moves the chain on, any
+other failure stops it (unless the source is configured ``on_error = "skip"``).
+No message ever contains a secret value: messages name keys, paths and sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from authchain.values import Attempt
+
+__all__ = [
+    "AuthChainError",
+    "BackendError",
+    "ConfigError",
+    "SecretNotFound",
+    "SourceUnavailableError",
+]
+
+
+class AuthChainError(Exception):
+    """Base class of every error authchain raises on purpose."""
+
+
+class ConfigError(AuthChainError, ValueError):
+    """The configuration, a reference or an argument is wrong, or an extra is missing.
+
+    Raised before any backend is asked, so fixing the input is always the cure.
+    """
+
+
+class SecretNotFound(AuthChainError, LookupError):
+    """No source had the name. ``attempts`` holds what every source said."""
+
+    def __init__(
+        self,
+        name: str,
+        attempts: Sequence[Attempt] = (),
+        *,
+        missing: Sequence[str] = (),
+    ) -> None:
+        self.name = name
+        self.attempts: tuple[Attempt, ...] = tuple(attempts)
+        self.missing: tuple[str, ...] = tuple(missing) or (name,)
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        others = [other for other in self.missing if other != self.name]
+        also = f" (also missing: {', '.join(others)})" if others else ""
+        lines = [f"{self.name!r} was not found by any source{also}."]
+        if self.attempts:
+            lines.append("Attempted sources:")
+            lines.extend(f"    {attempt.line()}" for attempt in self.attempts)
+        lines.append(f"See `authchain explain {self.name}`.")
+        return "\n".join(lines)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_not_found, (self.name, self.attempts, self.missing))
+
+
+class BackendError(AuthChainError):
+    """A source failed to answer: unreachable, access denied, throttled or bad data.
+
+    Attributes:
+        source: the source instance name (``"vault-prod"``), or None when raised
+            by a source before the chain attached its name.
+        retryable: whether trying again may help (connection errors, 5xx, throttling).
+        access_denied: the backend refused; never retried.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        retryable: bool = False,
+        access_denied: bool = False,
+    ) -> None:
+        self.message = message
+        self.source = source
+        self.access_denied = access_denied
+        self.retryable = retryable and not access_denied
+        super().__init__(f"{source}: {message}" if source else message)
+
+    def with_source(self, source: str, suffix: str = "") -> BackendError:
+        """Return a copy that names ``source`` (the chain adds it; sources need not)."""
+        copy = BackendError(
+            self.message + suffix,
+            source=source,
+            retryable=self.retryable,
+            access_denied=self.access_denied,
+        )
+        copy.__cause__ = self.__cause__
+        return copy
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            _rebuild_backend_error,
+            (self.message, self.source, self.retryable, self.access_denied),
+        )
+
+
+def _rebuild_not_found(name: str, attempts: tuple[Attempt, ...], missing: tuple[str, ...]) -> SecretNotFound:
+    return SecretNotFound(name, attempts, missing=missing)
+
+
+def _rebuild_backend_error(
+    message: str, source: str | None, retryable: bool, access_denied: bool
+) -> BackendError:
+    return BackendError(message, source=source, retryable=retryable, access_denied=access_denied)
+
+
+class SourceUnavailableError(AuthChainError):
+    """The source cannot work in this environment; the chain treats it as a miss."""

@@ -1,0 +1,342 @@
+"""Secret references: ``SCHEME://LOCATION[?PARAMS][#KEY]`` naming one secret in one backend.
+
+Parsing is syntax only: it never imports a backend or touches the network, so
+a reference to a backend whose extra is not installed still parses (resolving
+it is what fails, with the extra named). Each scheme has one small validator;
+a malformed reference is a :class:`~authchain.errors.ConfigError` that says
+what is wrong and shows the expected form.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from authchain.errors import ConfigError
+
+if TYPE_CHECKING:
+    from authchain._chain import Chain
+    from authchain.values import SecretValue
+
+__all__ = ["SecretRef", "is_reference"]
+
+_SCHEME_RE = re.compile(r"([a-z][a-z0-9-]*)://(.*)", re.DOTALL)
+_FORBIDDEN_RE = re.compile(r"[\x00-\x20\x7f]")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
+_JSON_KEY = re.compile(r"[^#?&\x00-\x20\x7f]+")
+_VAULT_SEGMENT = re.compile(r"[A-Za-z0-9_.@+=,-]+")
+_AWS_SM_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,2048}")
+_AWS_SM_ARN = re.compile(
+    r"arn:aws[a-z-]*:secretsmanager:(?P<region>[a-z0-9-]+):\d{12}:secret:[A-Za-z0-9/_+=.@-]+"
+)
+_AWS_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_AWS_STAGE = re.compile(r"[A-Za-z0-9_.-]{1,256}")
+_AWS_VERSION_ID = re.compile(r"[A-Za-z0-9-]{32,64}")
+_SSM_NAME = re.compile(r"/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+_SSM_LABEL = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+_GCP_PROJECT = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_GCP_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
+_PREFECT_BLOCK = re.compile(r"[a-z0-9-]+")
+_POSITIVE_INT = re.compile(r"[1-9][0-9]{0,9}")
+
+
+@dataclass(frozen=True)
+class _Scheme:
+    form: str
+    validate: Callable[[str, str | None, dict[str, str]], str]
+    params: frozenset[str] = frozenset()
+    json_fragment: bool = True  # False where '#' names something else (dotenv)
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A parsed reference such as ``vault://secret/app/db#password``.
+
+    ``location`` is the backend-specific part, ``fragment`` the text after
+    ``#`` (a JSON field for most schemes, the variable for ``dotenv``) and
+    ``params`` the query settings. References hold no secret, so they are
+    safe to log, pickle and pass as Prefect parameters; the value is
+    fetched where :meth:`resolve` is called.
+
+    Example:
+        >>> ref = SecretRef.parse("vault://secret/app/db#password?version=2")
+        >>> ref.scheme, ref.location, ref.fragment, ref.param("version")
+        ('vault', 'secret/app/db', 'password', '2')
+        >>> str(ref)
+        'vault://secret/app/db?version=2#password'
+    """
+
+    scheme: str
+    location: str
+    fragment: str | None = None
+    params: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def parse(cls, text: str | SecretRef) -> SecretRef:
+        """Parse ``text``; raise :class:`ConfigError` saying what is wrong.
+
+        Raises:
+            ConfigError: not a reference, unknown scheme, or malformed for its scheme.
+        """
+        if isinstance(text, SecretRef):
+            return text
+        if not isinstance(text, str):
+            raise ConfigError(f"a reference must be a string, not {type(text).__name__}")
+        match = _SCHEME_RE.fullmatch(text)
+        if match is None:
+            raise ConfigError(
+                f"{_shorten(text)!r} is not a reference: expected SCHEME://..., "
+                "for example env://DB_PASSWORD or vault://secret/app#password"
+            )
+        scheme, rest = match.groups()
+        spec = _scheme_spec(scheme)
+        bad = _FORBIDDEN_RE.search(rest)
+        if bad:
+            raise ConfigError(
+                f"reference {scheme}://... contains a space or control character "
+                f"at position {len(scheme) + 3 + bad.start()}; expected {spec.form}"
+            )
+        location, fragment, params = _split(scheme, rest, spec)
+        try:
+            location = spec.validate(location, fragment, params)
+        except ConfigError as error:
+            raise ConfigError(f"malformed {scheme}:// reference: {error}; expected {spec.form}") from None
+        return cls(scheme, location, fragment, tuple(sorted(params.items())))
+
+    @property
+    def field(self) -> str | None:
+        """The JSON field to pick from the secret (``#KEY``), if the scheme uses one."""
+        spec = _SCHEMES.get(self.scheme)
+        if spec is not None and not spec.json_fragment:
+            return None
+        return self.fragment
+
+    def param(self, name: str, default: str | None = None) -> str | None:
+        """The value of query parameter ``name``, or ``default``."""
+        return dict(self.params).get(name, default)
+
+    @property
+    def param_map(self) -> Mapping[str, str]:
+        return dict(self.params)
+
+    def resolve(self, *, chain: Chain | None = None) -> SecretValue[Any]:
+        """Fetch the value here, through ``chain`` or the default chain.
+
+        This is why references, not values, should cross process boundaries:
+        the worker that calls ``resolve`` uses its own config and credentials.
+        """
+        from authchain._default import get_default_chain
+
+        return (chain or get_default_chain()).resolve(self)
+
+    def __str__(self) -> str:
+        query = "&".join(f"{key}={value}" for key, value in self.params)
+        text = f"{self.scheme}://{self.location}"
+        if query:
+            text += f"?{query}"
+        if self.fragment is not None:
+            text += f"#{self.fragment}"
+        return text
+
+
+def is_reference(text: object) -> bool:
+    """True if ``text`` starts with a secret-reference scheme authchain knows.
+
+    ``postgres://…`` or ``https://…`` are not references, so ``authchain run``
+    leaves such environment variables alone.
+    """
+    if isinstance(text, SecretRef):
+        return True
+    if not isinstance(text, str):
+        return False
+    match = _SCHEME_RE.match(text)
+    if match is None:
+        return False
+    scheme = match.group(1)
+    if scheme in _SCHEMES:
+        return True
+    from authchain._registry import registered_types
+
+    return scheme in registered_types()
+
+
+def _scheme_spec(scheme: str) -> _Scheme:
+    spec = _SCHEMES.get(scheme)
+    if spec is not None:
+        return spec
+    from authchain._registry import registered_types
+
+    if scheme in registered_types():
+        return _PLUGIN_SCHEME
+    known = ", ".join(sorted(_SCHEMES))
+    raise ConfigError(f"unknown reference scheme {scheme!r}; known schemes: {known}")
+
+
+def _split(scheme: str, rest: str, spec: _Scheme) -> tuple[str, str | None, dict[str, str]]:
+    rest, has_fragment, fragment = rest.partition("#")
+    query = ""
+    if "?" in fragment:  # accept KEY?query as well as ?query#KEY
+        fragment, _, query = fragment.partition("?")
+    rest, _, rest_query = rest.partition("?")
+    query = "&".join(part for part in (rest_query, query) if part)
+    if has_fragment and not fragment:
+        raise ConfigError(f"reference {scheme}://... has an empty #KEY; expected {spec.form}")
+    params: dict[str, str] = {}
+    for item in filter(None, query.split("&")):
+        key, has_eq, value = item.partition("=")
+        if not has_eq or not key or not value:
+            raise ConfigError(
+                f"reference {scheme}://... has a malformed parameter {_shorten(item)!r} "
+                f"(expected NAME=VALUE); expected {spec.form}"
+            )
+        if key in params:
+            raise ConfigError(f"reference {scheme}://... repeats the parameter {key!r}")
+        if spec is not _PLUGIN_SCHEME and key not in spec.params:
+            allowed = ", ".join(sorted(spec.params)) or "none"
+            raise ConfigError(
+                f"reference {scheme}://... has unknown parameter {key!r} "
+                f"(allowed: {allowed}); expected {spec.form}"
+            )
+        params[key] = value
+    return rest, fragment if has_fragment else None, params
+
+
+def _shorten(text: str, limit: int = 60) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def _check_json_field(fragment: str | None) -> None:
+    if fragment is not None:
+        _require(bool(_JSON_KEY.fullmatch(fragment)), f"#{fragment!r} is not a valid field name")
+
+
+def _env(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    _require(bool(_ENV_NAME.fullmatch(location)), f"{location!r} is not a variable name")
+    _check_json_field(fragment)
+    return location
+
+
+def _dotenv(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    _require(fragment is not None, "the variable to read is missing (#KEY)")
+    _require(bool(_ENV_NAME.fullmatch(fragment or "")), f"{fragment!r} is not a variable name")
+    return location
+
+
+def _keyring(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    service, slash, username = location.partition("/")
+    _require(bool(service) and bool(slash) and bool(username), "needs SERVICE/USERNAME")
+    _check_json_field(fragment)
+    return location
+
+
+def _vault(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    segments = location.split("/")
+    _require(len(segments) >= 2, "needs a mount and a path (MOUNT/PATH)")
+    for segment in segments:
+        _require(segment != "", "the path has an empty segment ('//' or a leading/trailing '/')")
+        _require(segment not in {".", ".."}, "'.' and '..' are not allowed in a path")
+        _require(
+            bool(_VAULT_SEGMENT.fullmatch(segment)),
+            f"path segment {segment!r} has characters outside [A-Za-z0-9_.@+=,-]",
+        )
+    _require(params.get("kv", "2") in {"1", "2"}, "kv must be 1 or 2")
+    if "version" in params:
+        _require(bool(_POSITIVE_INT.fullmatch(params["version"])), "version must be a positive integer")
+        _require(params.get("kv", "2") == "2", "version needs KV v2")
+    _check_json_field(fragment)
+    return location
+
+
+def _aws_sm(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    arn = _AWS_SM_ARN.fullmatch(location)
+    _require(
+        bool(arn) or (bool(_AWS_SM_NAME.fullmatch(location)) and not location.startswith("arn:")),
+        f"{_shorten(location)!r} is neither a secret name ([A-Za-z0-9/_+=.@-]) nor a Secrets Manager ARN",
+    )
+    if "stage" in params:
+        _require(bool(_AWS_STAGE.fullmatch(params["stage"])), "stage is not a valid staging label")
+    if "version_id" in params:
+        _require(bool(_AWS_VERSION_ID.fullmatch(params["version_id"])), "version_id is not a version id")
+    if "region" in params:
+        _require(bool(_AWS_REGION.fullmatch(params["region"])), f"{params['region']!r} is not a region")
+    _check_json_field(fragment)
+    return location
+
+
+def _aws_ssm(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    name, colon, selector = location.rpartition(":") if ":" in location else (location, "", "")
+    _require(bool(_SSM_NAME.fullmatch(name)), f"{_shorten(name)!r} is not a parameter name")
+    if colon:
+        _require(bool(_SSM_LABEL.fullmatch(selector)), "the :VERSION or :LABEL selector is empty or invalid")
+        _require(
+            "version" not in params and "label" not in params, "give the version either as :N or ?version=N"
+        )
+    if "version" in params:
+        _require(bool(_POSITIVE_INT.fullmatch(params["version"])), "version must be a positive integer")
+    _require(not ("version" in params and "label" in params), "give a version or a label, not both")
+    if "label" in params:
+        _require(bool(_SSM_LABEL.fullmatch(params["label"])), "label is not a valid label")
+    if "region" in params:
+        _require(bool(_AWS_REGION.fullmatch(params["region"])), f"{params['region']!r} is not a region")
+    _check_json_field(fragment)
+    return location
+
+
+def _gcp_sm(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    parts = location.split("/")
+    if parts[0] == "projects":
+        _require(len(parts) in {4, 6} and parts[2] == "secrets", "expected projects/P/secrets/S[/versions/V]")
+        _require(bool(_GCP_PROJECT.fullmatch(parts[1])), f"{parts[1]!r} is not a project id")
+        secret, rest = parts[3], parts[4:]
+    else:
+        _require(len(parts) in {1, 3}, "expected S or S/versions/V with a configured project")
+        secret, rest = parts[0], parts[1:]
+    _require(bool(_GCP_ID.fullmatch(secret)), f"{secret!r} is not a secret id ([A-Za-z0-9_-], 1-255)")
+    if rest:
+        _require(rest[0] == "versions" and bool(_GCP_ID.fullmatch(rest[1])), "expected .../versions/V")
+    _check_json_field(fragment)
+    return location
+
+
+def _prefect(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    _require(bool(_PREFECT_BLOCK.fullmatch(location)), f"{location!r} is not a block name ([a-z0-9-])")
+    _check_json_field(fragment)
+    return location
+
+
+def _generic(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    _require(bool(location), "the location is empty")
+    _check_json_field(fragment)
+    return location
+
+
+_SCHEMES: dict[str, _Scheme] = {
+    "env": _Scheme("env://NAME[#KEY]", _env),
+    "dotenv": _Scheme("dotenv://[PATH]#KEY", _dotenv, json_fragment=False),
+    "keyring": _Scheme("keyring://SERVICE/USERNAME[#KEY]", _keyring),
+    "vault": _Scheme("vault://MOUNT/PATH[?kv=1|2][&version=N][#KEY]", _vault, frozenset({"kv", "version"})),
+    "aws-sm": _Scheme(
+        "aws-sm://SECRET_ID_OR_ARN[?stage=LABEL|version_id=ID][&region=REGION][#KEY]",
+        _aws_sm,
+        frozenset({"stage", "version_id", "region"}),
+    ),
+    "aws-ssm": _Scheme(
+        "aws-ssm:///PATH/NAME[:VERSION][?version=N|label=L][&region=REGION][#KEY]",
+        _aws_ssm,
+        frozenset({"version", "label", "region"}),
+    ),
+    "gcp-sm": _Scheme("gcp-sm://projects/P/secrets/S/versions/V[#KEY] or gcp-sm://S[#KEY]", _gcp_sm),
+    "prefect": _Scheme("prefect://BLOCK_NAME[#KEY]", _prefect),
+    "memory": _Scheme("memory://NAME[#KEY]", _generic),
+}
+
+_PLUGIN_SCHEME = _Scheme("SCHEME://LOCATION[?NAME=VALUE][#KEY]", _generic)
+
+KNOWN_SCHEMES: frozenset[str] = frozenset(_SCHEMES)

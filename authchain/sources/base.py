@@ -1,0 +1,321 @@
+"""The Source interface every backend implements, and the outcome types it returns.
+
+A source is a small object with one verb, like botocore's credential
+providers: ``get(key)`` answers :class:`Found` or :class:`NotFound`, or raises
+:class:`~authchain.errors.BackendError` for the third outcome (unreachable,
+denied, throttled, bad data) or
+:class:`~authchain.errors.SourceUnavailableError` when it cannot run here.
+Everything else (order, retries, caching, error policy, the attempt trail)
+belongs to the chain, so a new backend is a page of code.
+
+Writing a source::
+
+    class MySource(Source):
+        type = "my-store"                     # config ``type`` and reference scheme
+        options = (Option("url", str, required=True),)
+
+        def __init__(self, *, url: str, **common: Any) -> None:
+            super().__init__(**common)        # name, on_error, retries, backoff
+            self.url = url                    # cheap: no network, no SDK import
+
+        def key_for(self, name: str) -> Key:
+            return name
+
+        def get(self, key: Key) -> Found | NotFound:
+            ...
+
+and register it under the entry-point group ``authchain.sources``.
+"""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Hashable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+from authchain.errors import BackendError, ConfigError
+from authchain.refs import SecretRef
+from authchain.values import SecretValue
+
+__all__ = [
+    "COMMON_OPTIONS",
+    "CheckResult",
+    "CheckStatus",
+    "Found",
+    "Key",
+    "NotFound",
+    "Option",
+    "Source",
+]
+
+logger = logging.getLogger(__name__)
+
+Key = Hashable
+"""A backend key: whatever the source needs to find one secret (str or tuple)."""
+
+
+@dataclass(frozen=True)
+class Found:
+    """The source has the secret. ``detail`` says where, never what."""
+
+    value: SecretValue[Any]
+    detail: str = ""
+
+    def __repr__(self) -> str:
+        return f"Found(value={self.value!r}, detail={self.detail!r})"
+
+
+@dataclass(frozen=True)
+class NotFound:
+    """The source answered and does not have it; ``reason`` names the key it looked at."""
+
+    reason: str
+
+
+CheckStatus = Literal["ok", "unreachable", "unauthenticated", "misconfigured", "unavailable"]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """What ``authchain check`` prints for one source."""
+
+    source: str
+    type: str
+    status: CheckStatus
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting a source accepts in TOML, with its type and default.
+
+    Declaring options (instead of reading ``**kwargs``) is what lets the config
+    loader reject unknown keys and wrong types with the file and key named.
+    """
+
+    name: str
+    kind: type
+    default: Any = None
+    help: str = ""
+    required: bool = False
+    choices: tuple[Any, ...] = ()
+    minimum: float | None = None
+    is_path: bool = False
+
+    def coerce(self, value: Any, where: str, base_dir: Path | None = None) -> Any:
+        """Check ``value`` (already ``${VAR}``-expanded) against this option.
+
+        Messages name the key and the expected type, never the value: a
+        misplaced secret must not be echoed back.
+        """
+        key = join_key(where, self.name)
+        converted = _coerce(value, self.kind, key)
+        if self.choices and converted not in self.choices:
+            allowed = ", ".join(repr(choice) for choice in self.choices)
+            raise ConfigError(f"{key} must be one of {allowed}")
+        if self.minimum is not None and converted < self.minimum:
+            raise ConfigError(f"{key} must be >= {self.minimum:g}")
+        if self.is_path:
+            path = Path(converted).expanduser()
+            if base_dir is not None and not path.is_absolute():
+                path = base_dir / path
+            return path
+        return converted
+
+
+def join_key(where: str, key: str) -> str:
+    """``"file: sources.env"`` + ``"prefix"`` → ``"file: sources.env.prefix"``."""
+    if not where or where.endswith((": ", ".")):
+        return f"{where}{key}"
+    return f"{where}.{key}"
+
+
+_KIND_NAMES = {
+    str: "a string",
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    list: "a list of strings",
+}
+
+
+def _coerce(value: Any, kind: type, key: str) -> Any:
+    expected = _KIND_NAMES.get(kind, kind.__name__)
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in {"true", "false", "1", "0"}:
+            return value.lower() in {"true", "1"}
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+            return int(value)
+    elif kind is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif kind is list:
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return list(value)
+    elif isinstance(value, kind):
+        return value
+    raise ConfigError(f"{key} must be {expected}, got {_type_word(value)}")
+
+
+def _type_word(value: Any) -> str:
+    return {
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+COMMON_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "on_error",
+        str,
+        "raise",
+        "what an error does: 'raise' stops the chain, 'skip' records it and moves on",
+        choices=("raise", "skip"),
+    ),
+    Option("retries", int, None, "retries after a retryable error (default: the chain's)", minimum=0),
+    Option(
+        "backoff",
+        float,
+        None,
+        "base delay in seconds for exponential backoff (default: the chain's)",
+        minimum=0,
+    ),
+)
+
+
+class Source(ABC):
+    """One place secrets can come from: a backend plus its settings.
+
+    Class attributes describe the *type* (``type``, ``rank``, ``options``);
+    the instance ``name`` tells two instances of one type apart in messages
+    (``vault-prod`` and ``vault-dev``).
+    """
+
+    type: ClassVar[str]
+    """Config ``type`` and reference scheme, kebab-case (``"aws-sm"``)."""
+    rank: ClassVar[int] = 150
+    """Position in the canonical order: stores 100, prefect 200, env 300, dotenv 400."""
+    extra: ClassVar[str | None] = None
+    """The pip extra that installs this source's SDK, named in errors."""
+    concurrent: ClassVar[bool] = True
+    """I/O-bound lookups: ``resolve_many`` runs them on the chain's thread pool."""
+    batches: ClassVar[bool] = False
+    """``get_many`` is a real batch call (one request for many keys)."""
+    options: ClassVar[tuple[Option, ...]] = ()
+
+    def __init__(
+        self,
+        *,
+        name: str | None = None,
+        on_error: str = "raise",
+        retries: int | None = None,
+        backoff: float | None = None,
+    ) -> None:
+        where = f"source {name or self.type!r}"
+        self.name: str = name or self.type
+        self.on_error: str = COMMON_OPTIONS[0].coerce(on_error, where)
+        self.retries: int | None = None if retries is None else COMMON_OPTIONS[1].coerce(retries, where)
+        self.backoff: float | None = None if backoff is None else COMMON_OPTIONS[2].coerce(backoff, where)
+
+    @classmethod
+    def all_options(cls) -> tuple[Option, ...]:
+        return COMMON_OPTIONS + cls.options
+
+    @classmethod
+    def from_settings(
+        cls, name: str, settings: Mapping[str, Any], *, where: str, base_dir: Path | None = None
+    ) -> Source:
+        """Build an instance from an (expanded) TOML table, validating every key."""
+        kwargs = cls.validate_settings(settings, where=where, base_dir=base_dir)
+        return cls(name=name, **kwargs)
+
+    @classmethod
+    def validate_settings(
+        cls, settings: Mapping[str, Any], *, where: str, base_dir: Path | None = None
+    ) -> dict[str, Any]:
+        known = {option.name: option for option in cls.all_options()}
+        unknown = sorted(set(settings) - set(known) - {"type"})
+        if unknown:
+            raise ConfigError(
+                f"{where} has unknown setting {unknown[0]!r} for type {cls.type!r}"
+                f"{_suggest(unknown[0], known)}; known settings: {', '.join(sorted(known))}"
+            )
+        kwargs: dict[str, Any] = {}
+        for option in cls.all_options():
+            if option.name in settings:
+                kwargs[option.name] = option.coerce(settings[option.name], where, base_dir)
+            elif option.required:
+                expected = option.help or _KIND_NAMES.get(option.kind, option.kind.__name__)
+                raise ConfigError(f"{where} needs {option.name!r} ({expected})")
+        return kwargs
+
+    @abstractmethod
+    def key_for(self, name: str) -> Key:
+        """Map a logical name (``DB_PASSWORD``) to this backend's key. Pure: no I/O."""
+
+    def key_for_ref(self, ref: SecretRef) -> tuple[Key, str | None]:
+        """Map a reference of this source's scheme to ``(key, json_field)``."""
+        return ref.location, ref.field
+
+    @abstractmethod
+    def get(self, key: Key) -> Found | NotFound:
+        """Look one key up. Raise ``BackendError`` for anything but found / not found."""
+
+    def get_many(self, keys: Iterable[Key]) -> dict[Key, Found | NotFound | BackendError]:
+        """Look many keys up; batching sources override this with one request."""
+        results: dict[Key, Found | NotFound | BackendError] = {}
+        for key in keys:
+            try:
+                results[key] = self.get(key)
+            except BackendError as error:
+                results[key] = error
+        return results
+
+    def describe_key(self, key: Key) -> str:
+        """How messages name a key (``kv/app/DB_PASSWORD``)."""
+        return str(key)
+
+    def check(self) -> CheckResult:
+        """Report whether this source can answer here (reachable, authenticated)."""
+        return self.result("ok", "no check needed")
+
+    def result(self, status: CheckStatus, detail: str) -> CheckResult:
+        return CheckResult(self.name, self.type, status, detail)
+
+    def settings(self) -> dict[str, Any]:
+        """The effective settings, for ``authchain config`` (never a secret)."""
+        return {option.name: getattr(self, option.name, option.default) for option in self.all_options()}
+
+    def close(self) -> None:  # noqa: B027 - optional hook with a working default
+        """Release clients and connections. The chain calls it on ``close()``."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(name={self.name!r})"
+
+
+def _suggest(word: str, known: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""

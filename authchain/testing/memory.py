@@ -1,0 +1,97 @@
+"""An in-memory source: the backend for tests and the ``authchain_secrets`` fixture."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from authchain.errors import BackendError
+from authchain.refs import SecretRef
+from authchain.sources.base import CheckResult, Found, Key, NotFound, Source
+from authchain.values import SecretValue
+
+__all__ = ["MemorySource"]
+
+
+class MemorySource(Source):
+    """Secrets held in a dict, with a call counter for cache and batching tests.
+
+    Example:
+        >>> from authchain import Chain
+        >>> memory = MemorySource({"API_KEY": "example-key"})
+        >>> Chain([memory]).resolve("API_KEY").get_secret_value()
+        'example-key'
+        >>> memory.calls
+        1
+    """
+
+    type = "memory"
+    rank = 100
+    concurrent = False
+
+    def __init__(
+        self,
+        values: Mapping[str, str | bytes] | None = None,
+        *,
+        batch: bool = False,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        self._values: dict[str, str | bytes] = dict(values or {})
+        self.batches = batch  # type: ignore[misc]
+        self.calls = 0
+        self.batch_calls = 0
+        self._lock = threading.Lock()
+
+    def __setitem__(self, name: str, value: str | bytes) -> None:
+        self._values[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self._values[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._values
+
+    def set(self, name: str, value: str | bytes) -> None:
+        self._values[name] = value
+
+    def key_for(self, name: str) -> Key:
+        return name
+
+    def key_for_ref(self, ref: SecretRef) -> tuple[Key, str | None]:
+        return ref.location, ref.field
+
+    def get(self, key: Key) -> Found | NotFound:
+        with self._lock:
+            self.calls += 1
+        value = self._values.get(str(key))
+        if value is None:
+            return NotFound(f"{key} is not in memory")
+        return Found(SecretValue(value), f"{key} is in memory")
+
+    def get_many(self, keys: Iterable[Key]) -> dict[Key, Found | NotFound | BackendError]:
+        with self._lock:
+            self.batch_calls += 1
+        results: dict[Key, Found | NotFound | BackendError] = {}
+        for key in keys:
+            value = self._values.get(str(key))
+            results[key] = (
+                NotFound(f"{key} is not in memory")
+                if value is None
+                else Found(SecretValue(value), f"{key} is in memory")
+            )
+        return results
+
+    def check(self) -> CheckResult:
+        return self.result("ok", f"{len(self._values)} secrets in memory")
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_values"] = {}  # values never travel in a pickle
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()

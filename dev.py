@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""One entry point for working on authchain: ``python3 dev.py demo|test|lint``.
+
+Standard library only, so it runs on a fresh machine with Python 3.10+. It
+creates ``.venv`` next to this file and installs what the command needs
+(re-installing only when ``pyproject.toml`` or the extras change).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+
+
+def run(*command: str | Path, cwd: Path = ROOT) -> None:
+    print("+", " ".join(str(part) for part in command), flush=True)
+    result = subprocess.run([str(part) for part in command], cwd=cwd)
+    if result.returncode != 0:
+        sys.exit(result.returncode)
+
+
+def ensure_venv(extras: str) -> None:
+    """Create .venv and install authchain (editable) with ``extras``, once per change."""
+    if sys.version_info < (3, 10):  # noqa: UP036 - this file must run on any python3 to say so
+        sys.exit("authchain needs Python 3.10 or newer")
+    if not PYTHON.exists():
+        print(f"creating {VENV.name}/", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    stamp = VENV / ".authchain-installed"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
+    installed = stamp.read_text().split() if stamp.exists() else []
+    if digest in installed:
+        return
+    target = f".[{extras}]" if extras else "."
+    run(PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-e", target)
+    stamp.write_text("\n".join([*installed, digest]))
+
+
+def demo() -> None:
+    ensure_venv("")
+    run(PYTHON, "demo.py", cwd=ROOT / "examples" / "quickstart")
+
+
+def lint() -> None:
+    ensure_venv("all,dev")
+    run(PYTHON, "-m", "ruff", "check", ".")
+    run(PYTHON, "-m", "ruff", "format", "--check", ".")
+    run(PYTHON, "-m", "mypy")
+
+
+def test() -> None:
+    lint()
+    run(PYTHON, "-m", "pytest", "-q", *sys.argv[2:])
+
+
+COMMANDS = {"demo": demo, "test": test, "lint": lint}
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(f"usage: python3 dev.py {{{'|'.join(COMMANDS)}}} [pytest args]")
+    COMMANDS[sys.argv[1]]()
