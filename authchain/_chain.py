@@ -9,12 +9,14 @@ source says ``on_error = "skip"``).
 
 from __future__ import annotations
 
+import copy
 import logging
 import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -37,6 +39,10 @@ logger = logging.getLogger("authchain")
 _MISSING: Any = object()
 Result = Found | NotFound
 NameOrRef = str | SecretRef
+
+# Source names (and "type:T" markers) currently resolving their own credentials
+# in this thread of control; see Chain.resolve_for.
+_BUILDING: ContextVar[frozenset[str]] = ContextVar("authchain_building", default=frozenset())
 
 EXPLICIT_NOT_PASSED = Attempt("explicit", "explicit", "not_asked", "no value passed")
 
@@ -104,7 +110,11 @@ class Chain:
         self.settings = settings
         self._clock, self._sleep, self._jitter = clock, sleep, jitter
         self._scheme_sources: dict[str, Source] = {}
+        self._excluded: frozenset[str] = frozenset()
         self._init_runtime()
+        for source in self._sources:
+            if getattr(source, "_chain", None) is None:  # a shared source keeps its first chain
+                source.bind(self)
 
     def _init_runtime(self) -> None:
         self._cache: TTLCache[Result] = TTLCache(self._clock, grace=self.stale_if_error)
@@ -162,7 +172,9 @@ class Chain:
             ConfigError: a malformed name or reference.
         """
         if explicit is not None:
-            return explicit if isinstance(explicit, SecretValue) else SecretValue(explicit)
+            value = explicit if isinstance(explicit, SecretValue) else SecretValue(explicit)
+            masking.register(value)
+            return value
         try:
             return self._first(name)[0]
         except SecretNotFound:
@@ -297,6 +309,31 @@ class Chain:
         self.__dict__.update(state)
         self._init_runtime()
 
+    # -- credentials for sources: the chain minus the sources being built ---
+
+    def resolve_for(self, source: Source, name: NameOrRef, *, default: Any = _MISSING) -> SecretValue[Any]:
+        """Resolve a credential that ``source`` needs (``VAULT_TOKEN``, ``AWS_CREDENTIALS``).
+
+        The lookup runs on this chain without ``source`` and without any source
+        already fetching its own credentials further up the stack, so a Vault
+        token can come from AWS Secrets Manager and AWS keys from the
+        environment, but nothing can loop back into itself.
+        """
+        outer = _BUILDING.get()
+        excluded = outer | {source.name, f"type:{source.type}"}
+        token = _BUILDING.set(excluded)
+        try:
+            return self._without(excluded).resolve(name, default=default)
+        finally:
+            _BUILDING.reset(token)
+
+    def _without(self, excluded: frozenset[str]) -> Chain:
+        view = copy.copy(self)  # shares the cache, flights and pool; keys carry source names
+        view._sources = tuple(s for s in self._sources if s.name not in excluded)
+        view._excluded = excluded
+        view._scheme_sources = self._scheme_sources
+        return view
+
     # -- planning: which (source, key) pairs a name means ------------------
 
     def _plan(self, name: NameOrRef) -> tuple[str, list[_Target], str | None]:
@@ -316,6 +353,10 @@ class Chain:
 
     def _source_for_scheme(self, scheme: str) -> Source:
         """The first configured source of that type, else a default instance of it."""
+        if f"type:{scheme}" in self._excluded:
+            raise ConfigError(
+                f"a {scheme} source cannot get its own credentials from a {scheme}:// reference"
+            )
         for source in self._sources:
             if source.type == scheme:
                 return source
@@ -384,11 +425,14 @@ class Chain:
                 **{label: (unavailable, None) for items in misses.values() for label, _ in items},
             }
         except BackendError as error:
-            failed = self._failed(source, error, raise_errors=True)
-            return {**answers, **{label: (failed, None) for items in misses.values() for label, _ in items}}
+            outcomes = dict.fromkeys(misses, error)
         for key, items in misses.items():
             outcome = outcomes.get(key, NotFound(f"{source.describe_key(key)} was not returned"))
             if isinstance(outcome, BackendError):
+                stale = self._stale(source, key, outcome)
+                if stale is not None:
+                    answers.update({label: self._settle(source, t, stale, cached=True) for label, t in items})
+                    continue
                 failed = self._failed(source, outcome, raise_errors=True)
                 answers.update({label: (failed, None) for label, _ in items})
                 continue
@@ -425,16 +469,24 @@ class Chain:
         try:
             return self._flights.do(cache_key, load), False
         except BackendError as error:
-            if entry is not None and isinstance(entry.result, Found):
-                logger.warning(
-                    "%s: refresh of %s failed (%s); serving the cached value for up to %gs more",
-                    source.name,
-                    source.describe_key(key),
-                    error.message,
-                    self.stale_if_error,
-                )
-                return entry.result, True
+            stale = self._stale(source, key, error)
+            if stale is not None:
+                return stale, True
             raise
+
+    def _stale(self, source: Source, key: Key, error: BackendError) -> Found | None:
+        """An expired value still inside the ``stale_if_error`` grace period, if any (logged)."""
+        entry = self._cache.get((source.name, key))
+        if entry is None or not isinstance(entry.result, Found):
+            return None
+        logger.warning(
+            "%s: refresh of %s failed (%s); serving the cached value for up to %gs more",
+            source.name,
+            source.describe_key(key),
+            error.message,
+            self.stale_if_error,
+        )
+        return entry.result
 
     def _with_retry(self, source: Source, operation: Callable[[], Any]) -> Any:
         policy = RetryPolicy(
@@ -466,7 +518,7 @@ class Chain:
             "%s failed%s: %s", source.name, suffix, error.message, exc_info=error.__cause__ is not None
         )
         if raise_errors and not skip:
-            raise error.with_source(_label(source), suffix) from error.__cause__
+            raise error.with_source(source.name, suffix, label=_label(source)) from error.__cause__
         note = " (on_error = skip)" if skip and raise_errors else ""
         denied = "access denied: " if error.access_denied and "denied" not in error.message else ""
         return Attempt(source.name, source.type, "error", f"error: {denied}{error.message}{suffix}{note}")

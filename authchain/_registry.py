@@ -30,18 +30,17 @@ _BUILTIN: dict[str, str] = {
     "env": "authchain.sources.env:EnvSource",
     "dotenv": "authchain.sources.dotenv:DotenvSource",
     "memory": "authchain.testing.memory:MemorySource",
+    "aws-sm": "authchain.sources.aws:AWSSecretsManagerSource",
+    "aws-ssm": "authchain.sources.aws:AWSParameterStoreSource",
+    "vault": "authchain.sources.vault:VaultSource",
+    "keyring": "authchain.sources.keyring:KeyringSource",
+    "gcp-sm": "authchain.sources.gcp:GCPSecretManagerSource",
+    "prefect": "authchain.sources.prefect:PrefectSource",
 }
 
 # Backends planned in the design but not shipped by this version; named so the
 # error for `type = "vault"` says what is going on instead of only "unknown".
-_PLANNED_EXTRAS: dict[str, str] = {
-    "vault": "vault",
-    "aws-sm": "aws",
-    "aws-ssm": "aws",
-    "gcp-sm": "gcp",
-    "keyring": "keyring",
-    "prefect": "prefect",
-}
+_PLANNED_EXTRAS: dict[str, str] = {}
 
 _lock = threading.Lock()
 _loaded: dict[str, type[Source]] = {}

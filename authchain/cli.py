@@ -106,6 +106,23 @@ def build_parser() -> argparse.ArgumentParser:
         "config", parents=[common], help="show the effective configuration and where each setting came from"
     )
     config.add_argument("--json", action="store_true")
+
+    keyring = commands.add_parser(
+        "keyring",
+        parents=[common],
+        help="store or delete an entry in the OS keyring",
+        description="Uses the backend of the configured keyring source, else keyring's own choice. "
+        "The value is read from a no-echo prompt (or from stdin when it is not a terminal), "
+        "never from the command line, where it would land in shell history and ps.",
+    )
+    actions = keyring.add_subparsers(dest="action", metavar="ACTION", parser_class=_Parser, required=True)
+    for action, text in (("set", "store a value"), ("delete", "delete an entry")):
+        item = actions.add_parser(action, parents=[common], help=text)
+        item.add_argument("service", metavar="SERVICE", help="the keyring service (the source's `service`)")
+        item.add_argument("username", metavar="NAME", help="the secret name (keyring's username)")
+        # Swallowed so that a value typed after NAME is refused without being echoed
+        # back, as argparse's "unrecognized arguments: ..." would.
+        item.add_argument("stray", nargs="*", help=argparse.SUPPRESS)
     return parser
 
 
@@ -376,12 +393,54 @@ def _pump(source: IO[bytes], target: IO[str], mask: Callable[[bytes], bytes]) ->
         source.close()
 
 
+def _keyring(args: argparse.Namespace) -> int:
+    from authchain.sources.keyring import KeyringSource
+
+    if args.stray:
+        raise ConfigError(
+            f"keyring {args.action} takes only SERVICE and NAME; a value on the command line would "
+            "stay in shell history and ps: type it at the prompt or pipe it on stdin"
+        )
+    configured = [source for source in _chain(args).sources if isinstance(source, KeyringSource)]
+    source = configured[0] if configured else KeyringSource()
+    entry = f"{args.service}/{args.username}"
+    if args.action == "delete":
+        if not source.delete_password(args.service, args.username):
+            sys.stderr.write(f"authchain: error: the keyring has no entry {entry}\n")
+            return EXIT_NOT_FOUND
+        sys.stderr.write(f"deleted {entry}\n")
+        return EXIT_OK
+    value = _read_new_value(entry)
+    source.set_password(args.service, args.username, value)
+    sys.stderr.write(f"stored {entry}\n")
+    return EXIT_OK
+
+
+def _read_new_value(entry: str) -> str:
+    """A value from a no-echo prompt (asked twice) or, when piped, all of stdin minus one final newline."""
+    stdin = sys.stdin
+    if stdin is not None and stdin.isatty():
+        import getpass
+
+        value = getpass.getpass(f"Value for {entry}: ")
+        if getpass.getpass("Repeat it: ") != value:
+            raise ConfigError("the two values differ; nothing stored")
+    else:
+        value = stdin.read() if stdin is not None else ""
+        if value.endswith("\n"):
+            value = value[:-2] if value.endswith("\r\n") else value[:-1]
+    if not value:
+        raise ConfigError("no value given; nothing stored")
+    return value
+
+
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "resolve": _resolve,
     "explain": _explain,
     "run": _run,
     "check": _check,
     "config": _config,
+    "keyring": _keyring,
 }
 
 

@@ -75,6 +75,7 @@ class Settings:
     origins: dict[str, str] = field(default_factory=dict)
     raw_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
     base_dir: Path = field(default_factory=Path.cwd)
+    cwd: Path = field(default_factory=Path.cwd)
     key_prefix: str = ""
 
     def value(self, key: str) -> Any:
@@ -129,6 +130,7 @@ def load_settings(
         settings = Settings(base_dir=cwd)
     else:
         settings = _settings_from_file(config_path, profile)
+    settings.cwd = cwd
     _apply_environment(settings, environ)
     _validate(settings, environ, cwd)
     return settings
@@ -249,6 +251,11 @@ def _validate(settings: Settings, environ: Mapping[str, str], cwd: Path) -> None
         try:
             settings.secrets[name] = SecretRef.parse(expanded)
         except ConfigError as error:
+            if expanded != text:  # the message could quote what ${...} expanded to
+                raise ConfigError(
+                    f"{location}: the reference is malformed after ${{...}} expansion "
+                    "(the expanded text is not shown)"
+                ) from None
             raise ConfigError(f"{location}: {error}") from None
     if settings.sources is None:
         settings.sources = None
@@ -263,10 +270,14 @@ def _validate(settings: Settings, environ: Mapping[str, str], cwd: Path) -> None
         location = (
             f"{settings.origins.get(f'sources.{name}.type', where)}: {settings.key_prefix}sources.{name}"
         )
-        table = settings.sources[name]
-        settings.sources[name] = {
-            key: expand(value, environ, f"{location}.{key}") for key, value in table.items()
+        table = {
+            key: expand(value, environ, f"{location}.{key}") for key, value in settings.sources[name].items()
         }
+        options = {key: value for key, value in table.items() if key != "type"}
+        load_source_class(table["type"]).validate_settings(
+            options, where=location, base_dir=settings.base_dir
+        )
+        settings.sources[name] = table
 
 
 def _label(settings: Settings, origin: str) -> str:
@@ -407,10 +418,10 @@ def build_chain(settings: Settings, cwd: Path | None = None) -> Chain:
     """Instantiate the sources the settings describe and wrap them in a :class:`Chain`."""
     from authchain._chain import Chain
 
+    # Without configured sources the default .env is ./.env (the working
+    # directory), not the config file's folder: DESIGN's default chain.
     definitions = (
-        settings.sources
-        if settings.sources is not None
-        else default_source_definitions(cwd or settings.base_dir)
+        settings.sources if settings.sources is not None else default_source_definitions(cwd or settings.cwd)
     )
     sources = []
     for name in active_source_names(settings, definitions):

@@ -99,14 +99,20 @@ class BackendError(AuthChainError):
         self.retryable = retryable and not access_denied
         super().__init__(f"{source}: {message}" if source else message)
 
-    def with_source(self, source: str, suffix: str = "") -> BackendError:
-        """Return a copy that names ``source`` (the chain adds it; sources need not)."""
+    def with_source(self, source: str, suffix: str = "", *, label: str | None = None) -> BackendError:
+        """Return a copy that names ``source`` (the chain adds it; sources need not).
+
+        ``label`` (``"vault-prod (vault)"``) is what the message shows; ``.source``
+        stays the bare instance name.
+        """
         copy = BackendError(
             self.message + suffix,
             source=source,
             retryable=self.retryable,
             access_denied=self.access_denied,
         )
+        if label:
+            copy.args = (f"{label}: {copy.message}",)
         copy.__cause__ = self.__cause__
         return copy
 

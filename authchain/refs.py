@@ -131,6 +131,24 @@ class SecretRef:
 
         return (chain or get_default_chain()).resolve(self)
 
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+        """Validate from text (``"vault://..."``), a field dict or a SecretRef; serialise as text.
+
+        So a Prefect flow parameter typed ``SecretRef`` round-trips through the
+        API as the reference itself, never a value.
+        """
+        from pydantic_core import core_schema
+
+        return core_schema.no_info_plain_validator_function(
+            _ref_from_pydantic,
+            serialization=core_schema.plain_serializer_function_ser_schema(str, when_used="always"),
+        )
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: Any, handler: Any) -> dict[str, Any]:
+        return {"type": "string", "format": "secret-reference"}
+
     def __str__(self) -> str:
         query = "&".join(f"{key}={value}" for key, value in self.params)
         text = f"{self.scheme}://{self.location}"
@@ -139,6 +157,20 @@ class SecretRef:
         if self.fragment is not None:
             text += f"#{self.fragment}"
         return text
+
+
+def _ref_from_pydantic(value: Any) -> SecretRef:
+    if isinstance(value, dict):
+        try:
+            value = str(SecretRef(**{**value, "params": tuple(map(tuple, value.get("params", ())))}))
+        except TypeError:
+            raise ValueError("expected a reference string or SecretRef fields") from None
+    if not isinstance(value, (str, SecretRef)):
+        raise ValueError("expected a reference string such as env://NAME")
+    try:
+        return SecretRef.parse(value)
+    except ConfigError as error:
+        raise ValueError(str(error)) from None
 
 
 def is_reference(text: object) -> bool:

@@ -62,7 +62,10 @@ class SecretValue(Generic[T]):
         try:
             return json.loads(self._secret)
         except (ValueError, UnicodeDecodeError):
-            raise ValueError("the secret value is not valid JSON") from None
+            pass
+        # Raised outside the handler: `from None` alone only hides the context
+        # when printing, and the decoder's error keeps the whole value in `.doc`.
+        raise ValueError("the secret value is not valid JSON") from None
 
     def fields(self) -> dict[str, SecretValue[str]]:
         """Parse a JSON object and return each top-level field as a ``SecretValue``.

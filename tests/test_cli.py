@@ -125,11 +125,43 @@ def test_debug_shows_a_traceback_but_still_no_value(project: dict[str, str]) -> 
     assert_no_values(project, debug)
 
 
-def test_reference_with_uninstalled_backend_is_a_config_error(project: dict[str, str]) -> None:
-    result = cli(project, "resolve", "vault://secret/app#password")
+def test_reference_to_an_unconfigured_backend_is_a_config_error(project: dict[str, str]) -> None:
+    result = cli(project, "resolve", "vault://secret/app#password", env={"VAULT_ADDR": ""})
     assert result.returncode == 2
-    assert "vault" in result.stderr
-    assert "authchain[vault]" in result.stderr
+    assert "source 'vault' has no server address" in result.stderr
+    assert "VAULT_ADDR" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("blocked", "reference", "extra"),
+    [
+        ("botocore", "aws-sm://app/db", "authchain[aws]"),
+        ("hvac", "vault://secret/app#password", "authchain[vault]"),
+        ("google.cloud.secretmanager_v1", "gcp-sm://projects/p/secrets/s", "authchain[gcp]"),
+    ],
+)
+def test_reference_whose_sdk_is_missing_names_the_extra(
+    project: dict[str, str], blocked: str, reference: str, extra: str
+) -> None:
+    # The SDKs are installed here, so "not installed" is simulated by blocking
+    # the import (None in sys.modules makes `import` raise ImportError).
+    code = (
+        f"import sys; sys.modules[{blocked!r}] = None; "
+        f"from authchain.cli import main; sys.exit(main(['resolve', {reference!r}]))"
+    )
+    env = {"VAULT_ADDR": "http://127.0.0.1:9", "GOOGLE_CLOUD_PROJECT": "p"}
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AUTHCHAIN_")} | env
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=project["dir"],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2, result.stderr
+    assert extra in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_malformed_reference_is_a_config_error(project: dict[str, str]) -> None:

@@ -34,11 +34,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from authchain.errors import BackendError, ConfigError
 from authchain.refs import SecretRef
 from authchain.values import SecretValue
+
+if TYPE_CHECKING:
+    from authchain._chain import Chain
 
 __all__ = [
     "COMMON_OPTIONS",
@@ -265,6 +268,10 @@ class Source(ABC):
         for option in cls.all_options():
             if option.name in settings:
                 kwargs[option.name] = option.coerce(settings[option.name], where, base_dir)
+            elif option.is_path and option.default is not None and base_dir is not None:
+                # A default path (dotenv's ".env") is relative to the config file
+                # too, not to whatever directory the process happens to run in.
+                kwargs[option.name] = option.coerce(option.default, where, base_dir)
             elif option.required:
                 expected = option.help or _KIND_NAMES.get(option.kind, option.kind.__name__)
                 raise ConfigError(f"{where} needs {option.name!r} ({expected})")
@@ -306,6 +313,25 @@ class Source(ABC):
     def settings(self) -> dict[str, Any]:
         """The effective settings, for ``authchain config`` (never a secret)."""
         return {option.name: getattr(self, option.name, option.default) for option in self.all_options()}
+
+    def bind(self, chain: Chain) -> None:
+        """Called by the chain that owns this source; see :meth:`resolve_credential`."""
+        self._chain: Chain | None = chain
+
+    def resolve_credential(self, name: str | SecretRef, *, default: Any = None) -> SecretValue[Any] | None:
+        """Resolve a credential this source needs (a token, keys) through its chain.
+
+        The owning chain is asked *without this source* (and without any source
+        already resolving its own credentials), so there is no recursion. A
+        source used on its own asks the default chain the same way. Returns
+        ``default`` when nothing has it, so the SDK's own default can apply.
+        """
+        chain = getattr(self, "_chain", None)
+        if chain is None:
+            from authchain._default import get_default_chain
+
+            chain = get_default_chain()
+        return chain.resolve_for(self, name, default=default)
 
     def close(self) -> None:  # noqa: B027 - optional hook with a working default
         """Release clients and connections. The chain calls it on ``close()``."""

@@ -73,19 +73,19 @@ class DotenvSource(Source):
 
     def describe_key(self, key: Key) -> str:
         path, variable = _split_key(key)
-        return f"{variable} in {path}"
+        return f"{variable} in {_shown(path)}"
 
     def get(self, key: Key) -> Found | NotFound:
         path, variable = _split_key(key)
         values = self._read(path)
         if values is None:
-            return NotFound(f"{path} does not exist")
+            return NotFound(f"{_shown(path)} does not exist")
         if variable not in values:
-            return NotFound(f"{path} has no {variable}")
+            return NotFound(f"{_shown(path)} has no {variable}")
         value = values[variable]
         if value is None:
-            return NotFound(f"{path} declares {variable} without a value")
-        return Found(SecretValue(value), f"{path} has {variable}")
+            return NotFound(f"{_shown(path)} declares {variable} without a value")
+        return Found(SecretValue(value), f"{_shown(path)} has {variable}")
 
     def _read(self, path: Path) -> dict[str, str | None] | None:
         try:
@@ -140,6 +140,14 @@ class DotenvSource(Source):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+
+
+def _shown(path: Path) -> str:
+    """How messages name a file: ``./.env`` under the working directory, else the full path."""
+    try:
+        return f"./{path.relative_to(Path.cwd())}"
+    except ValueError:
+        return str(path)
 
 
 def _split_key(key: Key) -> tuple[Path, str]:

@@ -75,11 +75,10 @@ class EnvSource(Source):
         if variable in environ or self.case_sensitive:
             return environ.get(variable)
         folded = variable.casefold()
-        matches = {name: value for name, value in environ.items() if name.casefold() == folded}
-        if len(set(matches.values())) > 1:
-            names = ", ".join(sorted(matches))
-            raise BackendError(f"{names} differ only in case and hold different values")
-        return next(iter(matches.values()), None)
+        names = sorted(name for name in environ if name.casefold() == folded)
+        if len({environ[name] for name in names}) > 1:
+            raise BackendError(f"{', '.join(names)} differ only in case and hold different values")
+        return environ[names[0]] if names else None
 
     def check(self) -> CheckResult:
         return self.result("ok", "reads the process environment")

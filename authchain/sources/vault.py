@@ -1,0 +1,684 @@
+"""HashiCorp Vault / OpenBao KV: ``DB_PASSWORD`` → ``MOUNT/PATH_PREFIX/DB_PASSWORD``.
+
+Reads KV v2 (default) or KV v1 with hvac, imported the first time the source
+is used. Outcomes follow the chain's three-way split:
+
+- ``InvalidPath`` (no secret, or a soft-deleted KV v2 version) → not found;
+- ``Forbidden`` → ``BackendError`` with ``access_denied`` (never retried and
+  never read as "not found", unless ``forbidden_as_missing = true`` for
+  policies written to hide whether a path exists);
+- connection errors, timeouts, 5xx and 429 → retryable ``BackendError``.
+
+The source never retries on its own: hvac is given a plain requests session
+(urllib3 makes no retries on it) and a bounded ``timeout``, and the chain
+owns retry, backoff and caching. One login per process is shared by the
+chain's worker threads; a login token is renewed (or a new login made)
+when two thirds of its TTL have passed, and a token the server rejects as
+expired or revoked gets exactly one fresh login.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from authchain import masking
+from authchain.errors import BackendError, ConfigError
+from authchain.refs import SecretRef, is_reference
+from authchain.sources.base import CheckResult, Found, Key, NotFound, Option, Source
+from authchain.values import SecretValue
+
+__all__ = ["VaultKey", "VaultSource"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+AUTH_METHODS = ("token", "approle", "kubernetes", "jwt")
+KUBERNETES_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
+INSTALL_HINT = "pip install 'authchain[vault]'"
+
+# Same alphabet as the vault:// reference parser: what Vault accepts in a KV
+# path without escaping, and nothing that could walk out of the mount.
+_SEGMENT = re.compile(r"[A-Za-z0-9_.@+=,-]+")
+_CREDENTIAL_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+
+
+@dataclass(frozen=True)
+class VaultKey:
+    """One read: which secret, which KV version, and which field of it to return.
+
+    ``fields`` are tried in order; when none is present the whole secret is
+    returned as a JSON object if ``whole_if_missing``, else "not found".
+    An empty ``fields`` means "the whole secret" (a reference's ``#KEY`` is
+    then picked by the chain, so two fields of one secret share one read).
+    """
+
+    mount: str
+    path: str
+    kv_version: int = 2
+    version: int | None = None
+    fields: tuple[str, ...] = ()
+    whole_if_missing: bool = True
+
+    def describe(self) -> str:
+        where = f"{self.mount}/{self.path}"
+        if self.version is not None:
+            where += f" (version {self.version})"
+        return where
+
+
+class VaultSource(Source):
+    """Secrets in a Vault or OpenBao KV engine.
+
+    Args:
+        url: the server address; default ``$VAULT_ADDR`` (read at first use).
+        namespace: Vault Enterprise / OpenBao namespace.
+        mount: the KV mount (``secret``).
+        kv_version: 2 (default) or 1.
+        path_prefix: put between the mount and the name (``app`` → ``secret/app/NAME``).
+        field: the field a bare name reads; default: the field named like the
+            name, else ``value``, else the whole secret as a JSON object.
+        verify: verify TLS certificates; ``ca_cert``: a CA bundle to verify with.
+        timeout: seconds for connecting and for each response (bounded: a hung
+            server is an error after ``timeout``, then the chain retries).
+        forbidden_as_missing: treat 403 as "not found" (for policies that hide existence).
+        auth: ``token`` (default), ``approle``, ``kubernetes`` or ``jwt``.
+        auth_mount: where the auth method is mounted (default: its own name).
+        token, role_id, secret_id, jwt: the *names* (or references) of the
+            credentials, resolved through the owning chain without this source
+            (``VAULT_TOKEN``, ``VAULT_ROLE_ID``, ``VAULT_SECRET_ID``, ``VAULT_JWT``).
+            A token nothing has falls back to hvac's own ``VAULT_TOKEN`` /
+            ``~/.vault-token``.
+        role: the role to log in as (kubernetes, jwt).
+        jwt_path: a file holding the JWT (kubernetes default: the
+            service-account token; jwt: read ``jwt`` through the chain when unset).
+        environ, clock: seams for tests (default ``os.environ``, ``time.monotonic``).
+    """
+
+    type = "vault"
+    rank = 100
+    extra = "vault"
+    concurrent = True
+    options = (
+        Option("url", str, None, "server address (default: $VAULT_ADDR)"),
+        Option("namespace", str, None, "Vault Enterprise / OpenBao namespace"),
+        Option("mount", str, "secret", "the KV mount"),
+        Option("kv_version", int, 2, "KV engine version", choices=(1, 2)),
+        Option("path_prefix", str, "", "path between the mount and the name"),
+        Option("field", str, None, "the field a bare name reads (default: the name, else 'value')"),
+        Option("verify", bool, True, "verify TLS certificates"),
+        Option("ca_cert", str, None, "CA bundle to verify the server with", is_path=True),
+        Option("timeout", float, 5.0, "seconds to connect and to wait for each response", minimum=0.001),
+        Option("forbidden_as_missing", bool, False, "treat 403 as not found"),
+        Option("auth", str, "token", "auth method", choices=AUTH_METHODS),
+        Option("auth_mount", str, None, "where the auth method is mounted (default: its name)"),
+        Option("token", str, "VAULT_TOKEN", "name or reference of the token (auth = token)"),
+        Option("role_id", str, "VAULT_ROLE_ID", "name or reference of the AppRole role id"),
+        Option("secret_id", str, "VAULT_SECRET_ID", "name or reference of the AppRole secret id"),
+        Option("role", str, None, "role to log in as (kubernetes, jwt)"),
+        Option("jwt", str, "VAULT_JWT", "name or reference of the JWT (auth = jwt without jwt_path)"),
+        Option(
+            "jwt_path",
+            str,
+            None,
+            "file holding the JWT (kubernetes: the service-account token)",
+            is_path=True,
+        ),
+    )
+
+    def __init__(
+        self,
+        *,
+        url: str | None = None,
+        namespace: str | None = None,
+        mount: str = "secret",
+        kv_version: int = 2,
+        path_prefix: str = "",
+        field: str | None = None,
+        verify: bool = True,
+        ca_cert: str | Path | None = None,
+        timeout: float = 5.0,
+        forbidden_as_missing: bool = False,
+        auth: str = "token",
+        auth_mount: str | None = None,
+        token: str = "VAULT_TOKEN",  # noqa: S107 - the name of the secret, not a token
+        role_id: str = "VAULT_ROLE_ID",
+        secret_id: str = "VAULT_SECRET_ID",  # noqa: S107 - a name, as above
+        role: str | None = None,
+        jwt: str = "VAULT_JWT",
+        jwt_path: str | Path | None = None,
+        environ: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        **common: Any,
+    ) -> None:
+        super().__init__(**common)
+        where = f"source {self.name!r}"
+        if url is not None and not re.match(r"https?://[^/\s]+", url):
+            raise ConfigError(f"{where}: url must start with http:// or https:// and name a host")
+        if kv_version not in (1, 2):
+            raise ConfigError(f"{where}: kv_version must be 1 or 2")
+        if auth not in AUTH_METHODS:
+            raise ConfigError(f"{where}: auth must be one of {', '.join(AUTH_METHODS)}")
+        if auth in ("kubernetes", "jwt") and not role:
+            raise ConfigError(f"{where}: auth = {auth!r} needs role = '...'")
+        if timeout <= 0:
+            raise ConfigError(f"{where}: timeout must be a positive number of seconds")
+        self.url = url.rstrip("/") if url else None
+        self.namespace = namespace
+        self.mount = _clean_path(mount, f"{where}: mount", allow_empty=False)
+        self.kv_version = kv_version
+        self.path_prefix = _clean_path(path_prefix, f"{where}: path_prefix", allow_empty=True)
+        self.field = field or None
+        self.verify = verify
+        self.ca_cert = Path(ca_cert) if ca_cert is not None else None
+        self.timeout = float(timeout)
+        self.forbidden_as_missing = forbidden_as_missing
+        self.auth = auth
+        self.auth_mount = _clean_path(auth_mount or auth, f"{where}: auth_mount", allow_empty=False)
+        self.token = _credential_name(token, f"{where}: token")
+        self.role_id = _credential_name(role_id, f"{where}: role_id")
+        self.secret_id = _credential_name(secret_id, f"{where}: secret_id")
+        self.role = role
+        self.jwt = _credential_name(jwt, f"{where}: jwt")
+        if jwt_path is None and auth == "kubernetes":
+            jwt_path = KUBERNETES_TOKEN_PATH
+        self.jwt_path = Path(jwt_path) if jwt_path is not None else None
+        self._environ = environ
+        self._clock = clock
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._lock = threading.Lock()
+        self._reset_session()
+
+    def _reset_session(self) -> None:
+        self._client: Any = None
+        self._pid: int | None = None
+        self._session_token: str | None = None  # the token in use; never logged or pickled
+        self._logged_in = False
+        self._ttl = 0.0
+        self._renewable = False
+        self._expires_at: float | None = None  # clock() time; None: not managed here
+        self._refresh_at: float | None = None
+
+    # -- names and references → keys (pure) ---------------------------------
+
+    def key_for(self, name: str) -> Key:
+        path = _join(self.path_prefix, _clean_path(name, f"{self.name}: {name!r} as a Vault path"))
+        fields = (self.field,) if self.field else (name, "value")
+        return VaultKey(self.mount, path, self.kv_version, None, fields, whole_if_missing=not self.field)
+
+    def key_for_ref(self, ref: SecretRef) -> tuple[Key, str | None]:
+        location = _clean_path(ref.location, f"vault://{ref.location}", allow_empty=False)
+        if location.startswith(self.mount + "/"):  # the configured mount may have several segments
+            mount, path = self.mount, location[len(self.mount) + 1 :]
+        else:
+            mount, _, path = location.partition("/")
+        if not path:
+            raise ConfigError(f"vault://{ref.location} needs a path after the mount (MOUNT/PATH)")
+        kv = ref.param("kv")
+        kv_version = int(kv) if kv else (self.kv_version if mount == self.mount else 2)
+        version = ref.param("version")
+        if version is not None and kv_version != 2:
+            raise ConfigError(f"vault://{ref.location}: version needs KV v2")
+        if ref.field is not None:
+            key = VaultKey(mount, path, kv_version, int(version) if version else None)
+            return key, ref.field
+        fields = (path.rsplit("/", 1)[-1], "value")
+        return VaultKey(mount, path, kv_version, int(version) if version else None, fields), None
+
+    def describe_key(self, key: Key) -> str:
+        return _as_key(key).describe()
+
+    # -- the one verb ---------------------------------------------------------
+
+    def get(self, key: Key) -> Found | NotFound:
+        vault_key = _as_key(key)
+        where = vault_key.describe()
+        hvac = _import_hvac()
+        try:
+            data = self._authorized(lambda client: _read(client, vault_key), f"reading {where}")
+        except hvac.exceptions.InvalidPath as error:
+            return NotFound(f"no secret at {where}{_deleted_note(error)}")
+        except hvac.exceptions.Forbidden:
+            if self.forbidden_as_missing:
+                return NotFound(f"no secret at {where} (or access denied: forbidden_as_missing = true)")
+            raise BackendError(f"access denied to {where}", access_denied=True) from None
+        if data is None:
+            return NotFound(f"no secret at {where} (the version was destroyed)")
+        return _pick(vault_key, data, where)
+
+    def check(self) -> CheckResult:
+        """Reachable and authenticated: log in if needed, then look the token up."""
+        hvac = _import_hvac()
+        try:
+            info = self._authorized(lambda client: client.auth.token.lookup_self(), "looking up the token")
+        except hvac.exceptions.Forbidden:
+            # A rejected token was handled above (fresh login or an access error), so
+            # this is a policy without lookup-self: the token itself was accepted.
+            return self.result(
+                "ok", f"{self.address()}: authenticated ({self.auth}); the token may not look itself up"
+            )
+        except hvac.exceptions.InvalidPath as error:
+            raise _translate(error, "looking up the token", self) from error
+        data = (info.get("data") if isinstance(info, dict) else None) or {}
+        ttl = data.get("ttl")
+        lifetime = "no expiry" if not ttl else f"token ttl {ttl}s"
+        policies = ", ".join(data.get("policies") or []) or "none"
+        return self.result(
+            "ok", f"{self.address()}: authenticated ({self.auth}), {lifetime}, policies: {policies}"
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            client, pid = self._client, self._pid
+            self._reset_session()
+        if client is not None and pid == os.getpid():
+            session = getattr(getattr(client, "adapter", None), "session", None)
+            if session is not None:
+                session.close()
+
+    def settings(self) -> dict[str, Any]:
+        shown = super().settings()
+        for key in ("ca_cert", "jwt_path"):
+            shown[key] = None if shown[key] is None else str(shown[key])
+        return shown
+
+    def address(self) -> str:
+        """The server URL: ``url`` or ``$VAULT_ADDR``."""
+        environ = os.environ if self._environ is None else self._environ
+        address = self.url or environ.get("VAULT_ADDR", "").rstrip("/")
+        if not address:
+            raise ConfigError(f"source {self.name!r} has no server address: set url = '...' or VAULT_ADDR")
+        return address
+
+    # -- client, login and renewal -------------------------------------------
+
+    def _authorized(self, operation: Callable[[Any], T], what: str) -> T:
+        """Run ``operation(client)`` logged in; on a rejected token, log in once more.
+
+        Every hvac/requests error except ``InvalidPath`` and ``Forbidden`` (which
+        mean something for each caller) becomes a ``BackendError`` here.
+        """
+        hvac = _import_hvac()
+        client, token = self._session()
+        try:
+            try:
+                return operation(client)
+            except hvac.exceptions.Forbidden as error:
+                if not self._token_rejected(client, error):
+                    raise
+                logger.debug(
+                    "%s: the server rejected the token (expired or revoked); logging in again", self.name
+                )
+                client, fresh = self._session(stale=token)
+                if fresh == token:  # a static token that nothing has replaced: no point asking again
+                    raise BackendError(
+                        f"{what}: the server rejected the token (expired or revoked)", access_denied=True
+                    ) from None
+                return operation(client)
+        except (hvac.exceptions.InvalidPath, hvac.exceptions.Forbidden):
+            raise
+        except BackendError:
+            raise
+        except Exception as error:
+            raise _translate(error, what, self) from error
+
+    def _session(self, stale: str | None = None) -> tuple[Any, str | None]:
+        """The shared client, logged in and fresh. ``stale``: a token the server refused."""
+        with self._lock:
+            if self._client is None or self._pid != os.getpid():
+                # A forked child must not share the parent's connection pool or
+                # its login: one client and one login per process.
+                self._reset_session()
+                self._client = self._new_client()
+                self._pid = os.getpid()
+            client = self._client
+            if stale is not None and self._session_token == stale:
+                self._logged_in = False
+            if not self._logged_in:
+                self._login(client, forget=stale is not None)
+            elif self._refresh_at is not None and self._clock() >= self._refresh_at:
+                self._refresh(client)
+            return client, self._session_token
+
+    def _new_client(self) -> Any:
+        hvac = _import_hvac()
+        verify: bool | str = str(self.ca_cert) if (self.verify and self.ca_cert) else self.verify
+        client = hvac.Client(
+            url=self.address(), namespace=self.namespace, verify=verify, timeout=self.timeout
+        )
+        client.token = None  # hvac read VAULT_TOKEN / ~/.vault-token; only _login decides what is sent
+        return client
+
+    def _login(self, client: Any, *, forget: bool = False) -> None:
+        """Authenticate ``client`` (called with the lock held)."""
+        if forget:
+            self._forget_credentials()
+        started = self._clock()
+        if self.auth == "token":
+            client.token = self._token_value()
+            self._session_token = client.token
+            self._logged_in = True
+            self._expires_at = self._refresh_at = None  # the token's owner manages its lifetime
+            return
+        response = self._call_login(client)
+        auth = response.get("auth") if isinstance(response, dict) else None
+        if not isinstance(auth, dict) or not auth.get("client_token"):
+            raise BackendError(f"{self.auth} login at auth/{self.auth_mount} returned no token")
+        client.token = auth["client_token"]
+        self._session_token = client.token
+        self._logged_in = True
+        self._set_lifetime(started, float(auth.get("lease_duration") or 0), bool(auth.get("renewable")))
+        logger.debug(
+            "%s: logged in with %s (token ttl %ss)", self.name, self.auth, auth.get("lease_duration")
+        )
+
+    def _call_login(self, client: Any) -> Any:
+        hvac = _import_hvac()
+        what = f"{self.auth} login at auth/{self.auth_mount}"
+        try:
+            if self.auth == "approle":
+                role_id = self._credential(self.role_id, required=True)
+                secret_id = self._credential(self.secret_id, required=False)
+                return client.auth.approle.login(role_id, secret_id, mount_point=self.auth_mount)
+            jwt = self._jwt()
+            if self.auth == "kubernetes":
+                return client.auth.kubernetes.login(self.role, jwt, mount_point=self.auth_mount)
+            return client.auth.jwt.jwt_login(self.role, jwt, path=self.auth_mount)
+        except (
+            hvac.exceptions.InvalidRequest,
+            hvac.exceptions.Forbidden,
+            hvac.exceptions.Unauthorized,
+        ) as error:
+            raise BackendError(f"{what} was refused: {_server_says(error)}", access_denied=True) from error
+        except hvac.exceptions.InvalidPath as error:
+            raise BackendError(f"{what} failed: no such auth method mounted", access_denied=True) from error
+        except (BackendError, ConfigError):
+            raise
+        except Exception as error:
+            raise _translate(error, what, self) from error
+
+    def _refresh(self, client: Any) -> None:
+        """Renew the login token before it runs out (lock held); log in again if it cannot be."""
+        now = self._clock()
+        assert self._expires_at is not None
+        mandatory = now >= self._expires_at - min(5.0, self._ttl / 10)
+        try:
+            if self._renewable and self._renew(client, now):
+                return
+            self._login(client)
+        except BackendError as error:
+            if mandatory:
+                raise
+            # Advisory window: the current token still works, keep it and try later.
+            self._refresh_at = now + max(1.0, (self._expires_at - now) / 4)
+            logger.warning(
+                "%s: token refresh failed (%s); the current token is still valid", self.name, error.message
+            )
+
+    def _renew(self, client: Any, now: float) -> bool:
+        try:
+            response = client.auth.token.renew_self()
+        except Exception as error:
+            logger.debug("%s: token renewal failed (%s); logging in again", self.name, type(error).__name__)
+            return False
+        auth = response.get("auth") if isinstance(response, dict) else None
+        lease = float(auth.get("lease_duration") or 0) if isinstance(auth, dict) else 0.0
+        if lease < self._ttl / 2:  # near the token's max TTL: a fresh login buys a full TTL
+            return False
+        self._set_lifetime(now, lease, True)
+        logger.debug("%s: renewed the token (ttl %.0fs)", self.name, lease)
+        return True
+
+    def _set_lifetime(self, start: float, ttl: float, renewable: bool) -> None:
+        self._ttl, self._renewable = ttl, renewable
+        if ttl <= 0:  # a root or periodic-less token with no expiry
+            self._expires_at = self._refresh_at = None
+            return
+        self._expires_at = start + ttl
+        self._refresh_at = start + ttl * 2 / 3
+
+    def _token_rejected(self, client: Any, error: Exception) -> bool:
+        """Was a 403 about the token itself (expired, revoked) rather than a policy?
+
+        OpenBao and Vault answer a bad token with a bare "permission denied" and a
+        policy denial with a wrapped multi-error; only the ambiguous form costs a
+        lookup-self to tell them apart, so a plain denial stays one request.
+        """
+        errors = [str(item).strip() for item in (getattr(error, "errors", None) or [])]
+        if any("invalid token" in item for item in errors):
+            return True
+        if errors != ["permission denied"]:
+            return False
+        hvac = _import_hvac()
+        try:
+            client.auth.token.lookup_self()
+        except hvac.exceptions.Forbidden:
+            return True
+        except Exception:
+            return False
+        return False
+
+    def _token_value(self) -> str:
+        value = self._credential(self.token, required=False)
+        if value is None:
+            hvac = _import_hvac()
+            value = hvac.utils.get_token_from_env()  # hvac's own default: VAULT_TOKEN, ~/.vault-token
+        if not value:
+            raise BackendError(
+                f"no Vault token: {self.token} was not found by any other source, and neither "
+                "VAULT_TOKEN nor ~/.vault-token is set",
+                access_denied=True,
+            )
+        return str(value)
+
+    def _jwt(self) -> str:
+        if self.jwt_path is not None:
+            try:
+                return self.jwt_path.read_text(encoding="utf-8").strip()
+            except OSError as error:
+                raise BackendError(
+                    f"cannot log in with {self.auth}: "
+                    f"cannot read the JWT at {self.jwt_path} ({error.strerror})",
+                    access_denied=True,
+                ) from None
+        value = self._credential(self.jwt, required=True)
+        assert value is not None
+        return value
+
+    def _credential(self, name: str, *, required: bool) -> str | None:
+        found = self.resolve_credential(name)
+        if found is None:
+            if required:
+                raise BackendError(
+                    f"cannot log in with {self.auth}: {name} was not found by any other source",
+                    access_denied=True,
+                )
+            return None
+        value = found.get_secret_value()
+        return value.decode("utf-8") if isinstance(value, bytes) else str(value)
+
+    def _forget_credentials(self) -> None:
+        """Before a fresh login, drop cached credentials: a rotated one must be re-read."""
+        chain = getattr(self, "_chain", None)
+        if chain is None:
+            return
+        for name in (self.token, self.role_id, self.secret_id, self.jwt):
+            try:
+                chain.invalidate(name)
+            except ConfigError:
+                continue
+
+    # -- pickling: settings only ------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for runtime in (
+            "_lock",
+            "_client",
+            "_pid",
+            "_session_token",
+            "_logged_in",
+            "_ttl",
+            "_renewable",
+            "_expires_at",
+            "_refresh_at",
+        ):
+            state.pop(runtime, None)
+        if state.get("_environ") is not None and state["_environ"] is not os.environ:
+            state["_environ"] = None  # a test seam, not a setting
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+
+# -- helpers -----------------------------------------------------------------------
+
+
+def _import_hvac() -> Any:
+    try:
+        import hvac
+        import hvac.exceptions
+        import hvac.utils
+    except ImportError:
+        raise ConfigError(f"the vault source needs hvac, which is not installed ({INSTALL_HINT})") from None
+    return hvac
+
+
+def _as_key(key: Key) -> VaultKey:
+    if not isinstance(key, VaultKey):
+        raise TypeError(f"not a Vault key: {type(key).__name__}")
+    return key
+
+
+def _clean_path(text: str, what: str, *, allow_empty: bool = False) -> str:
+    """Validate a slash-separated path; ``..``, empty segments and odd characters never reach the server."""
+    if text == "" and allow_empty:
+        return ""
+    for segment in text.split("/"):
+        if segment == "":
+            raise ConfigError(f"{what} has an empty segment ('//' or a leading/trailing '/')")
+        if segment in (".", ".."):
+            raise ConfigError(f"{what}: '.' and '..' are not allowed in a Vault path")
+        if not _SEGMENT.fullmatch(segment):
+            raise ConfigError(f"{what}: segment {segment!r} has characters outside [A-Za-z0-9_.@+=,-]")
+    return text
+
+
+def _credential_name(text: str, what: str) -> str:
+    """A credential setting names a secret (``VAULT_TOKEN``) or is a reference; never the value."""
+    if _CREDENTIAL_NAME.fullmatch(text) or is_reference(text):
+        if is_reference(text):
+            SecretRef.parse(text)
+        return text
+    # Not echoed: a value written here by mistake is most likely the credential itself.
+    raise ConfigError(
+        f"{what} must be the name of a secret (like VAULT_TOKEN) or a reference (like env://VAULT_TOKEN), "
+        "not a literal value"
+    )
+
+
+def _join(prefix: str, path: str) -> str:
+    return f"{prefix}/{path}" if prefix else path
+
+
+def _read(client: Any, key: VaultKey) -> dict[str, Any] | None:
+    """The secret's fields; None for a destroyed KV v2 version. hvac raises for 4xx/5xx."""
+    if key.kv_version == 1:
+        response = client.secrets.kv.v1.read_secret(path=key.path, mount_point=key.mount)
+        return _mapping(_body(response).get("data"), key)
+    response = client.secrets.kv.v2.read_secret_version(
+        path=key.path, mount_point=key.mount, version=key.version, raise_on_deleted_version=True
+    )
+    envelope = _mapping(_body(response).get("data"), key)
+    if envelope.get("data") is None:  # destroyed: metadata only
+        return None
+    return _mapping(envelope["data"], key)
+
+
+def _body(response: Any) -> dict[str, Any]:
+    # hvac hands back the raw response when the body is not JSON: whatever
+    # answered on that port is not Vault, and that is an error, not a miss.
+    if not isinstance(response, dict):
+        content_type = getattr(response, "headers", {}).get("Content-Type", "no content type")
+        raise BackendError(f"the server did not answer like Vault (got {content_type}, not JSON)")
+    return response
+
+
+def _mapping(item: Any, key: VaultKey) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise BackendError(f"the answer for {key.describe()} is not a KV secret (is {key.mount} a KV mount?)")
+    return item
+
+
+def _pick(key: VaultKey, data: dict[str, Any], where: str) -> Found | NotFound:
+    for name in key.fields:
+        if name in data:
+            return Found(SecretValue(_as_text(data[name])), f"{where} (field {name!r})")
+    if key.fields and not key.whole_if_missing:
+        return NotFound(f"{where} has no field {key.fields[0]!r}")
+    return Found(SecretValue(json.dumps(data)), f"{where} (the whole secret, as JSON)")
+
+
+def _as_text(item: Any) -> str:
+    return item if isinstance(item, str) else json.dumps(item)
+
+
+def _deleted_note(error: Exception) -> str:
+    body: Any = getattr(error, "json", None)
+    try:
+        deleted = bool(body["data"]["metadata"]["deletion_time"])
+    except (KeyError, TypeError):
+        return ""
+    return " (that version is deleted)" if deleted else ""
+
+
+def _server_says(error: Exception) -> str:
+    errors = getattr(error, "errors", None) or []
+    text = "; ".join(" ".join(str(item).split()) for item in errors) or type(error).__name__
+    return masking.default_masker.mask(text)
+
+
+def _translate(error: Exception, what: str, source: VaultSource) -> BackendError | ConfigError:
+    """hvac / requests exceptions → the chain's outcomes. Retryable: network, 5xx, 429."""
+    import requests
+
+    hvac = _import_hvac()
+    exceptions = hvac.exceptions
+    if isinstance(error, requests.exceptions.SSLError):
+        return BackendError(f"{what}: TLS error talking to {source.address()} (check verify / ca_cert)")
+    if isinstance(error, requests.exceptions.Timeout):
+        return BackendError(
+            f"{what}: no answer from {source.address()} within {source.timeout:g}s", retryable=True
+        )
+    if isinstance(error, requests.exceptions.ConnectionError):
+        return BackendError(f"{what}: cannot connect to {source.address()}", retryable=True)
+    if isinstance(error, (requests.exceptions.InvalidURL, requests.exceptions.MissingSchema)):
+        return ConfigError(f"source {source.name!r}: the server address is not a valid URL")
+    if isinstance(error, exceptions.RateLimitExceeded):
+        return BackendError(f"{what}: throttled by the server (429)", retryable=True)
+    if isinstance(error, (exceptions.InternalServerError, exceptions.BadGateway, exceptions.VaultDown)):
+        return BackendError(f"{what}: server error: {_server_says(error)}", retryable=True)
+    if isinstance(error, exceptions.UnexpectedError):
+        return BackendError(f"{what}: unexpected answer: {_server_says(error)}", retryable=True)
+    if isinstance(error, (exceptions.Forbidden, exceptions.Unauthorized)):
+        return BackendError(f"{what}: access denied", access_denied=True)
+    if isinstance(error, exceptions.VaultError):
+        return BackendError(f"{what}: {type(error).__name__}: {_server_says(error)}")
+    if isinstance(error, requests.exceptions.RequestException):
+        return BackendError(f"{what}: {type(error).__name__}", retryable=True)
+    if isinstance(error, ValueError):  # a body that is not JSON: not a Vault answering
+        return BackendError(f"{what}: the server at {source.address()} did not answer like Vault")
+    return BackendError(f"{what}: {type(error).__name__}: {masking.default_masker.mask(str(error))}")

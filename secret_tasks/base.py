@@ -1,0 +1,204 @@
+"""The task base: configure at ``__init__``, override at ``run``, never persist a secret.
+
+Follows the Prefect task-library conventions: settings given to ``__init__``
+become attributes; ``run`` receives them through :func:`defaults_from_attrs`,
+where a ``run`` argument that is not None wins; a required setting still
+None at run time is a ``ValueError`` naming both places to give it.
+
+A task is a plain object. Called (``task(...)``) outside a Prefect flow it
+just runs. Inside a Prefect 3 flow the same call runs it as a Prefect task,
+created lazily, with result persistence off and no cache policy *whatever
+the settings say*, like Prefect 1's ``SecretBase`` which refused
+``result=`` and forced checkpointing off: a secret must never reach result
+storage or the API database.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from authchain.masking import default_masker
+
+__all__ = ["MaskingLogger", "Task", "defaults_from_attrs"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def defaults_from_attrs(*attributes: str, required: Iterable[str] = ()) -> Callable[[F], F]:
+    """Fill ``run`` arguments that are None (or not given) from same-named attributes.
+
+    Args:
+        attributes: the settings ``run`` may take from the task's attributes.
+        required: those that must not be None after filling; a missing one is
+            a ``ValueError`` that names it and both places it can be given.
+
+    Example:
+        >>> class Greet(Task):
+        ...     def __init__(self, who=None, **kwargs):
+        ...         self.who = who
+        ...         super().__init__(**kwargs)
+        ...     @defaults_from_attrs("who", required=("who",))
+        ...     def run(self, who=None):
+        ...         return f"hello {who}"
+        >>> Greet(who="init").run(), Greet(who="init").run(who="run")
+        ('hello init', 'hello run')
+        >>> Greet().run()
+        Traceback (most recent call last):
+        ...
+        ValueError: Greet: 'who' is not set; pass it to Greet(who=...) or to .run(who=...)
+    """
+    needed = tuple(required)
+    unknown = set(needed) - set(attributes)
+    if unknown:
+        raise TypeError(f"required settings {sorted(unknown)} are not among the attributes")
+
+    def decorate(run: F) -> F:
+        signature = inspect.signature(run)
+
+        @functools.wraps(run)
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            bound = signature.bind_partial(self, *args, **kwargs)
+            for attribute in attributes:
+                if bound.arguments.get(attribute) is None:
+                    bound.arguments[attribute] = getattr(self, attribute, None)
+            for attribute in needed:
+                if bound.arguments.get(attribute) is None:
+                    cls = type(self).__name__
+                    raise ValueError(
+                        f"{cls}: {attribute!r} is not set; pass it to "
+                        f"{cls}({attribute}=...) or to .run({attribute}=...)"
+                    )
+            return run(*bound.args, **bound.kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+class MaskingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """A logger that formats each message, then masks every secret value resolved in this process."""
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        if self.isEnabledFor(level):
+            text = str(msg) % args if args else str(msg)
+            self.logger.log(level, default_masker.mask(text), **kwargs)
+
+
+class Task:
+    """Base class for tasks: settings at ``__init__``, overrides at ``run``.
+
+    Args:
+        task_name: the Prefect task name (default: the class name).
+        retries: Prefect retries when run inside a flow.
+        retry_delay_seconds: delay between those retries.
+        tags: Prefect tags.
+
+    Subclasses implement ``run``. Call the object (or ``.run``) outside a flow
+    and it just runs; call it inside a Prefect 3 flow and it runs as a Prefect
+    task; ``.submit()`` and ``.map()`` work inside flows as for any Prefect task.
+    """
+
+    def __init__(
+        self,
+        *,
+        task_name: str | None = None,
+        retries: int = 0,
+        retry_delay_seconds: float = 0.0,
+        tags: Iterable[str] = (),
+    ) -> None:
+        self.task_name = task_name or type(self).__name__
+        self.retries = retries
+        self.retry_delay_seconds = retry_delay_seconds
+        self.tags = tuple(tags)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} must implement run()")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if _in_flow():
+            return self.as_prefect_task()(*args, **kwargs)
+        return self.run(*args, **kwargs)
+
+    def submit(self, *args: Any, **kwargs: Any) -> Any:
+        """Submit to the flow's task runner (Prefect's ``Task.submit``); inside a flow only."""
+        return self.as_prefect_task().submit(*args, **kwargs)
+
+    def map(self, *args: Any, **kwargs: Any) -> Any:
+        """Map over iterables (Prefect's ``Task.map``); inside a flow only."""
+        return self.as_prefect_task().map(*args, **kwargs)
+
+    def as_prefect_task(self) -> Any:
+        """The ``prefect.Task`` that runs this object's ``run``, built on first use.
+
+        Persistence off and ``NO_CACHE`` are forced: a Secret task's result is
+        the secret. The run name comes from :meth:`run_label`, which names
+        the secret and never shows a value.
+        """
+        wrapped = self.__dict__.get("_prefect_task")
+        if wrapped is None:
+            from prefect import task
+            from prefect.cache_policies import NO_CACHE
+
+            make_task: Any = task  # prefect's overloads do not cover a bound method
+            wrapped = make_task(
+                self.run,
+                name=self.task_name,
+                persist_result=False,
+                cache_policy=NO_CACHE,
+                cache_result_in_memory=True,
+                retries=self.retries,
+                retry_delay_seconds=self.retry_delay_seconds,
+                tags=set(self.tags) or None,
+                log_prints=False,
+                task_run_name=self._task_run_name,
+            )
+            self.__dict__["_prefect_task"] = wrapped
+        return wrapped
+
+    def _task_run_name(self, parameters: dict[str, Any]) -> str:
+        return f"{self.task_name}[{self.run_label(parameters)}]"
+
+    def run_label(self, parameters: dict[str, Any]) -> str:
+        """What the Prefect task run is called after: override to name the secret."""
+        return "run"
+
+    @property
+    def logger(self) -> MaskingLogger:
+        """The Prefect run logger inside a run, else ``secret_tasks.<Class>``; masked either way."""
+        base: Any = None
+        if _in_run():
+            from prefect import get_run_logger
+
+            base = get_run_logger()
+        if base is None:
+            base = logging.getLogger(f"secret_tasks.{type(self).__name__}")
+        return MaskingLogger(base, {})
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The Prefect wrapper is rebuilt where the task runs; it never travels.
+        state = self.__dict__.copy()
+        state.pop("_prefect_task", None)
+        return state
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.task_name!r}>"
+
+
+def _in_flow() -> bool:
+    import sys
+
+    if "prefect" not in sys.modules:
+        return False
+    from prefect.context import FlowRunContext
+
+    return FlowRunContext.get() is not None
+
+
+def _in_run() -> bool:
+    from authchain.sources.prefect import in_prefect_run
+
+    return in_prefect_run()
