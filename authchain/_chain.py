@@ -314,10 +314,10 @@ class Chain:
     def resolve_for(self, source: Source, name: NameOrRef, *, default: Any = _MISSING) -> SecretValue[Any]:
         """Resolve a credential that ``source`` needs (``VAULT_TOKEN``, ``AWS_CREDENTIALS``).
 
-        The lookup runs on this chain without ``source`` and without any source
-        already fetching its own credentials further up the stack, so a Vault
-        token can come from AWS Secrets Manager and AWS keys from the
-        environment, but nothing can loop back into itself.
+        The lookup runs on this chain without any source of ``source``'s type
+        and without any source already fetching its own credentials further up
+        the stack, so a Vault token can come from AWS Secrets Manager and AWS
+        keys from the environment, but nothing can loop back into itself.
         """
         outer = _BUILDING.get()
         excluded = outer | {source.name, f"type:{source.type}"}
@@ -329,7 +329,11 @@ class Chain:
 
     def _without(self, excluded: frozenset[str]) -> Chain:
         view = copy.copy(self)  # shares the cache, flights and pool; keys carry source names
-        view._sources = tuple(s for s in self._sources if s.name not in excluded)
+        # A source is left out by name and by type: a Vault client's token is
+        # never looked up in any Vault, so no chain of lookups can loop.
+        view._sources = tuple(
+            s for s in self._sources if s.name not in excluded and f"type:{s.type}" not in excluded
+        )
         view._excluded = excluded
         view._scheme_sources = self._scheme_sources
         return view

@@ -50,7 +50,8 @@ TOP_LEVEL: dict[str, Option] = {
         Option("max_workers", int, 8, "threads for concurrent lookups in resolve_many", minimum=1),
     )
 }
-TABLES = ("sources", "secrets", "profiles")
+TABLES = ("sources", "secrets", "clients", "profiles")
+CLIENT_KINDS = ("aws", "vault", "gcp", "keyring")
 
 # Keys whose string value would be a credential if written literally.
 _SECRET_KEY = re.compile(
@@ -74,9 +75,21 @@ class Settings:
     secrets: dict[str, SecretRef] = field(default_factory=dict)
     origins: dict[str, str] = field(default_factory=dict)
     raw_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
+    raw_clients: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """``[clients.KIND]`` tables as written (``${VAR}`` not yet expanded): the
+    client factories expand and validate them when they build a client."""
+    environ: Mapping[str, str] | None = field(default=None, repr=False)
+    """The environment ``${VAR}`` came from (None: ``os.environ``); never pickled."""
     base_dir: Path = field(default_factory=Path.cwd)
     cwd: Path = field(default_factory=Path.cwd)
     key_prefix: str = ""
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A pickled chain carries its settings; the environment (which may hold
+        # secrets) stays in this process.
+        state = self.__dict__.copy()
+        state["environ"] = None
+        return state
 
     def value(self, key: str) -> Any:
         return self.values.get(key, TOP_LEVEL[key].default)
@@ -131,6 +144,7 @@ def load_settings(
     else:
         settings = _settings_from_file(config_path, profile)
     settings.cwd = cwd
+    settings.environ = None if environ is os.environ else environ
     _apply_environment(settings, environ)
     _validate(settings, environ, cwd)
     return settings
@@ -193,6 +207,15 @@ def _check_layout(data: Mapping[str, Any], settings: Settings, *, where: str, in
     for name, table in data.get("profiles", {}).items():
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: {settings.key_prefix}profiles.{name} must be a table")
+    for kind, table in data.get("clients", {}).items():
+        if kind not in CLIENT_KINDS:
+            raise ConfigError(
+                f"{where}: unknown client {settings.key_prefix}clients.{kind}{_suggest(kind, CLIENT_KINDS)}; "
+                f"known: {', '.join(CLIENT_KINDS)}"
+            )
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: {settings.key_prefix}clients.{kind} must be a table")
+        _reject_literal_secrets(table, f"{where}: {settings.key_prefix}clients.{kind}")
 
 
 def _merge(settings: Settings, layer: Mapping[str, Any], origin: str) -> None:
@@ -211,6 +234,11 @@ def _merge(settings: Settings, layer: Mapping[str, Any], origin: str) -> None:
             for name, ref in value.items():
                 settings.values.setdefault("_secrets", {})[name] = ref
                 settings.origins[f"secrets.{name}"] = origin
+        elif key == "clients":
+            for kind, table in value.items():
+                settings.raw_clients.setdefault(kind, {}).update(table)
+                for option in table:
+                    settings.origins[f"clients.{kind}.{option}"] = origin
         else:
             settings.values[key] = value
             settings.origins[key] = origin

@@ -333,6 +333,15 @@ class VaultSource(Source):
         except Exception as error:
             raise _translate(error, what, self) from error
 
+    def client(self) -> Any:
+        """The hvac client this source uses, logged in and renewed when due (``vault_client``)."""
+        try:
+            return self._session()[0]
+        except (BackendError, ConfigError):
+            raise
+        except Exception as error:
+            raise _translate(error, f"{self.auth} login", self) from error
+
     def _session(self, stale: str | None = None) -> tuple[Any, str | None]:
         """The shared client, logged in and fresh. ``stale``: a token the server refused."""
         with self._lock:

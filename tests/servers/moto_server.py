@@ -66,6 +66,23 @@ class MotoServer:
         """
         self._post("/moto-api/reset-auth", b"0" if on else b"inf")
 
+    def iam_user(self, actions: list[str]) -> dict[str, str]:
+        """A moto IAM user allowed exactly ``actions`` on every resource; returns its boto3 keys."""
+        import json
+        import secrets
+
+        iam = self.client("iam")
+        user = f"user-{secrets.token_hex(6)}"
+        iam.create_user(UserName=user)
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        if actions:
+            policy = {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
+            }
+            iam.put_user_policy(UserName=user, PolicyName="authchain-test", PolicyDocument=json.dumps(policy))
+        return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+
     def client(self, service: str, region: str = REGION, **keys: str) -> Any:
         """An admin boto3 client for seeding (made-up keys unless ``keys`` are given).
 

@@ -38,7 +38,7 @@ from authchain.sources.aws import (
 from authchain.sources.base import Found, NotFound, Source
 from authchain.sources.env import EnvSource
 from authchain.testing import canary
-from authchain.testing.contract import Seed, SourceContractTests, assert_not_leaked, unique_name
+from authchain.testing.contract import Seed, SourceContractTests, assert_not_leaked
 from tests.servers.moto_server import REGION, MotoServer
 from tests.servers.proxy import ProxiedRequest, TCPProxy
 
@@ -115,17 +115,7 @@ def ssm(moto: MotoServer) -> Any:
 
 def iam_user(moto: MotoServer, actions: list[str]) -> dict[str, str]:
     """A moto IAM user allowed exactly ``actions`` on every resource; returns its keys."""
-    iam = moto.client("iam")
-    user = unique_name("user").lower()
-    iam.create_user(UserName=user)
-    key = iam.create_access_key(UserName=user)["AccessKey"]
-    if actions:
-        policy = {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}],
-        }
-        iam.put_user_policy(UserName=user, PolicyName="authchain-test", PolicyDocument=json.dumps(policy))
-    return {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+    return moto.iam_user(actions)
 
 
 def chain_with_keys(source: Source, keys: dict[str, str], **options: Any) -> Chain:

@@ -1,0 +1,64 @@
+"""Client factories: ready AWS, Vault, GCP and keyring clients whose credentials
+come through the chain.
+
+Each factory takes explicit credentials first, then resolves its credential
+name through the chain (``AWS_CREDENTIALS``, ``VAULT_TOKEN`` or
+``VAULT_ROLE_ID``/``VAULT_SECRET_ID``, ``GCP_CREDENTIALS``), never asking a
+source of the service it is building a client for, then lets the SDK use its
+own default. Settings come from ``[clients.KIND]`` in ``authchain.toml``.
+Clients are cached per process by a SHA-256 fingerprint of their settings
+and credentials; :func:`lazy` defers a factory call to the process that uses
+the client, and pickles without any client or credential in it.
+
+Importing this module imports no SDK.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authchain._chain import Chain
+from authchain.clients._base import ClientExplanation, LazyClient, clear, lazy
+from authchain.clients.aws import aws_client, aws_session
+from authchain.clients.gcp import gcp_credentials, gcp_secret_manager_client
+from authchain.clients.keyring import keyring_backend
+from authchain.clients.vault import vault_client
+from authchain.errors import ConfigError
+
+__all__ = [
+    "ClientExplanation",
+    "LazyClient",
+    "aws_client",
+    "aws_session",
+    "clear",
+    "explain_client",
+    "gcp_credentials",
+    "gcp_secret_manager_client",
+    "keyring_backend",
+    "lazy",
+    "vault_client",
+]
+
+
+def explain_client(kind: str, *, chain: Chain | None = None, **arguments: Any) -> ClientExplanation:
+    """Where a client of ``kind`` (``aws``, ``vault``, ``gcp``, ``keyring``) built with
+    ``arguments`` gets each setting and credential from: explicit, ``[clients.KIND]``,
+    which source of the chain, or the SDK's native default. Never a value.
+
+    Example::
+
+        print(explain_client("aws", region_name="eu-west-1"))
+        # aws client:
+        #   region_name  explicit
+        #   credentials  chain: env (env) (AWS_CREDENTIALS)
+    """
+    from authchain.clients.aws import explain_aws
+    from authchain.clients.gcp import explain_gcp
+    from authchain.clients.keyring import explain_keyring
+    from authchain.clients.vault import explain_vault
+
+    explainers = {"aws": explain_aws, "vault": explain_vault, "gcp": explain_gcp, "keyring": explain_keyring}
+    if kind not in explainers:
+        raise ConfigError(f"unknown client kind {kind!r}; known: {', '.join(explainers)}")
+    explain: Any = explainers[kind]
+    return explain(chain=chain, **arguments)  # type: ignore[no-any-return]

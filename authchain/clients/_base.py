@@ -1,0 +1,296 @@
+"""What every client factory shares: settings from ``[clients.KIND]``, credential
+lookup with provenance, a fingerprint cache, and lazy, picklable clients.
+
+A factory resolves its settings (call arguments over ``[clients.KIND]`` over
+defaults), its credentials (explicit → the chain → the SDK's own default),
+fingerprints the result with SHA-256 (never a raw secret as a key or in a
+repr), and returns the cached client for that fingerprint or builds one,
+once, even when 32 threads ask at the same moment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from authchain._cache import SingleFlight
+from authchain._chain import Chain
+from authchain.config import expand
+from authchain.errors import ConfigError
+from authchain.refs import SecretRef, is_reference
+from authchain.sources.base import Option
+from authchain.values import SecretValue
+
+__all__ = [
+    "ClientExplanation",
+    "Credential",
+    "LazyClient",
+    "clear",
+    "client_settings",
+    "fingerprint",
+    "lazy",
+    "lookup_credential",
+]
+
+
+# -- where each piece came from ------------------------------------------------
+
+
+@dataclass
+class ClientExplanation:
+    """Where each setting and credential of a client comes from; never a value.
+
+    ``str()`` is a table; ``origins`` maps a piece (``credentials``,
+    ``region_name``, ...) to its origin: ``explicit``, ``[clients.aws]``,
+    ``chain: env (env) AWS_CREDENTIALS``, ``native default (boto3: env)``,
+    or ``default``.
+    """
+
+    kind: str
+    origins: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        width = max((len(key) for key in self.origins), default=0)
+        lines = [f"{self.kind} client:"]
+        lines += [f"  {key.ljust(width)}  {origin}" for key, origin in self.origins.items()]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class Credential:
+    """A credential the factory found, and where. ``value`` is None: the SDK decides."""
+
+    value: SecretValue[Any] | None
+    origin: str
+    name: str | None = None
+
+    def __repr__(self) -> str:
+        return f"Credential(origin={self.origin!r}, name={self.name!r})"
+
+
+def lookup_credential(
+    explicit: Any,
+    name: str | SecretRef | None,
+    chain: Chain,
+    *,
+    kind: str,
+    required: bool = False,
+) -> Credential:
+    """explicit → ``name`` through the chain (without any ``kind`` source) → None.
+
+    Args:
+        explicit: a value the caller passed (str, bytes, dict or SecretValue), or None.
+        name: the credential's name or reference (``AWS_CREDENTIALS``).
+        required: a configured name that nothing has is a ``ConfigError``
+            rather than a quiet fall-back to the SDK's default identity.
+    """
+    if isinstance(explicit, SecretRef) or is_reference(explicit):
+        name, explicit = explicit, None  # a reference is a place to look, not a value
+    if explicit is not None:
+        if isinstance(explicit, Mapping):
+            explicit = json.dumps(dict(explicit))
+        return Credential(
+            explicit if isinstance(explicit, SecretValue) else SecretValue(explicit), "explicit"
+        )
+    if name is None:
+        return Credential(None, "native default")
+    label = str(name)
+    found = _resolve_without(chain, kind, name)
+    if found is not None:
+        value, source = found
+        return Credential(value, f"chain: {source} ({label})", label)
+    if required:
+        raise ConfigError(
+            f"[clients.{kind}] credentials {label!r} were not found by any source "
+            f"(sources of the client's own kind are never asked for its credentials)"
+        )
+    return Credential(None, "native default", label)
+
+
+def _resolve_without(chain: Chain, kind: str, name: str | SecretRef) -> tuple[SecretValue[Any], str] | None:
+    """Resolve ``name`` on ``chain`` minus every source of the client's backend types."""
+    from authchain._chain import _BUILDING
+
+    types = {"aws": ("aws-sm", "aws-ssm"), "vault": ("vault",), "gcp": ("gcp-sm",), "keyring": ("keyring",)}
+    excluded = _BUILDING.get() | {f"type:{t}" for t in types.get(kind, ())}
+    token = _BUILDING.set(excluded)
+    try:
+        view = chain._without(excluded)
+        try:
+            value, attempt = view._first(name)
+        except LookupError:
+            return None
+        label = attempt.source if attempt.source == attempt.type else f"{attempt.source} ({attempt.type})"
+        return value, label
+    finally:
+        _BUILDING.reset(token)
+
+
+# -- settings -----------------------------------------------------------------
+
+
+def client_settings(
+    kind: str,
+    chain: Chain,
+    options: tuple[Option, ...],
+    overrides: Mapping[str, Any],
+    explanation: ClientExplanation | None = None,
+) -> dict[str, Any]:
+    """Call arguments (not None) over ``[clients.KIND]`` over option defaults, validated."""
+    settings = chain.settings
+    table = dict(settings.raw_clients.get(kind, {})) if settings is not None else {}
+    known = {option.name: option for option in options}
+    where = f"[clients.{kind}]"
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ConfigError(f"{where} has unknown setting {unknown[0]!r}; known: {', '.join(sorted(known))}")
+    environ = (settings.environ if settings is not None else None) or os.environ
+    base_dir = settings.base_dir if settings is not None else None
+    result: dict[str, Any] = {}
+    for option in options:
+        if overrides.get(option.name) is not None:
+            result[option.name] = overrides[option.name]
+            origin = "explicit"
+        elif option.name in table:
+            raw = expand(table[option.name], environ, f"{where} {option.name}")
+            result[option.name] = option.coerce(raw, where, base_dir)
+            origin = where
+        else:
+            result[option.name] = option.default
+            origin = "default"
+        if explanation is not None and result[option.name] is not None:
+            explanation.origins[option.name] = origin
+    return result
+
+
+# -- the cache ------------------------------------------------------------------
+
+
+def fingerprint(kind: str, settings: Mapping[str, Any], secrets: Mapping[str, Any] | None = None) -> str:
+    """SHA-256 of the settings and of each credential's value: a cache key that
+    tells clients apart without holding any secret."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps([kind, dict(settings)], sort_keys=True, default=repr).encode())
+    for name, value in sorted((secrets or {}).items()):
+        raw = value.get_secret_value() if isinstance(value, SecretValue) else value
+        digest.update(name.encode() + b"\0")
+        digest.update(
+            raw.encode() if isinstance(raw, str) else repr(raw).encode() if raw is not None else b""
+        )
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+class _ClientCache:
+    def __init__(self) -> None:
+        self._clients: dict[str, Any] = {}
+        self._lock = threading.Lock()
+        self._flights: SingleFlight[Any] = SingleFlight()
+
+    def get_or_build(self, key: str, build: Callable[[], Any]) -> Any:
+        with self._lock:
+            if key in self._clients:
+                return self._clients[key]
+
+        def once() -> Any:
+            with self._lock:
+                if key in self._clients:
+                    return self._clients[key]
+            client = build()
+            with self._lock:
+                self._clients[key] = client
+            return client
+
+        return self._flights.do(key, once)
+
+    def clear(self) -> None:
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for client in clients:
+            closer = getattr(client, "close", None)
+            if callable(closer):
+                try:
+                    closer()
+                except Exception:  # noqa: S112 - closing is best effort
+                    continue
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._clients)
+
+
+CACHE = _ClientCache()
+
+
+def clear() -> None:
+    """Forget (and close, where they can be closed) every cached client."""
+    CACHE.clear()
+
+
+# -- lazy clients ---------------------------------------------------------------
+
+_SECRET_ARGUMENTS = ("credentials", "token", "role_id", "secret_id", "jwt")
+
+
+class LazyClient:
+    """A factory call to run later, in the process that uses the client.
+
+    Pickles as the factory and its arguments only (no client, no credential),
+    so it can travel to Dask or Ray workers; the first attribute access there
+    builds the client through that worker's own chain and cache.
+    """
+
+    def __init__(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        for name in _SECRET_ARGUMENTS:
+            value = kwargs.get(name)
+            if value is not None and not isinstance(value, SecretRef) and not is_reference(value):
+                raise ConfigError(
+                    f"lazy({factory.__name__}, ...) travels in pickles: pass {name!r} as a "
+                    "reference (SecretRef or 'scheme://...') or configure it, not as a value"
+                )
+        self._factory = factory
+        self._args = args
+        self._kwargs = kwargs
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    def get(self) -> Any:
+        """The client, built on first use in this process (through the factory's cache)."""
+        with self._lock:
+            if self._client is None:
+                self._client = self._factory(*self._args, **self._kwargs)
+            return self._client
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in {"_factory", "_args", "_kwargs", "_client", "_lock"}:
+            raise AttributeError(name)
+        return getattr(self.get(), name)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"_factory": self._factory, "_args": self._args, "_kwargs": self._kwargs}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._client = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        args = ", ".join([*(repr(a) for a in self._args), *(f"{k}=..." for k in self._kwargs)])
+        return f"lazy({self._factory.__name__}{', ' if args else ''}{args})"
+
+
+def lazy(factory: Callable[..., Any], *args: Any, **kwargs: Any) -> LazyClient:
+    """Defer ``factory(*args, **kwargs)`` to first use; safe to pickle.
+
+    Example:
+        >>> from authchain.clients import aws_client, lazy
+        >>> s3 = lazy(aws_client, "s3", region_name="eu-west-1")
+        >>> s3
+        lazy(aws_client, 's3', region_name=...)
+    """
+    return LazyClient(factory, *args, **kwargs)

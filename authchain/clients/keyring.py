@@ -1,0 +1,39 @@
+"""``keyring_backend``: the keyring backend configured for this project."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authchain._chain import Chain
+from authchain._default import get_default_chain
+from authchain.clients._base import CACHE, ClientExplanation, client_settings, fingerprint
+from authchain.sources.base import Option
+
+__all__ = ["explain_keyring", "keyring_backend"]
+
+OPTIONS: tuple[Option, ...] = (
+    Option("backend", str, None, "dotted path of a keyring backend class (default: keyring's choice)"),
+)
+
+
+def keyring_backend(backend: str | None = None, *, chain: Chain | None = None) -> Any:
+    """The keyring backend: ``backend`` (a dotted class path), else ``[clients.keyring] backend``,
+    else keyring's own choice. A headless machine with no backend gets keyring's
+    ``fail.Keyring``, whose calls raise ``NoKeyringError`` saying what to install."""
+    from authchain.sources.keyring import KeyringSource
+
+    chain = chain or get_default_chain()
+    settings = client_settings("keyring", chain, OPTIONS, {"backend": backend})
+    key = fingerprint("keyring", settings)
+    source = CACHE.get_or_build(
+        key, lambda: KeyringSource(name="keyring-client", backend=settings["backend"])
+    )
+    return source.keyring_backend()
+
+
+def explain_keyring(backend: str | None = None, *, chain: Chain | None = None) -> ClientExplanation:
+    chain = chain or get_default_chain()
+    explanation = ClientExplanation("keyring")
+    client_settings("keyring", chain, OPTIONS, {"backend": backend}, explanation)
+    explanation.origins.setdefault("backend", "native default (keyring's choice)")
+    return explanation

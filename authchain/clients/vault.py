@@ -1,0 +1,150 @@
+"""``vault_client``: an hvac client, logged in, with its token or AppRole found through the chain.
+
+The settings are a Vault source's (``url``, ``namespace``, ``auth``, ...) from
+``[clients.vault]``; the login itself is the vault source's, so renewal and
+re-login behave the same. Explicit credentials come first, then the
+configured names through the chain (never from any Vault source: no
+recursion), then hvac's own ``VAULT_TOKEN`` / ``~/.vault-token``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from authchain._chain import Chain
+from authchain._default import get_default_chain
+from authchain.clients._base import CACHE, ClientExplanation, client_settings, fingerprint, lookup_credential
+from authchain.sources.base import Option
+from authchain.testing.memory import MemorySource
+
+__all__ = ["explain_vault", "vault_client"]
+
+_CLIENT_SETTINGS = (
+    "url",
+    "namespace",
+    "verify",
+    "ca_cert",
+    "timeout",
+    "auth",
+    "auth_mount",
+    "token",
+    "role_id",
+    "secret_id",
+    "role",
+    "jwt",
+    "jwt_path",
+)
+
+
+def _options() -> tuple[Option, ...]:
+    from authchain.sources.vault import VaultSource
+
+    return tuple(option for option in VaultSource.options if option.name in _CLIENT_SETTINGS)
+
+
+def vault_client(
+    *,
+    url: str | None = None,
+    token: Any = None,
+    role_id: Any = None,
+    secret_id: Any = None,
+    jwt: Any = None,
+    auth: str | None = None,
+    namespace: str | None = None,
+    credential_names: dict[str, str] | None = None,
+    chain: Chain | None = None,
+) -> Any:
+    """A logged-in ``hvac.Client``, cached per process by its settings' fingerprint.
+
+    Args:
+        url: server address (default ``[clients.vault] url``, else ``VAULT_ADDR``).
+        token, role_id, secret_id, jwt: explicit credential *values* (str or SecretValue).
+        auth: ``token`` (default), ``approle``, ``kubernetes`` or ``jwt``.
+        credential_names: override the names looked up through the chain
+            (``{"token": "VAULT_TOKEN"}``; defaults from ``[clients.vault]``).
+        chain: the chain to ask (default: the configured one).
+
+    Call it again when you need the client: a cached client is renewed (or
+    logged in again) when its token nears the end of its TTL.
+    """
+    source = _source(url, token, role_id, secret_id, jwt, auth, namespace, credential_names, chain)
+    return source.client()
+
+
+def explain_vault(
+    *,
+    url: str | None = None,
+    token: Any = None,
+    role_id: Any = None,
+    secret_id: Any = None,
+    jwt: Any = None,
+    auth: str | None = None,
+    namespace: str | None = None,
+    credential_names: dict[str, str] | None = None,
+    chain: Chain | None = None,
+) -> ClientExplanation:
+    """Where a ``vault_client`` built with these arguments gets each piece from."""
+    chain = chain or get_default_chain()
+    explanation = ClientExplanation("vault")
+    settings = client_settings(
+        "vault", chain, _options(), {"url": url, "auth": auth, "namespace": namespace}, explanation
+    )
+    settings.update(credential_names or {})
+    explicit = {"token": token, "role_id": role_id, "secret_id": secret_id, "jwt": jwt}
+    for piece in _pieces(settings["auth"]):
+        found = lookup_credential(explicit[piece], settings[piece], chain, kind="vault")
+        origin = found.origin
+        if found.value is None and piece == "token":
+            origin = "native default (hvac: VAULT_TOKEN / ~/.vault-token)"
+        explanation.origins[piece] = origin
+    return explanation
+
+
+def _pieces(auth: str) -> tuple[str, ...]:
+    return {"token": ("token",), "approle": ("role_id", "secret_id"), "jwt": ("jwt",)}.get(auth, ())
+
+
+def _source(
+    url: str | None,
+    token: Any,
+    role_id: Any,
+    secret_id: Any,
+    jwt: Any,
+    auth: str | None,
+    namespace: str | None,
+    credential_names: dict[str, str] | None,
+    chain: Chain | None,
+) -> Any:
+    from authchain.sources.vault import VaultSource
+
+    chain = chain or get_default_chain()
+    settings = client_settings("vault", chain, _options(), {"url": url, "auth": auth, "namespace": namespace})
+    settings.update(credential_names or {})
+    explicit = {
+        name: value
+        for name, value in {"token": token, "role_id": role_id, "secret_id": secret_id, "jwt": jwt}.items()
+        if value is not None
+    }
+    key = fingerprint("vault", {**settings, "chain": id(chain)}, explicit)
+
+    def build() -> VaultSource:
+        options = {name: value for name, value in settings.items() if value is not None}
+        lookup = chain
+        if explicit:
+            # Explicit values answer first, under the names the source asks for.
+            memory = MemorySource(
+                {settings[name]: _text(value) for name, value in explicit.items()}, name="explicit"
+            )
+            lookup = Chain([memory, *chain.sources], cache_ttl=0)
+        source = VaultSource(name="vault-client", **options)
+        source.bind(lookup)
+        return source
+
+    return CACHE.get_or_build(key, build)
+
+
+def _text(value: Any) -> str:
+    from authchain.values import SecretValue
+
+    raw = value.get_secret_value() if isinstance(value, SecretValue) else value
+    return raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)

@@ -1,0 +1,134 @@
+"""Each backend's Secret task against that backend's real server: happy path,
+JSON key, not found, and default."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from authchain import SecretNotFound, SecretValue
+from authchain.testing import canary
+from authchain.testing.gcp import FakeSecretManager
+from secret_tasks import (
+    AWSParameterStoreSecret,
+    AWSSecretsManagerSecret,
+    GCPSecretManagerSecret,
+    KeyringSecret,
+    VaultSecret,
+)
+from tests.servers.moto_server import REGION, MotoServer
+from tests.servers.openbao import OpenBao
+
+
+def revealed(value: Any) -> Any:
+    return value.get_secret_value() if isinstance(value, SecretValue) else value
+
+
+# -- Vault / OpenBao -----------------------------------------------------------
+
+
+@pytest.fixture
+def vault_options(openbao: OpenBao, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("ST_VAULT_TOKEN", openbao.root_token)
+    return {"url": openbao.url, "token": "env://ST_VAULT_TOKEN", "timeout": 5.0}
+
+
+def test_vault_secret(openbao: OpenBao, vault_options: dict[str, Any]) -> None:
+    password, user = canary(), canary()
+    openbao.put("tasks/db", {"password": password, "user": user})
+    task = VaultSecret("tasks/db", key="password", source_options=vault_options)
+    assert revealed(task.run()) == password
+    assert revealed(task.run(key="user")) == user
+    fields = VaultSecret("tasks/db", as_dict=True, source_options=vault_options).run()
+    assert {name: revealed(value) for name, value in fields.items()} == {"password": password, "user": user}
+
+
+def test_vault_secret_versions(openbao: OpenBao, vault_options: dict[str, Any]) -> None:
+    first, second = canary(), canary()
+    openbao.put("tasks/rotated", {"value": first})
+    openbao.put("tasks/rotated", {"value": second})
+    task = VaultSecret("tasks/rotated", key="value", source_options=vault_options)
+    assert revealed(task.run()) == second
+    assert revealed(task.run(version=1)) == first
+
+
+def test_vault_secret_not_found_and_default(vault_options: dict[str, Any]) -> None:
+    with pytest.raises(SecretNotFound, match="tasks/absent"):
+        VaultSecret("tasks/absent", source_options=vault_options).run()
+    assert VaultSecret("tasks/absent", default=None, source_options=vault_options).run() is None
+
+
+# -- AWS -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def aws_options(moto: MotoServer) -> dict[str, Any]:
+    return {"endpoint_url": moto.url, "region": REGION, "timeout": 5.0}
+
+
+def test_aws_secrets_manager_secret(moto: MotoServer, aws_options: dict[str, Any]) -> None:
+    value, field = canary(), canary()
+    client = moto.client("secretsmanager")
+    client.create_secret(Name="tasks/plain", SecretString=value)
+    client.create_secret(Name="tasks/json", SecretString=json.dumps({"password": field}))
+    assert revealed(AWSSecretsManagerSecret("tasks/plain", source_options=aws_options).run()) == value
+    task = AWSSecretsManagerSecret(source_options=aws_options)
+    assert revealed(task.run(secret_id="tasks/json", key="password")) == field
+    with pytest.raises(SecretNotFound, match="tasks/absent"):
+        task.run(secret_id="tasks/absent")
+    assert AWSSecretsManagerSecret("tasks/absent", default=None, source_options=aws_options).run() is None
+
+
+def test_aws_secrets_manager_secret_previous_stage(moto: MotoServer, aws_options: dict[str, Any]) -> None:
+    old, new = canary(), canary()
+    client = moto.client("secretsmanager")
+    client.create_secret(Name="tasks/rotating", SecretString=old)
+    client.put_secret_value(SecretId="tasks/rotating", SecretString=new)
+    task = AWSSecretsManagerSecret("tasks/rotating", source_options=aws_options)
+    assert revealed(task.run()) == new
+    assert revealed(task.run(stage="AWSPREVIOUS")) == old
+
+
+def test_aws_parameter_store_secret(moto: MotoServer, aws_options: dict[str, Any]) -> None:
+    value = canary()
+    moto.client("ssm").put_parameter(Name="/tasks/param", Value=value, Type="SecureString")
+    assert revealed(AWSParameterStoreSecret("/tasks/param", source_options=aws_options).run()) == value
+    with pytest.raises(SecretNotFound, match="/tasks/absent"):
+        AWSParameterStoreSecret("/tasks/absent", source_options=aws_options).run()
+
+
+# -- GCP -----------------------------------------------------------------------
+
+
+def test_gcp_secret_manager_secret(gcp_fake: FakeSecretManager) -> None:
+    first, second = canary(), canary()
+    gcp_fake.set_secret("tasks-gcp", first, project="st-project")
+    gcp_fake.set_secret("tasks-gcp", second, project="st-project")
+    options = {"endpoint": gcp_fake.endpoint, "project": "st-project", "timeout": 5.0}
+    task = GCPSecretManagerSecret("tasks-gcp", project="st-project", source_options=options)
+    assert revealed(task.run()) == second
+    assert revealed(task.run(version="1")) == first
+    with pytest.raises(SecretNotFound, match="tasks-absent"):
+        task.run(secret="tasks-absent")
+
+
+# -- keyring -------------------------------------------------------------------
+
+
+def test_keyring_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from keyrings.alt.file import PlaintextKeyring
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    value = canary()
+    backend = PlaintextKeyring()
+    backend.set_password("st-service", "deploy-user", value)
+    options = {"backend": "keyrings.alt.file.PlaintextKeyring"}
+    task = KeyringSecret("deploy-user", service="st-service", source_options=options)
+    assert revealed(task.run()) == value
+    with pytest.raises(SecretNotFound, match="nobody"):
+        task.run(username="nobody")
+    with pytest.raises(ValueError, match="'service' is not set"):
+        KeyringSecret("deploy-user").run()
