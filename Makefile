@@ -1,10 +1,12 @@
 # Thin wrappers; dev.py does the work (and runs where make does not).
 PYTHON ?= python3
 
-.PHONY: demo test lint
+.PHONY: demo test lint bench
 demo:
 	$(PYTHON) dev.py demo
 test:
 	$(PYTHON) dev.py test
 lint:
 	$(PYTHON) dev.py lint
+bench:
+	$(PYTHON) dev.py bench

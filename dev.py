@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""One entry point for working on authchain: ``python3 dev.py demo|test|lint``.
+"""One entry point for working on authchain: ``python3 dev.py demo|test|lint|bench``.
 
 Standard library only, so it runs on a fresh machine with Python 3.10+. It
 creates ``.venv`` next to this file and installs what the command needs
@@ -62,9 +62,19 @@ def test() -> None:
     run(PYTHON, "-m", "pytest", "-q", *sys.argv[2:])
 
 
-COMMANDS = {"demo": demo, "test": test, "lint": lint}
+def bench() -> None:
+    """Every benchmark with its baselines (servers on 127.0.0.1, started and stopped here);
+    a full run also writes the table into benchmarks/RESULTS.md. ``--quick``: smoke mode."""
+    ensure_venv("all,bench")
+    arguments = sys.argv[2:]
+    if "--quick" not in arguments and "--write" not in arguments:
+        arguments = [*arguments, "--write", str(ROOT / "benchmarks" / "RESULTS.md")]
+    run(PYTHON, "-m", "benchmarks.run", *arguments)
+
+
+COMMANDS = {"demo": demo, "test": test, "lint": lint, "bench": bench}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
-        sys.exit(f"usage: python3 dev.py {{{'|'.join(COMMANDS)}}} [pytest args]")
+        sys.exit(f"usage: python3 dev.py {{{'|'.join(COMMANDS)}}} [pytest or benchmark args]")
     COMMANDS[sys.argv[1]]()

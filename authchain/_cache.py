@@ -12,7 +12,7 @@ from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-__all__ = ["Entry", "SingleFlight", "TTLCache"]
+__all__ = ["Entry", "FlightTimeout", "SingleFlight", "TTLCache"]
 
 T = TypeVar("T")
 
@@ -75,31 +75,67 @@ class _Call(Generic[T]):
         self.error: BaseException | None = None
 
 
+class FlightTimeout(TimeoutError):
+    """A follower stopped waiting for another caller's call of the same key."""
+
+
 class SingleFlight(Generic[T]):
-    """Concurrent callers for one key share one call of the function."""
+    """Concurrent callers for one key share one call of the function.
+
+    :meth:`do` covers one key. A batch call claims several keys at once
+    (:meth:`claim`), fetches the ones it leads in one request, settles each
+    (:meth:`settle`), and waits (:meth:`wait`) for the keys another caller
+    was already fetching, so a key is never fetched twice at the same time
+    whichever way it was asked for.
+    """
 
     def __init__(self) -> None:
         self._calls: dict[Hashable, _Call[T]] = {}
         self._lock = threading.Lock()
 
-    def do(self, key: Hashable, function: Callable[[], T]) -> T:
+    def claim(self, key: Hashable) -> tuple[_Call[T], bool]:
+        """The call in flight for ``key`` and whether this caller leads it (and must settle it)."""
         with self._lock:
             call = self._calls.get(key)
-            leader = call is None
-            if call is None:
-                call = self._calls[key] = _Call()
-        if not leader:
-            call.done.wait()
-            if call.error is not None:
-                raise call.error
-            return call.result  # type: ignore[return-value]
-        try:
-            call.result = function()
-            return call.result
-        except BaseException as error:
-            call.error = error
-            raise
-        finally:
-            with self._lock:
+            if call is not None:
+                return call, False
+            call = self._calls[key] = _Call()
+            return call, True
+
+    def settle(self, key: Hashable, call: _Call[T], result: T | None, error: BaseException | None) -> None:
+        """Hand a led call's outcome to everyone waiting on it, and end the flight."""
+        call.result, call.error = result, error
+        with self._lock:
+            if self._calls.get(key) is call:
                 del self._calls[key]
-            call.done.set()
+        call.done.set()
+
+    def wait(self, call: _Call[T], timeout: float | None = None) -> T:
+        """The outcome of a call another caller leads (raised if it failed).
+
+        Raises:
+            FlightTimeout: not settled within ``timeout`` seconds (None: no limit).
+        """
+        if not call.done.wait(None if timeout is None else max(timeout, 0.0)):
+            raise FlightTimeout(f"still waiting for another caller's fetch after {timeout:g}s")
+        if call.error is not None:
+            raise call.error
+        return call.result  # type: ignore[return-value]
+
+    def do(self, key: Hashable, function: Callable[[], T], *, wait: float | None = None) -> T:
+        """Call ``function`` for ``key``, or wait for the call already running for it.
+
+        A caller that finds a call running waits at most ``wait`` seconds (None:
+        as long as it takes), then raises :class:`FlightTimeout`; the running
+        call goes on for the others.
+        """
+        call, leader = self.claim(key)
+        if not leader:
+            return self.wait(call, wait)
+        try:
+            result = function()
+        except BaseException as error:
+            self.settle(key, call, None, error)
+            raise
+        self.settle(key, call, result, None)
+        return result

@@ -9,6 +9,7 @@ source says ``on_error = "skip"``).
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import logging
 import random
@@ -22,9 +23,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from authchain import masking
-from authchain._cache import SingleFlight, TTLCache
-from authchain._retry import RetryPolicy, call_with_retry
-from authchain.errors import BackendError, ConfigError, SecretNotFound, SourceUnavailableError
+from authchain._cache import FlightTimeout, SingleFlight, TTLCache
+from authchain._retry import RetryPolicy, call_with_retry, current_deadline, deadline_scope, time_left
+from authchain.errors import (
+    AuthChainError,
+    BackendError,
+    ConfigError,
+    SecretNotFound,
+    SourceUnavailableError,
+    UpstreamError,
+)
 from authchain.refs import SecretRef, is_reference
 from authchain.sources.base import CheckResult, Found, Key, NotFound, Source
 from authchain.values import Attempt, Explanation, SecretValue
@@ -37,6 +45,7 @@ __all__ = ["Chain"]
 logger = logging.getLogger("authchain")
 
 _MISSING: Any = object()
+DEFAULT_DEADLINE = 30.0
 Result = Found | NotFound
 NameOrRef = str | SecretRef
 
@@ -52,6 +61,9 @@ class _Target:
     source: Source
     key: Key
     field: str | None
+
+
+_DEFAULT_SEAMS: dict[str, Any] = {"_clock": time.monotonic, "_sleep": time.sleep, "_jitter": random.uniform}
 
 
 class Chain:
@@ -73,6 +85,11 @@ class Chain:
         retries, backoff, backoff_max: retry policy for retryable errors;
             a source's own ``retries``/``backoff`` win over these.
         max_workers: thread-pool size for concurrent lookups in ``resolve_many``.
+        deadline: seconds one ``resolve``, ``resolve_many`` or ``explain`` may
+            spend asking sources, retries and backoff included (0: no limit;
+            default: the config's ``deadline``, else 30). No attempt starts and
+            no backoff sleep runs past it; the lookup then fails with a
+            ``BackendError`` instead of moving on to weaker sources.
         secrets: names pinned to references (``[secrets]`` in the config).
         clock, sleep, jitter: seams for tests.
     """
@@ -88,6 +105,7 @@ class Chain:
         backoff: float = 0.2,
         backoff_max: float = 5.0,
         max_workers: int = 8,
+        deadline: float | None = None,
         secrets: Mapping[str, str | SecretRef] | None = None,
         settings: Settings | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -100,12 +118,17 @@ class Chain:
             raise ConfigError(f"two sources share the name {duplicates[0]!r}; names must be unique")
         if max_workers < 1:
             raise ConfigError("max_workers must be at least 1")
+        if deadline is None:
+            deadline = settings.value("deadline") if settings is not None else DEFAULT_DEADLINE
+        if deadline is None or deadline < 0:
+            raise ConfigError("deadline must be a number of seconds >= 0 (0: no deadline)")
         self._sources: tuple[Source, ...] = tuple(sources)
         self.cache_ttl = float(cache_ttl)
         self.negative_ttl = float(negative_ttl)
         self.stale_if_error = float(stale_if_error)
         self.policy = RetryPolicy(retries, backoff, backoff_max)
         self.max_workers = max_workers
+        self.deadline = float(deadline)
         self._pins = {name: SecretRef.parse(ref) for name, ref in (secrets or {}).items()}
         self.settings = settings
         self._clock, self._sleep, self._jitter = clock, sleep, jitter
@@ -176,7 +199,8 @@ class Chain:
             masking.register(value)
             return value
         try:
-            return self._first(name)[0]
+            with deadline_scope(self.deadline, self._clock):
+                return self._first(name)[0]
         except SecretNotFound:
             if default is _MISSING:
                 raise
@@ -206,6 +230,10 @@ class Chain:
             SecretNotFound: for the first name nothing had (others listed in ``missing``),
                 unless ``default`` is given.
         """
+        with deadline_scope(self.deadline, self._clock):
+            return self._resolve_many(names, default)
+
+    def _resolve_many(self, names: Iterable[NameOrRef], default: Any) -> dict[str, SecretValue[Any]]:
         plans: dict[str, list[_Target]] = {_given(name): self._plan(name)[1] for name in names}
         results: dict[str, SecretValue[Any]] = {}
         trails: dict[str, list[Attempt]] = {label: [EXPLICIT_NOT_PASSED] for label in plans}
@@ -239,6 +267,10 @@ class Chain:
 
         Errors are recorded, not raised, so ``explain`` works when a backend is down.
         """
+        with deadline_scope(self.deadline, self._clock):
+            return self._explain(name)
+
+    def _explain(self, name: NameOrRef) -> Explanation:
         label, targets, pinned = self._plan(name)
         attempts = [EXPLICIT_NOT_PASSED]
         found: list[Attempt] = []
@@ -303,9 +335,16 @@ class Chain:
         state = self.__dict__.copy()
         for runtime in ("_cache", "_flights", "_pool", "_lock"):
             state.pop(runtime, None)
+        # The default seams travel as "use the default": a pickled
+        # random.uniform would carry the process's whole RNG state with it.
+        for seam, default in _DEFAULT_SEAMS.items():
+            if state.get(seam) is default:
+                del state[seam]
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        for seam, default in _DEFAULT_SEAMS.items():
+            state.setdefault(seam, default)
         self.__dict__.update(state)
         self._init_runtime()
 
@@ -384,6 +423,7 @@ class Chain:
 
     def _ask(self, target: _Target, *, raise_errors: bool) -> tuple[Attempt, SecretValue[Any] | None]:
         source = target.source
+        failure: BackendError | None = None
         try:
             result, cached = self._fetch(source, target.key)
             result = _pick_field(result, target.field, source.describe_key(target.key))
@@ -391,7 +431,11 @@ class Chain:
             logger.debug("%s is unavailable: %s", source.name, error)
             return Attempt(source.name, source.type, "unavailable", f"unavailable: {error}"), None
         except BackendError as error:
-            return self._failed(source, error, raise_errors), None
+            failure = error
+        if failure is not None:
+            # Outside the handler: raised from here, the chain's error gets no
+            # __context__ pointing back at the SDK's exception.
+            return self._failed(source, failure, raise_errors), None
         return self._record(source, result, cached)
 
     def _ask_group(
@@ -403,13 +447,19 @@ class Chain:
             return self._ask_batch(source, group)
         if source.concurrent and len(group) > 1 and self.max_workers > 1:
             pool = self._executor()
-            futures = {label: pool.submit(self._ask, target, raise_errors=True) for label, target in group}
+            # Each task runs in a copy of this context: the deadline and the
+            # credential-lookup exclusions travel to the pool's threads.
+            futures = {
+                label: pool.submit(contextvars.copy_context().run, self._ask, target, raise_errors=True)
+                for label, target in group
+            }
             return {label: future.result() for label, future in futures.items()}
         return {label: self._ask(target, raise_errors=True) for label, target in group}
 
     def _ask_batch(
         self, source: Source, group: list[tuple[str, _Target]]
     ) -> dict[str, tuple[Attempt, SecretValue[Any] | None]]:
+        """One batch request for the keys nobody is fetching; wait for the ones others are."""
         answers: dict[str, tuple[Attempt, SecretValue[Any] | None]] = {}
         misses: dict[Key, list[tuple[str, _Target]]] = {}
         for label, target in group:
@@ -420,17 +470,31 @@ class Chain:
                 misses.setdefault(target.key, []).append((label, target))
         if not misses:
             return answers
-        try:
-            outcomes = self._with_retry(source, lambda: source.get_many(list(misses)))
-        except SourceUnavailableError as error:
-            unavailable = Attempt(source.name, source.type, "unavailable", f"unavailable: {error}")
-            return {
-                **answers,
-                **{label: (unavailable, None) for items in misses.values() for label, _ in items},
-            }
-        except BackendError as error:
-            outcomes = dict.fromkeys(misses, error)
+        led: dict[Key, Any] = {}
+        joined: dict[Key, Any] = {}
+        for key in misses:
+            call, leader = self._flights.claim((source.name, key))
+            (led if leader else joined)[key] = call
+        outcomes, unavailable = self._fetch_batch(source, led)
+        for key, call in joined.items():
+            try:
+                outcomes[key] = self._flights.wait(call, time_left())
+            except FlightTimeout:
+                outcomes[key] = BackendError(
+                    f"{source.describe_key(key)} was still being fetched by another caller "
+                    "when the deadline of this lookup passed",
+                    retryable=True,
+                )
+            except SourceUnavailableError as error:
+                unavailable = unavailable or error
+                outcomes.pop(key, None)
+            except BackendError as error:
+                outcomes[key] = error
         for key, items in misses.items():
+            if key not in outcomes and unavailable is not None:
+                attempt = Attempt(source.name, source.type, "unavailable", f"unavailable: {unavailable}")
+                answers.update({label: (attempt, None) for label, _ in items})
+                continue
             outcome = outcomes.get(key, NotFound(f"{source.describe_key(key)} was not returned"))
             if isinstance(outcome, BackendError):
                 stale = self._stale(source, key, outcome)
@@ -440,10 +504,53 @@ class Chain:
                 failed = self._failed(source, outcome, raise_errors=True)
                 answers.update({label: (failed, None) for label, _ in items})
                 continue
-            self._store(source, key, outcome)
             for label, target in items:
                 answers[label] = self._settle(source, target, outcome, cached=False)
         return answers
+
+    def _fetch_batch(
+        self, source: Source, led: dict[Key, Any]
+    ) -> tuple[dict[Key, Result | BackendError], SourceUnavailableError | None]:
+        """``get_many`` for the keys this caller leads; every led flight is settled, whatever happens."""
+        outcomes: dict[Key, Result | BackendError] = {}
+        unavailable: SourceUnavailableError | None = None
+        try:
+            keys = []
+            for key in led:
+                again = self._cache.get((source.name, key))  # a flight that just landed
+                if again is not None and again.fresh(self._clock()):
+                    outcomes[key] = again.result
+                else:
+                    keys.append(key)
+            if keys:
+                with masking.holding():
+                    fetched = self._with_retry(
+                        source, lambda: source.get_many(keys), f"{len(keys)} keys in one batch"
+                    )
+                    _register(fetched.values())
+                outcomes.update(fetched)
+                for key in keys:
+                    outcome = outcomes.get(key)
+                    if isinstance(outcome, (Found, NotFound)):
+                        self._store(source, key, outcome)
+        except SourceUnavailableError as error:
+            unavailable = error
+        except BackendError as error:
+            outcomes.update(dict.fromkeys([k for k in led if k not in outcomes], error))
+        except BaseException as error:
+            for key, call in led.items():
+                self._flights.settle((source.name, key), call, None, error)
+            raise
+        for key, call in led.items():
+            outcome = outcomes.get(key)
+            if unavailable is not None and outcome is None:
+                self._flights.settle((source.name, key), call, None, unavailable)
+            elif isinstance(outcome, BackendError):
+                self._flights.settle((source.name, key), call, None, outcome)
+            else:
+                missing = NotFound(f"{source.describe_key(key)} was not returned")
+                self._flights.settle((source.name, key), call, outcome or missing, None)
+        return outcomes, unavailable
 
     def _settle(
         self, source: Source, target: _Target, result: Result, *, cached: bool
@@ -466,17 +573,30 @@ class Chain:
             again = self._cache.get(cache_key)  # a flight that just landed
             if again is not None and again.fresh(self._clock()):
                 return again.result
-            result: Result = self._with_retry(source, lambda: source.get(key))
+            # SDK log records made during the call wait until its value is
+            # registered with the masker (botocore logs response bodies).
+            with masking.holding():
+                result: Result = self._with_retry(source, lambda: source.get(key), source.describe_key(key))
+                _register([result])
             self._store(source, key, result)
             return result
 
         try:
-            return self._flights.do(cache_key, load), False
-        except BackendError as error:
-            stale = self._stale(source, key, error)
-            if stale is not None:
-                return stale, True
-            raise
+            return self._flights.do(cache_key, load, wait=time_left()), False
+        except FlightTimeout:
+            deadline = current_deadline()
+            seconds = f"{deadline.seconds:g}s " if deadline is not None else ""
+            error = BackendError(
+                f"{source.describe_key(key)} was still being fetched by another caller "
+                f"when the {seconds}deadline of this lookup passed",
+                retryable=True,
+            )
+        except BackendError as failure:
+            error = failure
+        stale = self._stale(source, key, error)
+        if stale is not None:
+            return stale, True
+        raise error
 
     def _stale(self, source: Source, key: Key, error: BackendError) -> Found | None:
         """An expired value still inside the ``stale_if_error`` grace period, if any (logged)."""
@@ -492,13 +612,20 @@ class Chain:
         )
         return entry.result
 
-    def _with_retry(self, source: Source, operation: Callable[[], Any]) -> Any:
+    def _with_retry(self, source: Source, operation: Callable[[], Any], what: str) -> Any:
         policy = RetryPolicy(
             self.policy.retries if source.retries is None else source.retries,
             self.policy.backoff if source.backoff is None else source.backoff,
             self.policy.backoff_max,
         )
-        return call_with_retry(operation, policy, sleep=self._sleep, jitter=self._jitter, label=source.name)
+        return call_with_retry(
+            _guarded(source, operation),
+            policy,
+            sleep=self._sleep,
+            jitter=self._jitter,
+            label=source.name,
+            what=what,
+        )
 
     def _store(self, source: Source, key: Key, result: Result) -> None:
         ttl = self.cache_ttl if isinstance(result, Found) else self.negative_ttl
@@ -516,13 +643,18 @@ class Chain:
 
     def _failed(self, source: Source, error: BackendError, raise_errors: bool) -> Attempt:
         tries = getattr(error, "attempts", 1)
-        suffix = f" (after {tries} attempts)" if tries > 1 else ""
+        limit = getattr(error, "deadline_seconds", None)
+        notes = [f"after {tries} attempts"] if tries > 1 else []
+        if limit is not None and tries:
+            notes.append(f"stopped by the {limit:g}s deadline")
+        suffix = f" ({'; '.join(notes)})" if notes else ""
         skip = source.on_error == "skip"
-        logger.debug(
-            "%s failed%s: %s", source.name, suffix, error.message, exc_info=error.__cause__ is not None
-        )
+        # SDK exceptions can carry request and response data: only a scrubbed
+        # stand-in (type, masked text, traceback) goes on as the cause.
+        cause = _scrubbed(error.__cause__)
+        logger.debug("%s failed%s: %s", source.name, suffix, error.message, exc_info=cause)
         if raise_errors and not skip:
-            raise error.with_source(source.name, suffix, label=_label(source)) from error.__cause__
+            raise error.with_source(source.name, suffix, label=_label(source)) from cause
         note = " (on_error = skip)" if skip and raise_errors else ""
         denied = "access denied: " if error.access_denied and "denied" not in error.message else ""
         return Attempt(source.name, source.type, "error", f"error: {denied}{error.message}{suffix}{note}")
@@ -577,3 +709,65 @@ def _label(source: Source) -> str:
 
 def _label_of(attempt: Attempt) -> str:
     return attempt.source if attempt.source == attempt.type else f"{attempt.source} ({attempt.type})"
+
+
+def _register(results: Iterable[object]) -> None:
+    """Register found values with the masker as soon as a backend call returns."""
+    for result in results:
+        if isinstance(result, Found):
+            masking.register(result.value)
+
+
+def _guarded(source: Source, operation: Callable[[], Any]) -> Callable[[], Any]:
+    """``operation`` with anything but authchain's own errors turned into a ``BackendError``.
+
+    A source is expected to translate its SDK's exceptions; one that escapes is
+    still an error of that source (``on_error = "skip"`` applies, ``explain``
+    records it), and its text, which may hold data just fetched, is not shown.
+    """
+
+    def run() -> Any:
+        try:
+            return operation()
+        except AuthChainError:
+            raise
+        except Exception as error:
+            failure = BackendError(f"unexpected {type(error).__name__} in the {source.type} source")
+            stand_in = UpstreamError(_type_name(error), "")
+            stand_in.__traceback__ = error.__traceback__
+        raise failure from stand_in
+
+    return run
+
+
+def _scrubbed(error: BaseException | None, depth: int = 0) -> BaseException | None:
+    """A copy of an exception chain that is safe to keep and print.
+
+    authchain's own errors stay (their messages never hold values); anything
+    else becomes an :class:`UpstreamError` with the original's type name,
+    its masked text and its traceback, so request objects, headers and
+    response bodies an SDK exception carries are left behind.
+    """
+    if error is None or depth > 8:
+        return None
+    if isinstance(error, (AuthChainError, UpstreamError)):
+        clean = error
+    else:
+        try:
+            text = str(error)
+        except Exception:
+            text = ""
+        text = " ".join(masking.default_masker.mask(text).split())
+        clean = UpstreamError(_type_name(error), text[:500] + ("..." if len(text) > 500 else ""))
+        clean.__traceback__ = error.__traceback__
+    cause, context = error.__cause__, error.__context__
+    clean.__cause__ = _scrubbed(cause, depth + 1) if cause is not None else None
+    clean.__context__ = _scrubbed(context, depth + 1) if context is not None else None
+    clean.__suppress_context__ = error.__suppress_context__
+    return clean
+
+
+def _type_name(error: BaseException) -> str:
+    kind = type(error)
+    module = kind.__module__
+    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"

@@ -20,6 +20,9 @@ _chain: Chain | None = None
 def get_default_chain() -> Chain:
     """The default chain, built from config on first call."""
     global _chain
+    chain = _chain  # no lock once built: this is on every authchain.resolve() call
+    if chain is not None:
+        return chain
     with _lock:
         if _chain is None:
             _chain = Chain.from_config()

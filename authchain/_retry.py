@@ -1,21 +1,29 @@
-"""Retry with capped exponential backoff and full jitter.
+"""Retry with capped exponential backoff and full jitter, inside a whole-lookup deadline.
 
 Hand-written rather than tenacity: the policy is ten lines, it must take
 its clock, sleep and jitter as seams (tests count attempts and delays without
 waiting), and the happy path must not pay an extra import.
+
+The deadline is the chain's ``deadline`` setting: one ``resolve``,
+``resolve_many`` or ``explain`` call (credential lookups made on its behalf
+included) may spend that long asking sources. It lives in a context
+variable, so a source can read what is left (:func:`time_left`) and shorten
+the timeout of the request it is about to make.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 
 from authchain.errors import BackendError
 
-__all__ = ["RetryPolicy", "call_with_retry"]
+__all__ = ["Deadline", "RetryPolicy", "call_with_retry", "deadline_scope", "time_left"]
 
 logger = logging.getLogger("authchain")
 
@@ -38,6 +46,53 @@ class RetryPolicy:
         return jitter(0.0, ceiling)
 
 
+@dataclass(frozen=True)
+class Deadline:
+    """The moment (on ``clock``) by which the current lookup must be over."""
+
+    seconds: float
+    at: float
+    clock: Callable[[], float]
+
+    def left(self) -> float:
+        return self.at - self.clock()
+
+
+_DEADLINE: ContextVar[Deadline | None] = ContextVar("authchain_deadline", default=None)
+
+
+@contextlib.contextmanager
+def deadline_scope(seconds: float | None, clock: Callable[[], float]) -> Iterator[Deadline | None]:
+    """Start a deadline of ``seconds`` (None or 0: none) unless one is already running.
+
+    An outer lookup's deadline wins: credentials a source resolves for itself
+    are part of the lookup that needed them.
+    """
+    current = _DEADLINE.get()
+    if current is not None or not seconds:
+        yield current
+        return
+    deadline = Deadline(seconds, clock() + seconds, clock)
+    token = _DEADLINE.set(deadline)
+    try:
+        yield deadline
+    finally:
+        _DEADLINE.reset(token)
+
+
+def current_deadline() -> Deadline | None:
+    return _DEADLINE.get()
+
+
+def time_left() -> float | None:
+    """Seconds left before the current lookup's deadline (None: no deadline).
+
+    Sources use it to shorten the timeout of a request they are about to make.
+    """
+    deadline = _DEADLINE.get()
+    return None if deadline is None else deadline.left()
+
+
 def call_with_retry(
     operation: Callable[[], T],
     policy: RetryPolicy,
@@ -45,12 +100,27 @@ def call_with_retry(
     sleep: Callable[[float], None],
     jitter: Jitter = random.uniform,
     label: str = "",
+    what: str = "",
 ) -> T:
     """Run ``operation``; retry retryable ``BackendError``s, then re-raise the last.
 
     Access denied and other non-retryable errors are raised at once. The
-    raised error carries ``attempts`` (how many calls were made).
+    raised error carries ``attempts`` (how many calls were made). Under a
+    deadline no attempt starts and no backoff sleep runs past it: a retry
+    that would is not made, and the last error is raised with
+    ``deadline_seconds`` set; a deadline already over before the first
+    attempt is a retryable ``BackendError`` of its own (nothing was asked).
     """
+    deadline = _DEADLINE.get()
+    if deadline is not None and deadline.left() <= 0:
+        error = BackendError(
+            f"not asked{f' for {what}' if what else ''}: the {deadline.seconds:g}s deadline "
+            "of this lookup had passed",
+            retryable=True,
+        )
+        error.attempts = 0  # type: ignore[attr-defined]
+        error.deadline_seconds = deadline.seconds  # type: ignore[attr-defined]
+        raise error
     attempt = 0
     while True:
         try:
@@ -60,6 +130,9 @@ def call_with_retry(
             if not error.retryable or attempt >= policy.retries:
                 raise
             delay = policy.delay(attempt, jitter)
+            if deadline is not None and delay >= deadline.left():
+                error.deadline_seconds = deadline.seconds  # type: ignore[attr-defined]
+                raise
             logger.debug(
                 "%s: retryable error (attempt %d of %d), retrying in %.3fs: %s",
                 label,

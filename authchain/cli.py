@@ -130,6 +130,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``authchain`` console script; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # Every log record this process writes (an SDK's included) is masked.
+    masking.install_log_masking()
     debug = getattr(args, "debug", False)
     if debug:
         _enable_debug_logging()
@@ -269,6 +271,10 @@ def _config(args: argparse.Namespace) -> int:
         print("pinned secrets:")
         for name, item in data["secrets"].items():
             print(f"  {name} = {item['reference']}    # {item['origin']}")
+    for kind, table in data["clients"].items():
+        print(f"client factory [clients.{kind}] (as written; ${{VAR}} expanded when a client is built):")
+        for key, item in table.items():
+            print(f"  {key} = {json.dumps(item['value'])}    # {item['origin']}")
     return EXIT_OK
 
 
@@ -280,7 +286,9 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("run needs a command: authchain run -- CMD ARGS...")
     environment = dict(os.environ)
     references = {name: value for name, value in environment.items() if is_reference(value)}
-    masker = masking.Masker()
+    # The process-wide masker: it knows these values and every credential the
+    # chain resolved on the way (a Vault token, AWS keys), in all their forms.
+    masker = masking.default_masker
     if references:
         resolved = _chain(args).resolve_many(sorted(set(references.values())))
         for name, reference in references.items():

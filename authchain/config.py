@@ -48,6 +48,7 @@ TOP_LEVEL: dict[str, Option] = {
         Option("backoff", float, 0.2, "base delay in seconds of the exponential backoff", minimum=0),
         Option("backoff_max", float, 5.0, "largest delay in seconds between retries", minimum=0),
         Option("max_workers", int, 8, "threads for concurrent lookups in resolve_many", minimum=1),
+        Option("deadline", float, 30.0, "seconds one lookup may take, retries included (0: none)", minimum=0),
     )
 }
 TABLES = ("sources", "secrets", "clients", "profiles")
@@ -497,12 +498,23 @@ def describe(chain: Chain, settings: Settings) -> dict[str, Any]:
         name: {"reference": str(ref), "origin": settings.origins.get(f"secrets.{name}", "default")}
         for name, ref in settings.secrets.items()
     }
+    clients = {
+        kind: {
+            key: {
+                "value": _jsonable(value),
+                "origin": settings.origins.get(f"clients.{kind}.{key}", "default"),
+            }
+            for key, value in table.items()
+        }
+        for kind, table in settings.raw_clients.items()
+    }
     return {
         "file": str(settings.path) if settings.path else None,
         "profile": settings.profile,
         "settings": top,
         "sources": sources,
         "secrets": secrets,
+        "clients": clients,
     }
 
 

@@ -16,6 +16,11 @@
 The split follows azure-identity: *unavailable* moves the chain on, any
 other failure stops it (unless the source is configured ``on_error = "skip"``).
 No message ever contains a secret value: messages name keys, paths and sources.
+
+An SDK's exception never travels on in a ``BackendError``'s cause chain: the
+chain replaces it with an :class:`UpstreamError` (its type name, its masked
+text and its traceback), since SDK exceptions carry request and response
+objects (headers with tokens, echoed parameters, bodies).
 """
 
 from __future__ import annotations
@@ -135,3 +140,24 @@ def _rebuild_backend_error(
 
 class SourceUnavailableError(AuthChainError):
     """The source cannot work in this environment; the chain treats it as a miss."""
+
+
+class UpstreamError(Exception):
+    """Stands in for an exception an SDK raised, in the cause chain of a ``BackendError``.
+
+    Keeps what helps debugging (the original's type name, its text with known
+    values masked, its traceback) and drops the object itself.
+    """
+
+    def __init__(self, type_name: str, message: str) -> None:
+        self.type_name = type_name
+        super().__init__(f"{type_name}: {message}" if message else f"{type_name} (message not shown)")
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_upstream, (self.type_name, self.args[0]))
+
+
+def _rebuild_upstream(type_name: str, text: str) -> UpstreamError:
+    error = UpstreamError(type_name, "")
+    error.args = (text,)
+    return error

@@ -1,117 +1,336 @@
 """Replace known secret values with ``***`` in text, log records and child output.
 
 Every value the chain resolves is registered here (values of 4+ characters),
-together with the encoded forms it most often leaks in: base64, URL-encoding
-and JSON string escaping. The registry is write-only from the outside: it has
-no accessor, its repr shows a count, and it refuses to pickle.
+together with the encoded forms it most often leaks in: base64 (standard and
+URL-safe, padded or not), URL-encoding, JSON string escaping and Python
+``repr`` escaping. A JSON object or array also registers each string inside it,
+so one field of a credential document is masked on its own.
+
+What is stored is only what matching needs, never a value: a keyed BLAKE2b
+digest of each form and a 64-bit fingerprint of its first four characters
+(with a random key made per process). Text is scanned for fingerprints in C
+first; only where one matches is a digest computed and compared. So the
+registry cannot be read back (no accessor, a repr with a count, no values in
+``vars()``, and it refuses to travel in a pickle).
+
+``install_log_masking()`` masks every log record the process creates from then
+on (message, arguments, ``extra`` fields, exception and stack text): a
+log-record factory puts a masking filter on each logger that makes a record,
+and the same filter goes on the root logger's and Prefect's handlers. Records
+that an SDK emits *while* a source is fetching (such
+as botocore's ``Response body:`` at DEBUG) are held back until the chain has
+registered the value just fetched, then masked and emitted: see
+:func:`holding`.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import hashlib
 import json
 import logging
-import re
+import secrets
+import sys
 import threading
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from itertools import compress, count, repeat
+from operator import xor
 from typing import Any
 from urllib.parse import quote, quote_plus
 
 from authchain.values import SecretValue
 
-__all__ = ["MIN_LENGTH", "Masker", "MaskingFilter", "install_log_masking", "register"]
+__all__ = [
+    "MIN_LENGTH",
+    "Masker",
+    "MaskingFilter",
+    "default_masker",
+    "holding",
+    "install_log_masking",
+    "mask_record",
+    "register",
+]
 
 MIN_LENGTH = 4
 REPLACEMENT = "***"
+_PREFIX = 4  # characters fingerprinted per form: the shortest form a default masker keeps
+_MAX_JSON_DEPTH = 8
+
+
+class _Index:
+    """Fingerprints of form prefixes (→ the lengths of forms starting so) and digests of whole forms.
+
+    Mutated in place under the masker's lock; readers only do single dict/set
+    look-ups, which are atomic under the GIL.
+    """
+
+    __slots__ = ("digests", "lengths")
+
+    def __init__(self) -> None:
+        self.lengths: dict[int, tuple[int, ...]] = {}
+        self.digests: set[bytes] = set()
 
 
 class Masker:
-    """A set of values to hide, and the functions that hide them."""
+    """A set of values to hide, and the functions that hide them.
+
+    Example:
+        >>> masker = Masker()
+        >>> masker.add("hunter2-example")
+        >>> masker.mask("password=hunter2-example")
+        'password=***'
+        >>> masker
+        <Masker: 4 masked forms>
+    """
 
     def __init__(self, min_length: int = MIN_LENGTH) -> None:
         self._min_length = min_length
-        self.__forms: set[str] = set()
-        self.__pattern: re.Pattern[str] | None = None
-        self.__bytes_pattern: re.Pattern[bytes] | None = None
+        self._prefix = max(1, min(_PREFIX, min_length))
+        self._key = secrets.token_bytes(32)
+        self._salt = secrets.randbits(63)
+        self._text = _Index()
+        self._bytes = _Index()
+        self._values: set[bytes] = set()
+        self._forms = 0
         self._lock = threading.Lock()
+
+    # -- registering -------------------------------------------------------------
 
     def add(self, value: str | bytes | SecretValue[Any]) -> None:
         """Register a value and its encoded forms (shorter than ``min_length``: ignored)."""
         plain: str | bytes = value.get_secret_value() if isinstance(value, SecretValue) else value
-        text = plain.decode("utf-8", "replace") if isinstance(plain, bytes) else plain
-        raw = plain if isinstance(plain, bytes) else plain.encode("utf-8", "surrogatepass")
-        if len(text) < self._min_length:
+        if len(plain) < self._min_length:
             return
-        forms = {
-            text,
-            quote(text, safe=""),
-            quote_plus(text, safe=""),
-            json.dumps(text)[1:-1],
-            base64.b64encode(raw).decode(),
-            base64.b64encode(raw).decode().rstrip("="),
-            base64.urlsafe_b64encode(raw).decode().rstrip("="),
-        }
-        forms = {form for form in forms if len(form) >= self._min_length}
+        if isinstance(plain, bytes):
+            raw = plain
+            try:
+                text: str | None = plain.decode("utf-8")
+            except UnicodeDecodeError:
+                text = None
+        else:
+            text, raw = plain, plain.encode("utf-8", "surrogatepass")
+        seen = self._digest(raw)
+        if seen in self._values:
+            return  # known already, with every form
+        text_forms, byte_forms = _forms(text, raw)
+        for leaf in _json_leaves(text):
+            leaf_text, leaf_bytes = _forms(leaf, leaf.encode("utf-8", "surrogatepass"))
+            text_forms |= leaf_text
+            byte_forms |= leaf_bytes
+        text_forms = {form for form in text_forms if len(form) >= self._min_length}
+        byte_forms = {form for form in byte_forms if len(form) >= self._min_length}
         with self._lock:
-            if forms <= self.__forms:
-                return
-            self.__forms |= forms
-            self.__pattern = None
-            self.__bytes_pattern = None
+            self._forms += self._index(self._text, text_forms) + self._index(self._bytes, byte_forms)
+            self._values.add(seen)
 
-    def _text_pattern(self) -> re.Pattern[str] | None:
-        with self._lock:
-            if self.__pattern is None and self.__forms:
-                ordered = sorted(self.__forms, key=len, reverse=True)
-                self.__pattern = re.compile("|".join(map(re.escape, ordered)))
-            return self.__pattern
+    def _index(self, index: _Index, forms: set[str] | set[bytes]) -> int:
+        added = 0
+        for form in forms:
+            digest = self._digest(form)
+            if digest in index.digests:
+                continue
+            index.digests.add(digest)
+            added += 1
+            # Bytes are fingerprinted as Latin-1 text, so one scanner serves both.
+            head = form[: self._prefix]
+            fingerprint = self._fingerprint(head.decode("latin-1") if isinstance(head, bytes) else head)
+            lengths = set(index.lengths.get(fingerprint, ())) | {len(form)}
+            index.lengths[fingerprint] = tuple(sorted(lengths, reverse=True))
+        return added
 
-    def _bytes_pattern(self) -> re.Pattern[bytes] | None:
-        with self._lock:
-            if self.__bytes_pattern is None and self.__forms:
-                ordered = sorted(
-                    (f.encode("utf-8", "surrogatepass") for f in self.__forms), key=len, reverse=True
-                )
-                self.__bytes_pattern = re.compile(b"|".join(map(re.escape, ordered)))
-            return self.__bytes_pattern
+    def _digest(self, form: str | bytes) -> bytes:
+        data = form.encode("utf-8", "surrogatepass") if isinstance(form, str) else form
+        return _blake(data, self._key)
+
+    def _fingerprint(self, prefix: str) -> int:
+        # hash() is SipHash keyed per process; the salt keeps the stored numbers
+        # from being plain hash() values of a short string.
+        return hash(prefix) ^ self._salt
+
+    # -- masking -----------------------------------------------------------------
 
     def mask(self, text: str) -> str:
         """Return ``text`` with every registered form replaced by ``***``."""
-        pattern = self._text_pattern()
-        return text if pattern is None else pattern.sub(REPLACEMENT, text)
+        return self._scan(text, self._text, lambda piece: piece.encode("utf-8", "surrogatepass"))
 
     def mask_bytes(self, data: bytes) -> bytes:
-        pattern = self._bytes_pattern()
-        return data if pattern is None else pattern.sub(REPLACEMENT.encode(), data)
+        """The same for bytes (a child process's output in ``authchain run``)."""
+        if not self._bytes.lengths or len(data) < self._prefix:
+            return data
+        text = data.decode("latin-1")  # one character per byte, both ways
+        masked = self._scan(text, self._bytes, lambda piece: piece.encode("latin-1"))
+        return data if masked is text else masked.encode("latin-1")
+
+    def _scan(self, text: str, index: _Index, to_bytes: Callable[[str], bytes]) -> str:
+        lengths = index.lengths
+        size = self._prefix
+        if not lengths or len(text) < size:
+            return text
+        # Fingerprint every position in C; only positions whose fingerprint is
+        # known get a digest compared (most text has none at all).
+        grams = map("".join, zip(*(text[offset:] for offset in range(size)), strict=False))
+        prints = map(xor, map(hash, grams), repeat(self._salt))
+        candidates = list(compress(count(), map(lengths.__contains__, prints)))
+        if not candidates:
+            return text
+        digests, key = index.digests, self._key
+        pieces: list[str] = []
+        start = 0
+        for position in candidates:
+            if position < start:
+                continue  # inside a form already replaced
+            for length in lengths[hash(text[position : position + size]) ^ self._salt]:
+                piece = text[position : position + length]  # longest first: overlapping values mask whole
+                if len(piece) == length and _blake(to_bytes(piece), key) in digests:
+                    pieces += (text[start:position], REPLACEMENT)
+                    start = position + length
+                    break
+        if not pieces:
+            return text
+        pieces.append(text[start:])
+        return "".join(pieces)
 
     def __len__(self) -> int:
         with self._lock:
-            return len(self.__forms)
+            return self._forms
 
     def __repr__(self) -> str:
         return f"<Masker: {len(self)} masked forms>"
 
     def __reduce__(self) -> Any:
-        # Travelling in a pickle would carry every registered value with it.
+        # Travelling in a pickle would carry digests of every registered value.
         return (type(self), (self._min_length,))
 
 
+def _blake(data: bytes, key: bytes) -> bytes:
+    return hashlib.blake2b(data, key=key, digest_size=16).digest()
+
+
+def _forms(text: str | None, raw: bytes) -> tuple[set[str], set[bytes]]:
+    """The encoded forms a value leaks in, as text and as bytes."""
+    encoded = base64.b64encode(raw).decode()
+    urlsafe = base64.urlsafe_b64encode(raw).decode()
+    texts = {encoded, encoded.rstrip("="), urlsafe, urlsafe.rstrip("="), repr(raw)[2:-1]}
+    if text is not None:
+        escaped = json.dumps(text)[1:-1]
+        texts |= {
+            text,
+            quote(text, safe=""),
+            quote_plus(text, safe=""),
+            escaped,
+            json.dumps(text, ensure_ascii=False)[1:-1],
+            repr(text)[1:-1],
+            repr(escaped)[1:-1],  # a JSON body shown with %r (botocore's "Response body")
+        }
+    byte_forms = {raw} | {form.encode("utf-8", "surrogatepass") for form in texts}
+    return texts, byte_forms
+
+
+def _json_leaves(text: str | None) -> Iterator[str]:
+    """The strings inside a JSON object or array (a credential document's fields)."""
+    if text is None or not text.lstrip().startswith(("{", "[")):
+        return
+    try:
+        document = json.loads(text)
+    except ValueError:
+        return
+    stack: list[tuple[Any, int]] = [(document, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            yield item
+        elif depth < _MAX_JSON_DEPTH and isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif depth < _MAX_JSON_DEPTH and isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+
+
+# -- log records ---------------------------------------------------------------------
+
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+
+
+def mask_record(record: logging.LogRecord, masker: Masker | None = None) -> None:
+    """Mask a record in place: message, arguments, ``extra`` fields, exception and stack text."""
+    masker = masker or default_masker
+    try:
+        message = record.getMessage()
+    except Exception:  # a broken format: logging prints msg and args when it reports it
+        message = None
+    if message is not None:
+        masked = masker.mask(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        elif record.args:
+            # Arguments the format string does not show (a dict with more keys)
+            # are still handed to handlers that read record.args.
+            args = _mask_object(record.args, masker)
+            if args is not record.args:
+                record.args = args
+    else:
+        record.msg = _mask_object(record.msg, masker)
+        record.args = _mask_object(record.args, masker)
+    if record.exc_info and record.exc_info[1] is not None:
+        text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+        masked_text = masker.mask(text)
+        if masked_text != text:
+            # The exception object itself would print the value again: keep only the text.
+            record.exc_text, record.exc_info = masked_text, None
+    elif record.exc_text:
+        record.exc_text = masker.mask(record.exc_text)
+    if record.stack_info:
+        record.stack_info = masker.mask(record.stack_info)
+    for name, value in list(vars(record).items()):
+        if name not in _STANDARD and not name.startswith("_"):
+            masked_value = _mask_object(value, masker)
+            if masked_value is not value:
+                setattr(record, name, masked_value)
+
+
+def _mask_object(value: Any, masker: Masker, depth: int = 0) -> Any:
+    """``value`` with registered forms masked: the same object when nothing changed."""
+    if isinstance(value, str):
+        masked = masker.mask(value)
+        return value if masked == value else masked
+    if isinstance(value, bytes):
+        masked_bytes = masker.mask_bytes(value)
+        return value if masked_bytes == value else masked_bytes
+    if isinstance(value, (int, float, bool, SecretValue)) or value is None or depth > _MAX_JSON_DEPTH:
+        return value
+    if isinstance(value, (tuple, list)):
+        items = [_mask_object(item, masker, depth + 1) for item in value]
+        if all(new is old for new, old in zip(items, value, strict=True)):
+            return value
+        return type(value)(items) if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        masked_items = {key: _mask_object(item, masker, depth + 1) for key, item in value.items()}
+        if all(masked_items[key] is item for key, item in value.items()):
+            return value
+        return masked_items
+    try:
+        shown = str(value)
+    except Exception:
+        return value
+    masked = masker.mask(shown)
+    return value if masked == shown else masked
+
+
 class MaskingFilter(logging.Filter):
-    """A logging filter that masks the message, its arguments and exception text."""
+    """A logging filter that masks the message, its arguments, ``extra`` fields and exception text."""
 
     def __init__(self, masker: Masker | None = None) -> None:
         super().__init__()
         self.masker = masker or default_masker
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        masked = self.masker.mask(message)
-        if masked != message:
-            record.msg, record.args = masked, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.masker.mask(record.exc_text)
+        mask_record(record, self.masker)
         return True
+
+    def __repr__(self) -> str:
+        return f"<MaskingFilter {self.masker!r}>"
 
 
 default_masker = Masker()
@@ -122,15 +341,108 @@ def register(value: str | bytes | SecretValue[Any]) -> None:
     default_masker.add(value)
 
 
-def install_log_masking(logger: logging.Logger | None = None) -> MaskingFilter:
-    """Attach the process-wide masking filter to every handler of ``logger`` (root by default).
+# -- holding records back while a source fetches ----------------------------------------
 
-    Handler filters, not logger filters, see records propagated from child
-    loggers, so the filter goes on handlers.
+_HELD: ContextVar[list[logging.LogRecord] | None] = ContextVar("authchain_held_records", default=None)
+_MARK = "_authchain_mask"
+
+
+@contextlib.contextmanager
+def holding() -> Iterator[None]:
+    """Hold back log records created in this context until the block ends.
+
+    The chain wraps each backend call in it and registers the values the call
+    returned before the block ends, so an SDK that logs a response body (as
+    botocore does at DEBUG) has it masked. Held records are released in order,
+    masked, through their own logger; only records created while log masking
+    is installed are held, and authchain's own records never are.
     """
-    target = logger or logging.getLogger()
+    held: list[logging.LogRecord] = []
+    token = _HELD.set(held)
+    try:
+        yield
+    finally:
+        _HELD.reset(token)
+        _release(held)
+
+
+def _release(held: list[logging.LogRecord]) -> None:
+    outer = _HELD.get()
+    for record in held:
+        if outer is not None:  # still inside an outer fetch: its value is not registered yet
+            outer.append(record)
+            continue
+        mask_record(record)
+        logger = logging.getLogger() if record.name == "root" else logging.getLogger(record.name)
+        with contextlib.suppress(Exception):
+            logger.handle(record)
+
+
+class _RecordFilter(logging.Filter):
+    """On every logger that made a record since masking was installed: mask it, or hold it.
+
+    A logger filter runs after ``extra=`` fields are set on the record and
+    before any handler sees it, whichever handlers there are.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        mark = record.__dict__.pop(_MARK, None)
+        if mark is None:  # not made through our factory (logging.makeLogRecord)
+            return True
+        if isinstance(mark, list):  # made during a fetch: wait for its values (see holding)
+            mark.append(record)
+            return False
+        mask_record(record)
+        return True
+
+
+_record_filter = _RecordFilter()
+_install_lock = threading.Lock()
+_previous_factory: Callable[..., logging.LogRecord] | None = None
+
+
+def _masking_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    assert _previous_factory is not None
+    record = _previous_factory(*args, **kwargs)
+    logger = logging.getLogger() if record.name == "root" else logging.getLogger(record.name)
+    if _record_filter not in logger.filters:
+        logger.addFilter(_record_filter)
+    held = _HELD.get()
+    hold = held is not None and not record.name.startswith("authchain")
+    setattr(record, _MARK, held if hold else True)
+    return record
+
+
+def install_log_masking(logger: logging.Logger | None = None) -> MaskingFilter:
+    """Mask every secret value resolved in this process in log output.
+
+    Installs (once) a log-record factory that puts a masking filter on every
+    logger that makes a record, so each record is masked before any handler
+    sees it, whatever handlers there are (including handlers added after this
+    call, such as the ones Prefect configures on its first run); and attaches
+    the masking filter to every handler of ``logger`` (root by default) and,
+    when Prefect is already imported, of Prefect's loggers, for records made
+    some other way. It never imports Prefect itself.
+
+    Example:
+        >>> import authchain
+        >>> masking_filter = authchain.install_log_masking()
+    """
+    global _previous_factory
+    with _install_lock:
+        if _previous_factory is None:
+            _previous_factory = logging.getLogRecordFactory()
+            logging.setLogRecordFactory(_masking_factory)
     masking_filter = MaskingFilter()
-    for handler in target.handlers:
-        if not any(isinstance(f, MaskingFilter) for f in handler.filters):
-            handler.addFilter(masking_filter)
+    targets = [logger or logging.getLogger()]
+    if logger is None and "prefect" in sys.modules:
+        targets += [
+            known
+            for name, known in list(logging.root.manager.loggerDict.items())
+            if isinstance(known, logging.Logger) and (name == "prefect" or name.startswith("prefect."))
+        ]
+    for target in targets:
+        for handler in target.handlers:
+            if not any(isinstance(f, MaskingFilter) for f in handler.filters):
+                handler.addFilter(masking_filter)
     return masking_filter

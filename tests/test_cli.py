@@ -218,6 +218,15 @@ def test_config_shows_where_each_setting_came_from(project: dict[str, str]) -> N
     assert data["secrets"]["PINNED"]["reference"] == "env://CLI_PINNED_SOURCE"
 
 
+def test_config_shows_client_factory_tables(project: dict[str, str]) -> None:
+    config = Path(project["dir"], "authchain.toml")
+    config.write_text(config.read_text() + '\n[clients.aws]\nregion_name = "eu-west-1"\n')
+    data = json.loads(cli(project, "config", "--json").stdout)
+    assert data["clients"]["aws"]["region_name"]["value"] == "eu-west-1"
+    assert data["clients"]["aws"]["region_name"]["origin"].endswith("authchain.toml")
+    assert "[clients.aws]" in cli(project, "config").stdout
+
+
 CHILD = (
     "import base64, os, sys; v = os.environ['TOKEN']; "
     "print('out', v); print('err', v, file=sys.stderr); "

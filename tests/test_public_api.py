@@ -44,7 +44,19 @@ DESIGN_CONTRACT = {
     "ConfigError",
 }
 
-SDK_PREFIXES = ("boto3", "botocore", "hvac", "google", "keyring", "prefect", "requests", "dotenv", "pydantic")
+SDK_PREFIXES = (
+    "boto3",
+    "botocore",
+    "hvac",
+    "google",
+    "keyring",
+    "prefect",
+    "requests",
+    "dotenv",
+    "pydantic",
+    "dask",
+    "distributed",
+)
 
 
 def test_all_is_pinned() -> None:

@@ -95,7 +95,7 @@ def aws_client(
         OPTIONS,
         {"region_name": region_name, "profile_name": profile_name, "endpoint_url": endpoint_url},
     )
-    session, key = _session(credentials, region_name, profile_name, credential_name, chain)
+    session, key = _session(credentials, region_name, profile_name, credential_name, chain, settings)
     extra = {"service": service, "endpoint_url": settings["endpoint_url"], "kwargs": client_kwargs}
     client_key = fingerprint("aws-client", {"session": key, **extra})
 
@@ -136,9 +136,14 @@ def explain_aws(
 # -- internals ---------------------------------------------------------------------
 
 
-def _credential(credentials: Any, credential_name: str | SecretRef | None, chain: Chain) -> Credential:
-    settings = client_settings("aws", chain, OPTIONS, {})
-    configured = settings["credentials"]
+def _credential(
+    credentials: Any,
+    credential_name: str | SecretRef | None,
+    chain: Chain,
+    settings: dict[str, Any] | None = None,
+) -> Credential:
+    # `credentials` has no call argument, so any merged settings carry the configured one.
+    configured = (settings or client_settings("aws", chain, OPTIONS, {}))["credentials"]
     name = credential_name or configured or DEFAULT_CREDENTIAL_NAME
     # A name someone configured must exist; the conventional default may be absent.
     required = credential_name is not None or configured is not None
@@ -151,12 +156,14 @@ def _session(
     profile_name: str | None,
     credential_name: str | SecretRef | None,
     chain: Chain | None,
+    settings: dict[str, Any] | None = None,
 ) -> tuple[Any, str]:
     chain = chain or get_default_chain()
-    settings = client_settings(
-        "aws", chain, OPTIONS, {"region_name": region_name, "profile_name": profile_name}
-    )
-    found = _credential(credentials, credential_name, chain)
+    if settings is None:  # aws_client passes the settings it already merged (one pass per call)
+        settings = client_settings(
+            "aws", chain, OPTIONS, {"region_name": region_name, "profile_name": profile_name}
+        )
+    found = _credential(credentials, credential_name, chain, settings)
     keys, expiry = _keys(found)
     shown = {"region_name": settings["region_name"], "profile_name": settings["profile_name"]}
     if expiry is not None:

@@ -918,6 +918,8 @@ class AWSParameterStoreSource(_AWSSource):
             except Exception as error:
                 failure = self._failure(error, None)
                 raise failure.error(f"parameters under {self.path_prefix}") from error
+            for found in snapshot.values():  # all fetched, so all masked, asked for or not
+                masking.register(found.value)
             self._snapshot, self._snapshot_at = snapshot, now
             logger.debug("%s: loaded %d parameters under %s", self.name, len(snapshot), self.path_prefix)
             return snapshot

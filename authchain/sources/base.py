@@ -303,6 +303,17 @@ class Source(ABC):
         """How messages name a key (``kv/app/DB_PASSWORD``)."""
         return str(key)
 
+    def context_key(self) -> Hashable:
+        """What this source's answers depend on besides the key; None: nothing.
+
+        A source that is unavailable or answers differently depending on where
+        it is called from returns something that changes with that place (the
+        Prefect source: inside a flow or task run, or not), so the chain knows
+        when an answer it remembers has stopped applying. Must be cheap: it is
+        asked on the chain's cached-answer path.
+        """
+        return None
+
     def check(self) -> CheckResult:
         """Report whether this source can answer here (reachable, authenticated)."""
         return self.result("ok", "no check needed")

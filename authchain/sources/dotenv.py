@@ -8,6 +8,7 @@ one, CI usually does not.
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -72,7 +73,7 @@ class DotenvSource(Source):
         return (str(path), str(ref.fragment)), None
 
     def describe_key(self, key: Key) -> str:
-        path, variable = _split_key(key)
+        path, variable = _raw_key(key)
         return f"{variable} in {_shown(path)}"
 
     def get(self, key: Key) -> Found | NotFound:
@@ -142,12 +143,20 @@ class DotenvSource(Source):
         self._lock = threading.Lock()
 
 
-def _shown(path: Path) -> str:
-    """How messages name a file: ``./.env`` under the working directory, else the full path."""
-    try:
-        return f"./{path.relative_to(Path.cwd())}"
-    except ValueError:
-        return str(path)
+def _shown(path: Path | str) -> str:
+    """How messages name a file: ``./.env`` under the working directory, else the full path.
+
+    Plain string work, not ``Path.relative_to``: the chain names the key of
+    every source it asks, so this runs on each lookup.
+    """
+    text = str(path)
+    here = os.path.join(os.getcwd(), "")
+    return f"./{text[len(here) :]}" if text.startswith(here) and len(text) > len(here) else text
+
+
+def _raw_key(key: Key) -> tuple[str, str]:
+    parts: tuple[str, str] = key  # type: ignore[assignment]
+    return parts
 
 
 def _split_key(key: Key) -> tuple[Path, str]:

@@ -190,10 +190,11 @@ class GCPSecretManagerSource(Source):
             raise ConfigError(f"{self.name}: {key!r} is not a GCP secret version key")
         name = self._resource(key)
         client = self._get_client()
+        timeout = _within_deadline(self.timeout)
         try:
-            response = client.access_secret_version(request={"name": name}, retry=None, timeout=self.timeout)
+            response = client.access_secret_version(request={"name": name}, retry=None, timeout=timeout)
         except Exception as error:
-            return self._outcome(error, name)
+            return self._outcome(error, name, timeout)
         value = _value_of(response.payload, name)
         served = str(response.name).rsplit("/", 1)[-1]
         detail = name if served == key.version else f"{name} (version {served})"
@@ -203,9 +204,9 @@ class GCPSecretManagerSource(Source):
         project = key.project or self._project_from_credentials()
         return f"projects/{project}/secrets/{key.secret}/versions/{key.version}"
 
-    def _outcome(self, error: Exception, name: str) -> NotFound:
+    def _outcome(self, error: Exception, name: str, timeout: float) -> NotFound:
         """Map an SDK exception to NotFound, or raise the BackendError it means."""
-        problem = classify(error, name, timeout=self.timeout)
+        problem = classify(error, name, timeout=timeout)
         if problem is None:
             return NotFound(f"{name} does not exist")
         raise problem from error
@@ -468,6 +469,14 @@ def _check_credentials_setting(credentials: str, where: str) -> None:
             f"{where}: credentials must be a secret name (GCP_CREDENTIALS) or a reference "
             "(env://GCP_SA_JSON), not the key itself"
         )
+
+
+def _within_deadline(timeout: float) -> float:
+    """``timeout``, shortened to what is left of the current lookup's deadline."""
+    from authchain._retry import time_left
+
+    left = time_left()
+    return timeout if left is None else max(0.001, min(timeout, left))
 
 
 def _os_environ() -> Mapping[str, str]:

@@ -10,6 +10,7 @@ honoured first, and ``explain`` says which form matched.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -37,9 +38,18 @@ def in_prefect_run() -> bool:
     """True inside a Prefect flow or task run, without importing Prefect otherwise."""
     if "prefect" not in sys.modules:
         return False
+    flow_run, task_run = _run_contexts()
+    return flow_run.get() is not None or task_run.get() is not None
+
+
+@functools.cache
+def _run_contexts() -> tuple[Any, Any]:
+    # Imported once: the `from prefect.context import ...` statement alone costs
+    # ~10 µs a call (Prefect's lazy module attributes), and every lookup of a
+    # Prefect-importing process asks this question.
     from prefect.context import FlowRunContext, TaskRunContext
 
-    return FlowRunContext.get() is not None or TaskRunContext.get() is not None
+    return FlowRunContext, TaskRunContext
 
 
 class PrefectSource(Source):
@@ -87,6 +97,12 @@ class PrefectSource(Source):
     def describe_key(self, key: Key) -> str:
         _, block = _split(key)
         return f"Secret block {block!r}"
+
+    def context_key(self) -> bool | None:
+        """Inside a flow or task run or not: with ``only_in_run`` that decides whether
+        this source is asked at all, so an answer remembered outside a run does
+        not hold inside one."""
+        return in_prefect_run() if self.only_in_run else None
 
     def get(self, key: Key) -> Found | NotFound:
         name, block = _split(key)

@@ -19,6 +19,7 @@ expired or revoked gets exactly one fresh login.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -363,8 +364,10 @@ class VaultSource(Source):
     def _new_client(self) -> Any:
         hvac = _import_hvac()
         verify: bool | str = str(self.ca_cert) if (self.verify and self.ca_cert) else self.verify
+        session = _deadline_session_class()()
+        session.verify = verify  # hvac takes verify from a session it is given
         client = hvac.Client(
-            url=self.address(), namespace=self.namespace, verify=verify, timeout=self.timeout
+            url=self.address(), namespace=self.namespace, verify=verify, timeout=self.timeout, session=session
         )
         client.token = None  # hvac read VAULT_TOKEN / ~/.vault-token; only _login decides what is sent
         return client
@@ -564,6 +567,25 @@ def _import_hvac() -> Any:
     except ImportError:
         raise ConfigError(f"the vault source needs hvac, which is not installed ({INSTALL_HINT})") from None
     return hvac
+
+
+@functools.cache
+def _deadline_session_class() -> Any:
+    """A requests session whose timeout never runs past the current lookup's deadline."""
+    import requests
+
+    from authchain._retry import time_left
+
+    class DeadlineSession(requests.Session):
+        def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+            left = time_left()
+            if left is not None:
+                timeout = kwargs.get("timeout")
+                limit = max(0.001, left)
+                kwargs["timeout"] = limit if not isinstance(timeout, (int, float)) else min(timeout, limit)
+            return super().request(method, url, *args, **kwargs)
+
+    return DeadlineSession
 
 
 def _as_key(key: Key) -> VaultKey:

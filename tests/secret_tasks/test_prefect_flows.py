@@ -283,3 +283,21 @@ def test_default_chain_source_explains_block_versus_prefect_1_form(
 
 def test_the_api_listens_on_loopback_only(prefect_api: PrefectAPI) -> None:
     assert prefect_api.api_url.startswith("http://127.0.0.1:")
+
+
+def test_prefect_secret_missing_block_fails_the_task_with_the_trail(prefect_api: PrefectAPI) -> None:
+    from prefect import flow
+
+    from authchain import SecretNotFound
+
+    @flow
+    def missing() -> str:
+        try:
+            PrefectSecret("st-no-such-block")()
+        except SecretNotFound as error:
+            return str(error)
+        return "found?"
+
+    message = missing()
+    assert "'st-no-such-block' was not found by any source" in message
+    assert "no Secret block named 'st-no-such-block'" in message

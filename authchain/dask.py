@@ -1,0 +1,254 @@
+"""Secrets on Dask workers: each worker resolves references with its own chain.
+
+A value never has to travel through a task graph. Pass a
+:class:`~authchain.SecretRef` (or a name) and, for clients,
+:func:`authchain.clients.lazy`; the worker that runs the task resolves the
+reference through *its* default chain, built from *its* config and
+environment, with a per-worker cache and single flight (N tasks on one worker
+needing the same secret make one backend call per cache TTL).
+
+:class:`AuthchainWorkerPlugin` sets that up on every worker, now and when
+workers join later: it builds the worker's default chain from its config
+(``Chain.from_config``) and installs log masking, so a value a task logs by
+mistake shows as ``***`` in the worker's logs. Three ways to install it::
+
+    from authchain.dask import AuthchainWorkerPlugin, preload
+
+    preload(client)                                 # a running cluster
+    client.register_plugin(AuthchainWorkerPlugin(profile="prod"))   # the same, by hand
+    # dask worker --preload authchain.dask          # the worker command line, or
+    # LocalCluster(preload=["authchain.dask"]) / DaskTaskRunner(cluster_kwargs=...)
+
+The plugin itself travels to the workers in a pickle, so it holds settings
+only: a config path (read on the worker), a profile, non-secret environment
+variables, never a value. Credentials reach a worker the way they reach any
+process: its environment (``LocalCluster(env=...)``, the deployment), a
+workload identity, or a secret store its config names.
+
+Needs ``dask.distributed`` (``pip install "authchain[dask]"``); ``import
+authchain`` never imports it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from authchain._chain import Chain
+from authchain._default import set_default_chain
+from authchain.config import _SECRET_KEY
+from authchain.errors import ConfigError
+from authchain.masking import install_log_masking
+from authchain.refs import is_reference
+
+try:
+    from distributed import WorkerPlugin
+except ImportError as error:  # pragma: no cover - depends on the environment
+    raise ImportError(
+        f'authchain.dask needs dask.distributed: pip install "authchain[dask]" ({error})'
+    ) from None
+
+if TYPE_CHECKING:
+    from distributed import Client, Worker
+
+__all__ = ["AuthchainWorkerPlugin", "dask_setup", "preload"]
+
+logger = logging.getLogger(__name__)
+
+PLUGIN_NAME = "authchain"
+
+
+class AuthchainWorkerPlugin(WorkerPlugin):
+    """Give every Dask worker its own authchain default chain and log masking.
+
+    On each worker, at registration and whenever a worker joins later, the
+    plugin (in this order):
+
+    1. sets the non-secret environment variables in ``env`` (restored at teardown);
+    2. installs log masking (``authchain.install_log_masking()``), unless
+       ``log_masking=False``;
+    3. builds the chain from the worker's config (``Chain.from_config(config,
+       profile=profile)``: ``config`` is a path *on the worker*; by default the
+       worker's ``AUTHCHAIN_CONFIG``, else the file found from its working
+       directory) and makes it the worker's default chain, so
+       ``SecretRef.resolve()``, ``authchain.resolve()``, client factories and
+       lazy clients use it, with one cache per worker process.
+
+    A broken config raises at registration (``client.register_plugin`` raises
+    the worker's ``ConfigError``). Teardown (plugin removed or replaced, worker
+    closed) restores the previous default chain and environment and closes the
+    chain and the cached clients, so replace the plugin between computations,
+    not while tasks are using them.
+
+    Args:
+        config: path of an ``authchain.toml`` / ``pyproject.toml`` on the workers.
+        profile: a ``[profiles.NAME]`` to apply (default: the worker's ``AUTHCHAIN_PROFILE``).
+        env: environment variables to set on each worker before the chain is
+            built (``VAULT_ADDR``, ``AUTHCHAIN_PROFILE``, ``PREFECT_API_URL``). The
+            plugin is pickled, so these must not be secrets: a name that looks
+            like a credential (``*_TOKEN``, ``*_PASSWORD``, ``*_SECRET_ACCESS_KEY``,
+            ...) is refused unless its value is a reference.
+        log_masking: install log masking on the workers (default True).
+
+    Raises:
+        ConfigError: ``env`` holds something that looks like a secret value.
+
+    Example:
+        >>> plugin = AuthchainWorkerPlugin(profile="prod", env={"VAULT_ADDR": "https://vault:8200"})
+        >>> plugin
+        AuthchainWorkerPlugin(config=None, profile='prod', env=['VAULT_ADDR'], log_masking=True)
+    """
+
+    name = PLUGIN_NAME
+
+    def __init__(
+        self,
+        config: str | os.PathLike[str] | None = None,
+        *,
+        profile: str | None = None,
+        env: Mapping[str, str] | None = None,
+        log_masking: bool = True,
+    ) -> None:
+        self.config = os.fspath(config) if config is not None else None
+        self.profile = profile
+        self.env = _checked_env(env or {})
+        self.log_masking = log_masking
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._chain: Chain | None = None
+        self._previous_chain: Chain | None = None
+        self._previous_env: dict[str, str | None] = {}
+
+    def setup(self, worker: Worker) -> None:
+        """Set the environment, install log masking, make the worker's chain the default."""
+        self._previous_env = {name: os.environ.get(name) for name in self.env}
+        os.environ.update(self.env)
+        try:
+            if self.log_masking:
+                install_log_masking()
+            chain = Chain.from_config(self.config, profile=self.profile)
+        except BaseException:
+            self._restore_env()
+            raise
+        self._chain = chain
+        self._previous_chain = set_default_chain(chain)
+        where = self.config or "the worker's own config"
+        logger.info("authchain: worker %s uses %r from %s", getattr(worker, "address", "?"), chain, where)
+
+    def teardown(self, worker: Worker) -> None:
+        """Put back the previous default chain and environment; close this chain and its clients."""
+        chain, self._chain = self._chain, None
+        if chain is not None:
+            current = set_default_chain(self._previous_chain)
+            if current is not chain:  # someone replaced ours meanwhile: leave theirs in place
+                set_default_chain(current)
+            chain.close()
+            from authchain.clients import clear
+
+            clear()
+        self._previous_chain = None
+        self._restore_env()
+
+    def _restore_env(self) -> None:
+        for name, value in self._previous_env.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        self._previous_env = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Settings only: the chain (with its cache) and the worker's previous
+        # environment stay in the process they belong to.
+        return {
+            "config": self.config,
+            "profile": self.profile,
+            "env": self.env,
+            "log_masking": self.log_masking,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(config={self.config!r}, profile={self.profile!r}, "
+            f"env={sorted(self.env)!r}, log_masking={self.log_masking!r})"
+        )
+
+
+def preload(
+    client: Client,
+    config: str | os.PathLike[str] | None = None,
+    *,
+    profile: str | None = None,
+    env: Mapping[str, str] | None = None,
+    log_masking: bool = True,
+) -> AuthchainWorkerPlugin:
+    """Register an :class:`AuthchainWorkerPlugin` on every worker of ``client``'s cluster.
+
+    Workers that join later get it too. Registering again (for example with
+    another profile) replaces the previous one, whose teardown runs first.
+
+    Args:
+        client: a synchronous ``distributed.Client``. With an asynchronous one,
+            ``await client.register_plugin(AuthchainWorkerPlugin(...))``.
+        config, profile, env, log_masking: as for :class:`AuthchainWorkerPlugin`.
+
+    Returns:
+        The registered plugin.
+
+    Raises:
+        ConfigError: ``env`` holds a secret-looking value, or a worker's config is broken.
+
+    Example::
+
+        from distributed import Client
+        from authchain.dask import preload
+
+        client = Client("tcp://scheduler:8786")
+        preload(client, profile="prod")
+        client.map(load_partition, [SecretRef.parse("vault://secret/db#password")] * 8)
+    """
+    if getattr(client, "asynchronous", False):
+        raise TypeError(
+            "preload() needs a synchronous Client; with an asynchronous one use "
+            "`await client.register_plugin(AuthchainWorkerPlugin(...))`"
+        )
+    plugin = AuthchainWorkerPlugin(config, profile=profile, env=env, log_masking=log_masking)
+    client.register_plugin(plugin)
+    return plugin
+
+
+async def dask_setup(worker: Any) -> None:
+    """Preload entry point: ``dask worker --preload authchain.dask``.
+
+    Also ``LocalCluster(preload=["authchain.dask"])`` and
+    ``DaskTaskRunner(cluster_kwargs={"preload": ["authchain.dask"]})``. Installs
+    :class:`AuthchainWorkerPlugin` with the worker's own config and environment
+    (``AUTHCHAIN_CONFIG``, ``AUTHCHAIN_PROFILE``).
+    """
+    from distributed import Worker
+
+    if not isinstance(worker, Worker):
+        raise TypeError(f"authchain.dask is a worker preload, not a {type(worker).__name__} one")
+    await worker.plugin_add(AuthchainWorkerPlugin(), name=PLUGIN_NAME, catch_errors=False)
+
+
+def _checked_env(env: Mapping[str, str]) -> dict[str, str]:
+    checked: dict[str, str] = {}
+    for name, value in env.items():
+        if not isinstance(name, str) or not isinstance(value, str) or not name:
+            raise ConfigError("env must map variable names to strings")
+        if _SECRET_KEY.search(name) and not is_reference(value):
+            raise ConfigError(
+                f"env[{name!r}] looks like a credential, and the worker plugin travels in a pickle: "
+                "give workers their credentials through their own environment "
+                "(LocalCluster(env=...), the deployment) or a secret store, or pass a reference"
+            )
+        checked[name] = value
+    return checked
