@@ -10,13 +10,10 @@ source says ``on_error = "skip"``).
 from __future__ import annotations
 
 import contextvars
-import copy
 import logging
-import random
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +35,8 @@ from authchain.sources.base import CheckResult, Found, Key, NotFound, Source
 from authchain.values import Attempt, Explanation, SecretValue
 
 if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
     from authchain.config import Settings
 
 __all__ = ["Chain"]
@@ -48,6 +47,8 @@ _MISSING: Any = object()
 DEFAULT_DEADLINE = 30.0
 Result = Found | NotFound
 NameOrRef = str | SecretRef
+# name -> (expires at, value, (source, context_key) of each source passed over)
+Answer = tuple[float, SecretValue[Any], tuple[tuple[Source, Hashable], ...]]
 
 # Source names (and "type:T" markers) currently resolving their own credentials
 # in this thread of control; see Chain.resolve_for.
@@ -63,7 +64,14 @@ class _Target:
     field: str | None
 
 
-_DEFAULT_SEAMS: dict[str, Any] = {"_clock": time.monotonic, "_sleep": time.sleep, "_jitter": random.uniform}
+def _uniform(low: float, high: float) -> float:
+    """``random.uniform``, with ``random`` imported on the first retry, not at start-up."""
+    import random
+
+    return random.uniform(low, high)
+
+
+_DEFAULT_SEAMS: dict[str, Any] = {"_clock": time.monotonic, "_sleep": time.sleep, "_jitter": _uniform}
 
 
 class Chain:
@@ -110,7 +118,7 @@ class Chain:
         settings: Settings | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        jitter: Callable[[float, float], float] = random.uniform,
+        jitter: Callable[[float, float], float] = _uniform,
     ) -> None:
         names = [source.name for source in sources]
         duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -144,6 +152,9 @@ class Chain:
         self._flights: SingleFlight[Result] = SingleFlight()
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        # The chain's last answer per name, served by resolve() without a walk
+        # until the winner's cache entry expires: see _remember().
+        self._answers: dict[str, Answer] = {}
 
     @classmethod
     def from_config(
@@ -194,29 +205,70 @@ class Chain:
             BackendError: a source failed (after retries) and is not ``on_error = "skip"``.
             ConfigError: a malformed name or reference.
         """
+        if explicit is None and type(name) is str:
+            # The fast path: a remembered answer, still fresh, whose passed-over
+            # sources still cannot answer here. No lock, no walk, no log line;
+            # the value was registered with the masker when it was fetched.
+            answer = self._answers.get(name)
+            if answer is not None and self._clock() < answer[0]:
+                for source, context in answer[2]:
+                    if source.context_key() != context:
+                        break
+                else:
+                    return answer[1]
         if explicit is not None:
             value = explicit if isinstance(explicit, SecretValue) else SecretValue(explicit)
             masking.register(value)
             return value
         try:
             with deadline_scope(self.deadline, self._clock):
-                return self._first(name)[0]
+                return self._first(name, remember=True)[0]
         except SecretNotFound:
             if default is _MISSING:
                 raise
             return default  # type: ignore[no-any-return]
 
-    def _first(self, name: NameOrRef) -> tuple[SecretValue[Any], Attempt]:
+    def _first(self, name: NameOrRef, *, remember: bool = False) -> tuple[SecretValue[Any], Attempt]:
         """Walk the sources until one has ``name``; the winner's attempt comes along."""
         label, targets, _ = self._plan(name)
         attempts = [EXPLICIT_NOT_PASSED]
-        for target in targets:
+        for number, target in enumerate(targets):
             attempt, value = self._ask(target, raise_errors=True)
             attempts.append(attempt)
             if value is not None:
                 self._announce(label, attempt)
+                if remember and isinstance(name, str):
+                    self._remember(name, targets[:number], attempts[1:-1], target, value)
                 return value, attempt
         raise SecretNotFound(_given(name), attempts)
+
+    def _remember(
+        self,
+        name: str,
+        passed: Sequence[_Target],
+        attempts: Sequence[Attempt],
+        winner: _Target,
+        value: SecretValue[Any],
+    ) -> None:
+        """Keep the answer for ``name`` while the winner's cache entry is fresh.
+
+        Only when every source passed over was *unavailable* here (Prefect
+        outside a run, keyring without a backend), never "not found": a source
+        that said "not found" is asked again on the next resolve, as before.
+        A passed-over source's ``context_key()`` is kept with the answer and
+        checked on each use, so entering a Prefect run drops it.
+        """
+        if any(attempt.outcome != "unavailable" for attempt in attempts):
+            return
+        entry = self._cache.get((winner.source.name, winner.key))
+        if entry is None or not entry.fresh(self._clock()):
+            return
+        guards = tuple(
+            (target.source, context)
+            for target in passed
+            if (context := target.source.context_key()) is not None
+        )
+        self._answers[name] = (entry.stored_at + entry.ttl, value, guards)
 
     def resolve_many(
         self, names: Iterable[NameOrRef], *, default: Any = _MISSING
@@ -300,11 +352,15 @@ class Chain:
 
     def invalidate(self, name: NameOrRef) -> None:
         """Forget cached answers for ``name`` in every source (next resolve asks again)."""
+        # Every remembered answer goes: another name or a reference may have
+        # been answered from the same (source, key).
+        self._answers.clear()
         for target in self._plan(name)[1]:
             self._cache.pop((target.source.name, target.key))
 
     def clear_cache(self) -> None:
         """Forget every cached answer."""
+        self._answers.clear()
         self._cache.clear()
 
     def close(self) -> None:
@@ -333,7 +389,7 @@ class Chain:
         # Cached values, in-flight calls, locks and pools stay in this process:
         # a pickled chain carries settings only.
         state = self.__dict__.copy()
-        for runtime in ("_cache", "_flights", "_pool", "_lock"):
+        for runtime in ("_cache", "_flights", "_pool", "_lock", "_answers"):
             state.pop(runtime, None)
         # The default seams travel as "use the default": a pickled
         # random.uniform would carry the process's whole RNG state with it.
@@ -367,7 +423,10 @@ class Chain:
             _BUILDING.reset(token)
 
     def _without(self, excluded: frozenset[str]) -> Chain:
-        view = copy.copy(self)  # shares the cache, flights and pool; keys carry source names
+        # Not copy.copy(): that goes through __getstate__/__setstate__, which drop
+        # and re-create the runtime, so every view had an empty cache of its own.
+        view = object.__new__(type(self))
+        view.__dict__.update(self.__dict__)  # shares the cache, flights and pool; keys carry source names
         # A source is left out by name and by type: a Vault client's token is
         # never looked up in any Vault, so no chain of lookups can loop.
         view._sources = tuple(
@@ -375,6 +434,7 @@ class Chain:
         )
         view._excluded = excluded
         view._scheme_sources = self._scheme_sources
+        view._answers = {}  # answers without some sources are not this chain's answers
         return view
 
     # -- planning: which (source, key) pairs a name means ------------------
@@ -426,7 +486,8 @@ class Chain:
         failure: BackendError | None = None
         try:
             result, cached = self._fetch(source, target.key)
-            result = _pick_field(result, target.field, source.describe_key(target.key))
+            if target.field is not None:  # describe_key only when a message may need it
+                result = _pick_field(result, target.field, source.describe_key(target.key))
         except SourceUnavailableError as error:
             logger.debug("%s is unavailable: %s", source.name, error)
             return Attempt(source.name, source.type, "unavailable", f"unavailable: {error}"), None
@@ -668,6 +729,10 @@ class Chain:
     def _executor(self) -> ThreadPoolExecutor:
         with self._lock:
             if self._pool is None:
+                # Imported here: only resolve_many needs threads, and the import costs
+                # milliseconds at start-up for every script that never calls it.
+                from concurrent.futures import ThreadPoolExecutor
+
                 self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="authchain")
             return self._pool
 

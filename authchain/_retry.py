@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import random
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -98,7 +97,7 @@ def call_with_retry(
     policy: RetryPolicy,
     *,
     sleep: Callable[[float], None],
-    jitter: Jitter = random.uniform,
+    jitter: Jitter | None = None,
     label: str = "",
     what: str = "",
 ) -> T:
@@ -129,6 +128,10 @@ def call_with_retry(
             error.attempts = attempt + 1  # type: ignore[attr-defined]
             if not error.retryable or attempt >= policy.retries:
                 raise
+            if jitter is None:  # `random` is imported on the first retry, not at start-up
+                import random
+
+                jitter = random.uniform
             delay = policy.delay(attempt, jitter)
             if deadline is not None and delay >= deadline.left():
                 error.deadline_seconds = deadline.seconds  # type: ignore[attr-defined]
