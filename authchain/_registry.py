@@ -38,10 +38,6 @@ _BUILTIN: dict[str, str] = {
     "prefect": "authchain.sources.prefect:PrefectSource",
 }
 
-# Backends planned in the design but not shipped by this version; named so the
-# error for `type = "vault"` says what is going on instead of only "unknown".
-_PLANNED_EXTRAS: dict[str, str] = {}
-
 _lock = threading.Lock()
 _loaded: dict[str, type[Source]] = {}
 _errors: dict[str, str] = {}
@@ -80,10 +76,9 @@ def load_source_class(type_name: str) -> type[Source]:
     try:
         cls = getattr(importlib.import_module(module_name), attribute)
     except ImportError as error:
+        # Built-in sources import their SDK lazily, so this is a plugin's own import failing.
         _errors[type_name] = f"cannot import {target}: {error}"
-        extra = _PLANNED_EXTRAS.get(type_name)
-        hint = f" (pip install 'authchain[{extra}]')" if extra else ""
-        raise ConfigError(f"source type {type_name!r} cannot be loaded: {error}{hint}") from None
+        raise ConfigError(f"source type {type_name!r} cannot be loaded: {error}") from None
     except AttributeError:
         _errors[type_name] = f"{target} does not exist"
         raise ConfigError(f"source type {type_name!r}: {target} does not exist") from None
@@ -103,11 +98,4 @@ def plugin_errors() -> dict[str, str]:
 
 def _unknown_type_message(type_name: str) -> str:
     known = ", ".join(sorted(registered_types()))
-    message = f"unknown source type {type_name!r} (known: {known})"
-    extra = _PLANNED_EXTRAS.get(type_name)
-    if extra:
-        message += (
-            f"; the {type_name!r} backend is not part of this authchain version"
-            f" (it will ship with the authchain[{extra}] extra)"
-        )
-    return message
+    return f"unknown source type {type_name!r} (known: {known})"

@@ -4,9 +4,7 @@ Phase 1 (Prefect not imported, like a plain script): ``os.environ[X]``,
 ``authchain.resolve(X)`` on the default chain (explicit, prefect, env, .env;
 run from an empty directory, the value already cached), the same on a
 one-source ``Chain([EnvSource()])``, pydantic-settings ``BaseSettings()``
-construction plus the field read, and ``authchain.resolve(X)`` with the
-fast path proposed in PROPOSED.md (a benchmark-only subclass, see
-``_proposed.py``), all interleaved round by round.
+construction plus the field read, all interleaved round by round.
 
 Phase 2 (Prefect's local API running in a temporary ``PREFECT_HOME``):
 ``Secret.load(...).get()`` against it, interleaved with ``authchain.resolve``
@@ -51,7 +49,6 @@ def _phase_one(quick: bool) -> dict[str, Stats]:
     authchain.resolve(NAME)  # cached from here on
     namespace["env_chain"] = env_chain = authchain.Chain([EnvSource()])
     env_chain.resolve(NAME)
-    fast = _proposed_chain(authchain.Chain.from_config())  # the default chain, as the default is built
     namespace["current"] = current = get_default_chain()
 
     def use(chain: Any) -> Callable[[], object]:
@@ -63,9 +60,6 @@ def _phase_one(quick: bool) -> dict[str, Stats]:
         "Chain([env]).resolve": _micro('env_chain.resolve("BENCH_SECRET_TOKEN")', namespace, quick),
     }
     cases["authchain.resolve"].before = use(current)
-    if fast is not None:
-        cases["proposed fast path"] = _micro('authchain.resolve("BENCH_SECRET_TOKEN")', namespace, quick)
-        cases["proposed fast path"].before = use(fast)
     try:
         from pydantic import SecretStr
         from pydantic_settings import BaseSettings
@@ -85,19 +79,6 @@ def _phase_one(quick: bool) -> dict[str, Stats]:
         set_default_chain(current)
 
 
-def _proposed_chain(chain: Any) -> Any:
-    """``chain`` with the PROPOSED.md changes, or None once the experiment no longer
-    fits ``authchain/_chain.py`` (it copies a few of its methods)."""
-    try:
-        from benchmarks._proposed import enable
-
-        enable(chain).resolve(NAME)
-    except Exception as error:  # reported as a skipped row, never hiding the current code's rows
-        print(f"the PROPOSED.md experiment could not run: {type(error).__name__}: {error}")
-        return None
-    return chain
-
-
 def _phase_two(quick: bool) -> dict[str, Stats] | None:
     try:
         import prefect  # noqa: F401
@@ -107,7 +88,6 @@ def _phase_two(quick: bool) -> dict[str, Stats] | None:
     from authchain._default import get_default_chain, set_default_chain
 
     current = get_default_chain()
-    fast = _proposed_chain(authchain.Chain.from_config())
     with prefect_api():
         from prefect.blocks.system import Secret
 
@@ -122,11 +102,6 @@ def _phase_two(quick: bool) -> dict[str, Stats] | None:
             ),
         }
         cases["authchain.resolve (prefect imported)"].before = lambda: set_default_chain(current)
-        if fast is not None:
-            cases["proposed fast path (prefect imported)"] = _micro(
-                'authchain.resolve("BENCH_SECRET_TOKEN")', namespace, quick
-            )
-            cases["proposed fast path (prefect imported)"].before = lambda: set_default_chain(fast)
         try:
             return interleaved(cases, 2 if quick else 9)
         finally:
@@ -140,7 +115,6 @@ def run(quick: bool) -> list[Row]:
         two = None if quick else _phase_two(quick)
     environ = one["os.environ"].median
     subject = one["authchain.resolve"].median
-    fast = one["proposed fast path"].median if "proposed fast path" in one else None
     rows = [
         Row(
             '`resolve("X")`, cached, from env',
@@ -151,17 +125,6 @@ def run(quick: bool) -> list[Row]:
             verdict(subject <= 5 * environ),
             "default chain (explicit, prefect, env, .env); profile and cause in RESULTS.md",
             {k: v.as_dict() for k, v in one.items()},
-        ),
-        Row(
-            '`resolve("X")`, cached, with the PROPOSED.md fast path',
-            fmt_time(fast) if fast else "",
-            f"`os.environ[X]` {fmt_time(environ)}",
-            fmt_ratio(fast / environ) + " os.environ" if fast else "",
-            "≤ 5× os.environ",
-            verdict(fast <= 5 * environ) + " (proposed)" if fast else "skipped",
-            "measured on a benchmark-only subclass (_proposed.py); authchain/_chain.py is unchanged"
-            if fast
-            else "the experiment no longer fits authchain/_chain.py (see the output above)",
         ),
         Row(
             '`Chain([EnvSource()]).resolve("X")`, cached',
@@ -182,7 +145,6 @@ def run(quick: bool) -> list[Row]:
                 fmt_ratio(peer / subject) + " faster",
                 "≥ 10× faster",
                 verdict(peer >= 10 * subject),
-                f"with the proposed fast path: {fmt_ratio(peer / fast)} faster" if fast else "",
             )
         )
     else:
@@ -198,10 +160,7 @@ def run(quick: bool) -> list[Row]:
                 fmt_ratio(peer / mine) + " faster",
                 "≥ 10× faster",
                 verdict(peer >= 10 * mine),
-                "with the proposed fast path, Prefect imported: "
-                f"{fmt_time(two['proposed fast path (prefect imported)'].median)}"
-                if "proposed fast path (prefect imported)" in two
-                else "",
+                "",
                 {k: v.as_dict() for k, v in two.items()},
             )
         )

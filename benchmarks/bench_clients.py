@@ -5,9 +5,7 @@ and authchain are imported first (import cost is the import row's business,
 not this one's), then the first ``aws_client("s3")`` is timed, then the
 second call (``timeit``, median of repeats), then a rebuild after
 ``authchain.clients.clear()`` (botocore's parsed service data is still
-loaded then, so this is the cheapest a real build gets). The second call is
-also timed, in alternation, on the same default chain with the changes
-proposed in PROPOSED.md (``_proposed.py``). No request is
+loaded then, so this is the cheapest a real build gets). No request is
 sent: building a client needs no server. boto3 is confined to made-up keys,
 no config files and no metadata service.
 """
@@ -31,29 +29,16 @@ started = time.perf_counter()
 first = aws_client("s3")
 first_s = time.perf_counter() - started
 assert aws_client("s3") is first
-# The same default chain again, with the PROPOSED.md changes: same settings, so
-# the same cached client; timed in alternation with the current chain.
-timers = [timeit.Timer('aws_client("s3")', globals=globals())]
-try:
-    from benchmarks._proposed import enable
-    proposed_chain = enable(authchain.Chain.from_config())
-    assert aws_client("s3", chain=proposed_chain) is first
-    timers.append(timeit.Timer('aws_client("s3", chain=proposed_chain)', globals=globals()))
-except Exception as error:  # the experiment no longer fits _chain.py: a skipped row
-    print("the PROPOSED.md experiment could not run:", type(error).__name__, file=sys.stderr)
-number = {number} or timers[0].autorange()[0]
-samples = [[] for _ in timers]
-for _ in range({repeat}):
-    for timer, sample in zip(timers, samples):
-        sample.append(timer.timeit(number) / number)
-second, proposed = [statistics.median(sample) for sample in samples] + [None] * (2 - len(timers))
+timer = timeit.Timer('aws_client("s3")', globals=globals())
+number = {number} or timer.autorange()[0]
+second = statistics.median(timer.timeit(number) / number for _ in range({repeat}))
 rebuilds = []
 for _ in range({rebuilds}):
     clear()
     started = time.perf_counter()
     aws_client("s3")
     rebuilds.append(time.perf_counter() - started)
-print(json.dumps([first_s, second, statistics.median(rebuilds), proposed]))
+print(json.dumps([first_s, second, statistics.median(rebuilds)]))
 """
 
 
@@ -71,7 +56,6 @@ def run(quick: bool) -> list[Row]:
     first = statistics.median(sample[0] for sample in samples)
     second = statistics.median(sample[1] for sample in samples)
     rebuild = statistics.median(sample[2] for sample in samples)
-    proposed = None if samples[0][3] is None else statistics.median(sample[3] for sample in samples)
     rows = [
         Row(
             'second `aws_client("s3")`',
@@ -85,30 +69,6 @@ def run(quick: bool) -> list[Row]:
             {"first": [s[0] for s in samples], "second": [s[1] for s in samples], "rebuild": rebuild},
         ),
     ]
-    if proposed is None:
-        rows.append(
-            Row(
-                'second `aws_client("s3")`, with the PROPOSED.md chain changes',
-                "",
-                "the experiment no longer fits authchain/_chain.py",
-                "",
-                "≥ 1000× faster",
-                "skipped",
-            )
-        )
-        return rows
-    rows.append(
-        Row(
-            'second `aws_client("s3")`, with the PROPOSED.md chain changes',
-            fmt_time(proposed),
-            f"first build {fmt_time(first)}",
-            fmt_ratio(first / proposed) + " faster",
-            "≥ 1000× faster",
-            verdict(first >= 1000 * proposed) + " (proposed)",
-            "measured on a benchmark-only Chain subclass (benchmarks/_proposed.py)",
-            {"proposed": [s[3] for s in samples]},
-        )
-    )
     return rows
 
 
