@@ -10,6 +10,7 @@ import hashlib
 import io
 import logging
 import os
+import threading
 import time
 from typing import Any
 
@@ -36,8 +37,28 @@ def read_and_store(ref: SecretRef, s3: LazyClient, bucket: str, index: int) -> t
     return result, os.getpid(), id(s3.get())
 
 
-def timed_resolve(ref: SecretRef, index: int) -> tuple[int, float, float, str]:
-    """Resolve ``ref``; return (pid, start, end, digest): when this worker thread asked and got it."""
+_meeting: dict[int, threading.Barrier] = {}
+_meeting_lock = threading.Lock()
+
+
+def _meet(parties: int) -> None:
+    """Wait until ``parties`` tasks of this worker process are here, so their misses really overlap.
+
+    Without it, whether Dask starts the next task before the first one's slow
+    call returns is up to the scheduler and the machine's load.
+    """
+    with _meeting_lock:
+        barrier = _meeting.setdefault(parties, threading.Barrier(parties))
+    barrier.wait(timeout=30)
+
+
+def timed_resolve(ref: SecretRef, index: int, together: int = 1) -> tuple[int, float, float, str]:
+    """Resolve ``ref``; return (pid, start, end, digest): when this worker thread asked and got it.
+
+    With ``together`` > 1 the task first waits for that many tasks on its worker.
+    """
+    if together > 1:
+        _meet(together)
     start = time.monotonic()
     value = ref.resolve().get_secret_value()
     return os.getpid(), start, time.monotonic(), digest(value)

@@ -26,7 +26,7 @@ from authchain import ConfigError, SecretRef
 from authchain.clients import aws_client, lazy, vault_client
 from authchain.dask import AuthchainWorkerPlugin, preload
 from authchain.testing import canary
-from tests.distributed.conftest import N_WORKERS, WireRecorder, write_config
+from tests.distributed.conftest import N_WORKERS, THREADS_PER_WORKER, WireRecorder, write_config
 from tests.distributed.jobs import CARELESS, digest, read_and_store, timed_resolve, worker_state
 from tests.secret_tasks.test_prefect_flows import leaks
 from tests.servers.moto_server import MotoServer
@@ -298,7 +298,7 @@ def test_prefect_flow_on_dask_task_runner_reads_secrets_by_reference(
 # -- (c) per-worker single flight ----------------------------------------------------------
 
 TTL = 4.0
-PER_WORKER = 8
+PER_WORKER = 2 * THREADS_PER_WORKER  # whole meetings: every task finds its party
 
 
 def test_one_backend_call_per_worker_per_ttl(dask_client: Client, openbao: OpenBao, tmp_path: Path) -> None:
@@ -314,7 +314,15 @@ def test_one_backend_call_per_worker_per_ttl(dask_client: Client, openbao: OpenB
         def wave() -> tuple[list[tuple[int, float, float, str]], float]:
             started = time.monotonic()
             futures = [
-                dask_client.submit(timed_resolve, ref, i, workers=[w], allow_other_workers=False, pure=False)
+                dask_client.submit(
+                    timed_resolve,
+                    ref,
+                    i,
+                    THREADS_PER_WORKER,
+                    workers=[w],
+                    allow_other_workers=False,
+                    pure=False,
+                )
                 for w in workers
                 for i in range(PER_WORKER)
             ]
@@ -331,7 +339,7 @@ def test_one_backend_call_per_worker_per_ttl(dask_client: Client, openbao: OpenB
         assert len(by_worker) == N_WORKERS
         for durations in by_worker.values():
             waited = sum(duration >= 0.4 for duration in durations)
-            assert waited >= 2, "several tasks missed at once and shared the one slow call"
+            assert waited >= THREADS_PER_WORKER, "tasks that met missed at once and shared one slow call"
 
         time.sleep(TTL + 0.5)
         mark = openbao.audit_mark()
