@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
 from typing import Generic, TypeVar
+
+from authchain._records import record
 
 __all__ = ["Entry", "FlightTimeout", "SingleFlight", "TTLCache"]
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@record
 class Entry(Generic[T]):
     result: T
     stored_at: float

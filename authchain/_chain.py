@@ -9,19 +9,26 @@ source says ``on_error = "skip"``).
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from authchain import masking
 from authchain._cache import FlightTimeout, SingleFlight, TTLCache
-from authchain._retry import RetryPolicy, call_with_retry, current_deadline, deadline_scope, time_left
+from authchain._records import record
+from authchain._retry import (
+    RetryPolicy,
+    call_with_retry,
+    current_deadline,
+    deadline_scope,
+    full_jitter,
+    time_left,
+)
 from authchain.errors import (
     AuthChainError,
     BackendError,
@@ -36,6 +43,7 @@ from authchain.values import Attempt, Explanation, SecretValue
 
 if TYPE_CHECKING:
     from concurrent.futures import ThreadPoolExecutor
+    from pathlib import Path
 
     from authchain.config import Settings
 
@@ -57,21 +65,15 @@ _BUILDING: ContextVar[frozenset[str]] = ContextVar("authchain_building", default
 EXPLICIT_NOT_PASSED = Attempt("explicit", "explicit", "not_asked", "no value passed")
 
 
-@dataclass(frozen=True)
+@record
 class _Target:
     source: Source
     key: Key
     field: str | None
 
 
-def _uniform(low: float, high: float) -> float:
-    """``random.uniform``, with ``random`` imported on the first retry, not at start-up."""
-    import random
-
-    return random.uniform(low, high)
-
-
-_DEFAULT_SEAMS: dict[str, Any] = {"_clock": time.monotonic, "_sleep": time.sleep, "_jitter": _uniform}
+_ONE_ATTEMPT = RetryPolicy(retries=0)
+_DEFAULT_SEAMS: dict[str, Any] = {"_clock": time.monotonic, "_sleep": time.sleep, "_jitter": full_jitter}
 
 
 class Chain:
@@ -118,7 +120,7 @@ class Chain:
         settings: Settings | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
-        jitter: Callable[[float, float], float] = _uniform,
+        jitter: Callable[[float, float], float] = full_jitter,
     ) -> None:
         names = [source.name for source in sources]
         duplicates = sorted({name for name in names if names.count(name) > 1})
@@ -414,11 +416,18 @@ class Chain:
         the stack, so a Vault token can come from AWS Secrets Manager and AWS
         keys from the environment, but nothing can loop back into itself.
         """
-        outer = _BUILDING.get()
-        excluded = outer | {source.name, f"type:{source.type}"}
+        with self._excluding({source.name, f"type:{source.type}"}) as view:
+            return view.resolve(name, default=default)
+
+    @contextlib.contextmanager
+    def _excluding(self, names: Iterable[str]) -> Iterator[Chain]:
+        """A view of this chain without the sources ``names`` (``type:X``: every source of type X)
+        and without those fetching their own credentials further up the stack,
+        which stay excluded for any lookup made inside the block."""
+        excluded = _BUILDING.get() | frozenset(names)
         token = _BUILDING.set(excluded)
         try:
-            return self._without(excluded).resolve(name, default=default)
+            yield self._without(excluded)
         finally:
             _BUILDING.reset(token)
 
@@ -643,6 +652,8 @@ class Chain:
             return result
 
         try:
+            if source.is_local():
+                return self._load_local(source, key), False
             return self._flights.do(cache_key, load, wait=time_left()), False
         except FlightTimeout:
             deadline = current_deadline()
@@ -658,6 +669,27 @@ class Chain:
         if stale is not None:
             return stale, True
         raise error
+
+    def _load_local(self, source: Source, key: Key) -> Result:
+        """``_fetch`` for a source that answers without a request: one attempt, no single flight.
+
+        There is no call for concurrent callers to share and nothing transient
+        to retry, and the ``threading.Event`` of a flight plus a retry policy
+        per ask were most of the cost of walking past such a source (every
+        ``aws_client()`` call does, looking for ``AWS_CREDENTIALS``). Kept:
+        the deadline check, held SDK log records, masking, the cache.
+        """
+        with masking.holding():
+            result: Result = call_with_retry(
+                _guarded(source, lambda: source.get(key)),
+                _ONE_ATTEMPT,
+                sleep=self._sleep,
+                label=source.name,
+                what=lambda: source.describe_key(key),
+            )
+            _register([result])
+        self._store(source, key, result)
+        return result
 
     def _stale(self, source: Source, key: Key, error: BackendError) -> Found | None:
         """An expired value still inside the ``stale_if_error`` grace period, if any (logged)."""

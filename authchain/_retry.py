@@ -17,9 +17,9 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from authchain._records import record
 from authchain.errors import BackendError
 
 __all__ = ["Deadline", "RetryPolicy", "call_with_retry", "deadline_scope", "time_left"]
@@ -31,7 +31,7 @@ T = TypeVar("T")
 Jitter = Callable[[float, float], float]
 
 
-@dataclass(frozen=True)
+@record
 class RetryPolicy:
     """``retries`` more attempts after the first; delay ``jitter(0, min(cap, base * 2**n))``."""
 
@@ -45,7 +45,7 @@ class RetryPolicy:
         return jitter(0.0, ceiling)
 
 
-@dataclass(frozen=True)
+@record
 class Deadline:
     """The moment (on ``clock``) by which the current lookup must be over."""
 
@@ -55,6 +55,24 @@ class Deadline:
 
     def left(self) -> float:
         return self.at - self.clock()
+
+
+_generator: Any = None
+
+
+def full_jitter(low: float, high: float) -> float:
+    """A uniform draw from a generator of authchain's own, made on the first retry.
+
+    Not the ``random`` module's shared generator: a program that seeds
+    ``random`` for reproducible runs must not see its sequence shift because
+    a secret fetch was retried. ``random`` is imported here, not at start-up.
+    """
+    global _generator
+    if _generator is None:
+        import random
+
+        _generator = random.Random()
+    return float(_generator.uniform(low, high))
 
 
 _DEADLINE: ContextVar[Deadline | None] = ContextVar("authchain_deadline", default=None)
@@ -99,7 +117,7 @@ def call_with_retry(
     sleep: Callable[[float], None],
     jitter: Jitter | None = None,
     label: str = "",
-    what: str = "",
+    what: str | Callable[[], str] = "",
 ) -> T:
     """Run ``operation``; retry retryable ``BackendError``s, then re-raise the last.
 
@@ -112,6 +130,7 @@ def call_with_retry(
     """
     deadline = _DEADLINE.get()
     if deadline is not None and deadline.left() <= 0:
+        what = what() if callable(what) else what  # described only when a message needs it
         error = BackendError(
             f"not asked{f' for {what}' if what else ''}: the {deadline.seconds:g}s deadline "
             "of this lookup had passed",
@@ -128,10 +147,8 @@ def call_with_retry(
             error.attempts = attempt + 1  # type: ignore[attr-defined]
             if not error.retryable or attempt >= policy.retries:
                 raise
-            if jitter is None:  # `random` is imported on the first retry, not at start-up
-                import random
-
-                jitter = random.uniform
+            if jitter is None:
+                jitter = full_jitter
             delay = policy.delay(attempt, jitter)
             if deadline is not None and delay >= deadline.left():
                 error.deadline_seconds = deadline.seconds  # type: ignore[attr-defined]

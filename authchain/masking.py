@@ -11,7 +11,14 @@ digest of each form and a 64-bit fingerprint of its first four characters
 (with a random key made per process). Text is scanned for fingerprints in C
 first; only where one matches is a digest computed and compared. So the
 registry cannot be read back (no accessor, a repr with a count, no values in
-``vars()``, and it refuses to travel in a pickle).
+``vars()``, and it refuses to travel in a pickle). One index serves text and
+bytes: a form's digest is taken over its UTF-8 bytes either way, and an ASCII
+form (most of them: base64, URL-encoding, JSON escapes) has the same
+fingerprint as text and as Latin-1-decoded bytes, so it is stored once.
+
+``hashlib``, ``base64``, ``json`` and ``urllib.parse`` are imported when the
+first value is registered, not with ``authchain``: start-up time matters to
+the short scripts and CLIs this library serves.
 
 ``install_log_masking()`` masks every log record the process creates from then
 on (message, arguments, ``extra`` fields, exception and stack text): a
@@ -25,12 +32,9 @@ registered the value just fetched, then masked and emitted: see
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
-import json
 import logging
-import secrets
+import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -38,7 +42,6 @@ from contextvars import ContextVar
 from itertools import compress, count, repeat
 from operator import xor
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from authchain.values import SecretValue
 
@@ -62,15 +65,31 @@ _MAX_JSON_DEPTH = 8
 class _Index:
     """Fingerprints of form prefixes (→ the lengths of forms starting so) and digests of whole forms.
 
-    Mutated in place under the masker's lock; readers only do single dict/set
-    look-ups, which are atomic under the GIL.
+    A fingerprint almost always has one length: it is stored as a bare int
+    (small ints are shared objects) and only becomes a tuple, longest first,
+    when two forms share a prefix; at 10 000 registered values that is a few
+    MB less than a tuple each. Mutated in place under the masker's lock;
+    readers only do single dict/set look-ups, which are atomic under the GIL.
     """
 
     __slots__ = ("digests", "lengths")
 
     def __init__(self) -> None:
-        self.lengths: dict[int, tuple[int, ...]] = {}
+        self.lengths: dict[int, int | tuple[int, ...]] = {}
         self.digests: set[bytes] = set()
+
+    def add_length(self, fingerprint: int, length: int) -> None:
+        known = self.lengths.get(fingerprint)
+        if known is None:
+            self.lengths[fingerprint] = length
+            return
+        lengths = {known} if isinstance(known, int) else set(known)
+        if length not in lengths:
+            self.lengths[fingerprint] = tuple(sorted(lengths | {length}, reverse=True))
+
+    def lengths_at(self, fingerprint: int) -> tuple[int, ...]:
+        known = self.lengths[fingerprint]
+        return (known,) if isinstance(known, int) else known
 
 
 class Masker:
@@ -82,16 +101,15 @@ class Masker:
         >>> masker.mask("password=hunter2-example")
         'password=***'
         >>> masker
-        <Masker: 4 masked forms>
+        <Masker: 2 masked forms>
     """
 
     def __init__(self, min_length: int = MIN_LENGTH) -> None:
         self._min_length = min_length
         self._prefix = max(1, min(_PREFIX, min_length))
-        self._key = secrets.token_bytes(32)
-        self._salt = secrets.randbits(63)
-        self._text = _Index()
-        self._bytes = _Index()
+        self._key = os.urandom(32)
+        self._salt = int.from_bytes(os.urandom(8), "big") >> 1
+        self._index = _Index()
         self._values: set[bytes] = set()
         self._forms = 0
         self._lock = threading.Lock()
@@ -119,26 +137,26 @@ class Masker:
             leaf_text, leaf_bytes = _forms(leaf, leaf.encode("utf-8", "surrogatepass"))
             text_forms |= leaf_text
             byte_forms |= leaf_bytes
-        text_forms = {form for form in text_forms if len(form) >= self._min_length}
-        byte_forms = {form for form in byte_forms if len(form) >= self._min_length}
+        entries = {
+            (self._digest(form), self._fingerprint(form[: self._prefix]), len(form))
+            for form in text_forms
+            if len(form) >= self._min_length
+        }
+        # Bytes are fingerprinted as Latin-1 text (one character per byte), so one
+        # scanner serves both; for an ASCII form that is the text entry again.
+        entries |= {
+            (self._digest(form), self._fingerprint(form[: self._prefix].decode("latin-1")), len(form))
+            for form in byte_forms
+            if len(form) >= self._min_length
+        }
         with self._lock:
-            self._forms += self._index(self._text, text_forms) + self._index(self._bytes, byte_forms)
+            index = self._index
+            before = len(index.digests)
+            for digest, fingerprint, length in entries:
+                index.digests.add(digest)
+                index.add_length(fingerprint, length)
+            self._forms += len(index.digests) - before
             self._values.add(seen)
-
-    def _index(self, index: _Index, forms: set[str] | set[bytes]) -> int:
-        added = 0
-        for form in forms:
-            digest = self._digest(form)
-            if digest in index.digests:
-                continue
-            index.digests.add(digest)
-            added += 1
-            # Bytes are fingerprinted as Latin-1 text, so one scanner serves both.
-            head = form[: self._prefix]
-            fingerprint = self._fingerprint(head.decode("latin-1") if isinstance(head, bytes) else head)
-            lengths = set(index.lengths.get(fingerprint, ())) | {len(form)}
-            index.lengths[fingerprint] = tuple(sorted(lengths, reverse=True))
-        return added
 
     def _digest(self, form: str | bytes) -> bytes:
         data = form.encode("utf-8", "surrogatepass") if isinstance(form, str) else form
@@ -153,17 +171,18 @@ class Masker:
 
     def mask(self, text: str) -> str:
         """Return ``text`` with every registered form replaced by ``***``."""
-        return self._scan(text, self._text, lambda piece: piece.encode("utf-8", "surrogatepass"))
+        return self._scan(text, lambda piece: piece.encode("utf-8", "surrogatepass"))
 
     def mask_bytes(self, data: bytes) -> bytes:
         """The same for bytes (a child process's output in ``authchain run``)."""
-        if not self._bytes.lengths or len(data) < self._prefix:
+        if not self._index.lengths or len(data) < self._prefix:
             return data
         text = data.decode("latin-1")  # one character per byte, both ways
-        masked = self._scan(text, self._bytes, lambda piece: piece.encode("latin-1"))
+        masked = self._scan(text, lambda piece: piece.encode("latin-1"))
         return data if masked is text else masked.encode("latin-1")
 
-    def _scan(self, text: str, index: _Index, to_bytes: Callable[[str], bytes]) -> str:
+    def _scan(self, text: str, to_bytes: Callable[[str], bytes]) -> str:
+        index = self._index
         lengths = index.lengths
         size = self._prefix
         if not lengths or len(text) < size:
@@ -181,7 +200,7 @@ class Masker:
         for position in candidates:
             if position < start:
                 continue  # inside a form already replaced
-            for length in lengths[hash(text[position : position + size]) ^ self._salt]:
+            for length in index.lengths_at(hash(text[position : position + size]) ^ self._salt):
                 piece = text[position : position + length]  # longest first: overlapping values mask whole
                 if len(piece) == length and _blake(to_bytes(piece), key) in digests:
                     pieces += (text[start:position], REPLACEMENT)
@@ -205,11 +224,17 @@ class Masker:
 
 
 def _blake(data: bytes, key: bytes) -> bytes:
+    import hashlib
+
     return hashlib.blake2b(data, key=key, digest_size=16).digest()
 
 
 def _forms(text: str | None, raw: bytes) -> tuple[set[str], set[bytes]]:
     """The encoded forms a value leaks in, as text and as bytes."""
+    import base64
+    import json
+    from urllib.parse import quote, quote_plus
+
     encoded = base64.b64encode(raw).decode()
     urlsafe = base64.urlsafe_b64encode(raw).decode()
     texts = {encoded, encoded.rstrip("="), urlsafe, urlsafe.rstrip("="), repr(raw)[2:-1]}
@@ -232,6 +257,8 @@ def _json_leaves(text: str | None) -> Iterator[str]:
     """The strings inside a JSON object or array (a credential document's fields)."""
     if text is None or not text.lstrip().startswith(("{", "[")):
         return
+    import json
+
     try:
         document = json.loads(text)
     except ValueError:

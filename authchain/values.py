@@ -9,11 +9,10 @@ describe what the chain did and never hold a value at all.
 
 from __future__ import annotations
 
-import hmac
-import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
+
+from authchain._records import record
 
 __all__ = ["MASK", "Attempt", "Explanation", "Outcome", "SecretValue"]
 
@@ -59,6 +58,8 @@ class SecretValue(Generic[T]):
         Raises:
             ValueError: the value is not valid JSON (the message never quotes it).
         """
+        import json  # here, not at import: start-up time (see authchain.masking)
+
         try:
             return json.loads(self._secret)
         except (ValueError, UnicodeDecodeError):
@@ -77,6 +78,8 @@ class SecretValue(Generic[T]):
             >>> creds["port"].get_secret_value(), str(creds["user"])
             ('5432', '**********')
         """
+        import json
+
         parsed = self.json()
         if not isinstance(parsed, dict):
             raise ValueError("the secret value is JSON but not an object")
@@ -110,6 +113,8 @@ class SecretValue(Generic[T]):
             return False
         left = mine.encode() if isinstance(mine, str) else mine
         right = theirs.encode() if isinstance(theirs, str) else theirs
+        import hmac
+
         return hmac.compare_digest(left, right)
 
     def __hash__(self) -> int:
@@ -154,7 +159,7 @@ def _serialize_masked(value: Any) -> str:
 Outcome = Literal["found", "not_found", "error", "unavailable", "not_asked"]
 
 
-@dataclass(frozen=True)
+@record
 class Attempt:
     """What one source said about one name. Holds no value, only where and why."""
 
@@ -171,7 +176,7 @@ class Attempt:
         return f"{label}: {self.detail}{suffix}"
 
 
-@dataclass(frozen=True)
+@record
 class Explanation:
     """The full trail of a lookup: who was asked, what each said, who won.
 
@@ -183,7 +188,7 @@ class Explanation:
     name: str
     attempts: tuple[Attempt, ...]
     winner: Attempt | None = None
-    shadowed: tuple[Attempt, ...] = field(default=())
+    shadowed: tuple[Attempt, ...] = ()
     pinned_to: str | None = None
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import random
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -457,6 +458,19 @@ def test_jitter_is_drawn_between_zero_and_the_ceiling() -> None:
     assert sleeps == pytest.approx([0.05, 0.1, 0.2])
 
 
+def test_retries_leave_the_programs_random_sequence_alone() -> None:
+    """Jitter comes from a generator of authchain's own, not the shared ``random`` one."""
+    random.seed(1234)
+    expected = [random.random() for _ in range(3)]
+    random.seed(1234)
+    flaky = ScriptedSource(fault=throttled, failures=100)
+    sleeps = Sleeps()
+    with pytest.raises(BackendError):
+        Chain([flaky], retries=3, sleep=sleeps).resolve("TOKEN")
+    assert len(sleeps) == 3, "three jittered waits were drawn"
+    assert [random.random() for _ in range(3)] == expected
+
+
 def test_default_retry_policy_is_two_retries() -> None:
     flaky = ScriptedSource(fault=throttled, failures=100)
     sleeps = Sleeps()
@@ -481,6 +495,55 @@ def test_per_source_zero_retries_means_one_call() -> None:
     with pytest.raises(BackendError):
         Chain([flaky], retries=5, sleep=sleeps).resolve("TOKEN")
     assert (flaky.calls, sleeps) == (1, [])
+
+
+class LocalScripted(ScriptedSource):
+    """A ScriptedSource that, like env and .env, answers without a request."""
+
+    type = "local-scripted"
+
+    def is_local(self) -> bool:
+        return True
+
+
+def test_a_local_source_is_asked_once_and_not_retried() -> None:
+    local = LocalScripted(fault=throttled, failures=100, name="file")
+    sleeps = Sleeps()
+    with pytest.raises(BackendError) as caught:
+        Chain([local], retries=5, sleep=sleeps).resolve("TOKEN")
+    assert (local.calls, sleeps) == (1, []), "nothing transient to wait out in a local read"
+    assert str(caught.value) == "file (local-scripted): throttled (HTTP 503)"
+
+
+def test_a_local_source_is_cached_and_served_stale_like_any_other() -> None:
+    clock = FakeClock()
+    value = canary()
+    local = LocalScripted({"TOKEN": value})
+    chain = Chain([local], cache_ttl=10, stale_if_error=30, clock=clock, sleep=Sleeps())
+    assert secret(chain.resolve("TOKEN")) == value
+    assert secret(chain.resolve("TOKEN")) == value
+    assert local.calls == 1, "the second resolve came from the cache"
+    local.fail(throttled)
+    clock.advance(15)
+    assert secret(chain.resolve("TOKEN")) == value, "an expired value within the grace period"
+    assert local.calls == 2
+
+
+def test_a_local_source_still_honours_a_passed_deadline() -> None:
+    clock = FakeClock()
+    slow = ScriptedSource({}, name="remote")
+    local = LocalScripted({"TOKEN": canary()}, name="file")
+    original_get = slow.get
+
+    def get_slowly(key: Key) -> Found | NotFound:
+        clock.advance(5)  # the remote source used up the whole deadline
+        return original_get(key)
+
+    slow.get = get_slowly  # type: ignore[method-assign]
+    chain = Chain([slow, local], deadline=2, clock=clock, sleep=Sleeps())
+    with pytest.raises(BackendError, match="not asked for TOKEN: the 2s deadline of this lookup had passed"):
+        chain.resolve("TOKEN")
+    assert local.calls == 0
 
 
 def test_access_denied_is_never_retried() -> None:

@@ -114,21 +114,14 @@ def lookup_credential(
 
 def _resolve_without(chain: Chain, kind: str, name: str | SecretRef) -> tuple[SecretValue[Any], str] | None:
     """Resolve ``name`` on ``chain`` minus every source of the client's backend types."""
-    from authchain._chain import _BUILDING
-
     types = {"aws": ("aws-sm", "aws-ssm"), "vault": ("vault",), "gcp": ("gcp-sm",), "keyring": ("keyring",)}
-    excluded = _BUILDING.get() | {f"type:{t}" for t in types.get(kind, ())}
-    token = _BUILDING.set(excluded)
-    try:
-        view = chain._without(excluded)
+    with chain._excluding(f"type:{t}" for t in types.get(kind, ())) as view:
         try:
             value, attempt = view._first(name)
         except LookupError:
             return None
-        label = attempt.source if attempt.source == attempt.type else f"{attempt.source} ({attempt.type})"
-        return value, label
-    finally:
-        _BUILDING.reset(token)
+    label = attempt.source if attempt.source == attempt.type else f"{attempt.source} ({attempt.type})"
+    return value, label
 
 
 # -- settings -----------------------------------------------------------------

@@ -32,15 +32,16 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Mapping
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from authchain._records import record
 from authchain.errors import BackendError, ConfigError
 from authchain.refs import SecretRef
 from authchain.values import SecretValue
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from authchain._chain import Chain
 
 __all__ = [
@@ -60,7 +61,7 @@ Key = Hashable
 """A backend key: whatever the source needs to find one secret (str or tuple)."""
 
 
-@dataclass(frozen=True)
+@record
 class Found:
     """The source has the secret. ``detail`` says where, never what."""
 
@@ -71,7 +72,7 @@ class Found:
         return f"Found(value={self.value!r}, detail={self.detail!r})"
 
 
-@dataclass(frozen=True)
+@record
 class NotFound:
     """The source answered and does not have it; ``reason`` names the key it looked at."""
 
@@ -81,7 +82,7 @@ class NotFound:
 CheckStatus = Literal["ok", "unreachable", "unauthenticated", "misconfigured", "unavailable"]
 
 
-@dataclass(frozen=True)
+@record
 class CheckResult:
     """What ``authchain check`` prints for one source."""
 
@@ -95,7 +96,7 @@ class CheckResult:
         return self.status == "ok"
 
 
-@dataclass(frozen=True)
+@record
 class Option:
     """One setting a source accepts in TOML, with its type and default.
 
@@ -126,6 +127,8 @@ class Option:
         if self.minimum is not None and converted < self.minimum:
             raise ConfigError(f"{key} must be >= {self.minimum:g}")
         if self.is_path:
+            from pathlib import Path
+
             path = Path(converted).expanduser()
             if base_dir is not None and not path.is_absolute():
                 path = base_dir / path
@@ -288,6 +291,17 @@ class Source(ABC):
     @abstractmethod
     def get(self, key: Key) -> Found | NotFound:
         """Look one key up. Raise ``BackendError`` for anything but found / not found."""
+
+    def is_local(self) -> bool:
+        """True while ``get`` answers from this process or a local file, with no request.
+
+        The chain then asks it without single flight and retries (there is no
+        call to share, nothing transient to retry), which makes a walk past
+        it several times cheaper; the deadline, log holding, masking and the
+        cache apply as to any source. Sources that reach a server keep the
+        default, False.
+        """
+        return False
 
     def get_many(self, keys: Iterable[Key]) -> dict[Key, Found | NotFound | BackendError]:
         """Look many keys up; batching sources override this with one request."""

@@ -76,6 +76,9 @@ class DotenvSource(Source):
         path, variable = _raw_key(key)
         return f"{variable} in {_shown(path)}"
 
+    def is_local(self) -> bool:
+        return True  # one file read, parsed once per change
+
     def get(self, key: Key) -> Found | NotFound:
         path, variable = _split_key(key)
         values = self._read(path)

@@ -61,6 +61,9 @@ class EnvSource(Source):
     def key_for_ref(self, ref: SecretRef) -> tuple[Key, str | None]:
         return ref.location, ref.field
 
+    def is_local(self) -> bool:
+        return True
+
     def get(self, key: Key) -> Found | NotFound:
         variable = str(key)
         value = self._lookup(variable)

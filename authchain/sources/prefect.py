@@ -104,6 +104,10 @@ class PrefectSource(Source):
         not hold inside one."""
         return in_prefect_run() if self.only_in_run else None
 
+    def is_local(self) -> bool:
+        """Outside a run (with ``only_in_run``) only the legacy variables are read."""
+        return self.only_in_run and not in_prefect_run()
+
     def get(self, key: Key) -> Found | NotFound:
         name, block = _split(key)
         if name is not None and self.legacy_env:

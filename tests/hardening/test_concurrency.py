@@ -63,10 +63,13 @@ class Fetches:
 
     def __init__(self) -> None:
         self.times: dict[tuple[str, Any], list[float]] = {}
+        self.local: set[str] = set()
         self._lock = threading.Lock()
 
     def watch(self, source: Source, clock: TickingClock) -> None:
         get, get_many = source.get, source.get_many
+        if source.is_local():
+            self.local.add(source.name)
 
         def record(key: Any) -> None:
             with self._lock:
@@ -86,10 +89,17 @@ class Fetches:
         source.get_many = watched_get_many  # type: ignore[method-assign]
 
     def too_close(self) -> list[str]:
-        """Keys asked for twice within one TTL of clock time: single flight + TTL forbid it."""
+        """Keys asked for twice within one TTL of clock time: single flight + TTL forbid it.
+
+        Sources that answer locally (``is_local()``: env, .env) are left out: the
+        chain reads them without single flight on purpose (nothing to share,
+        see ``Chain._load_local``), so callers that miss together each read.
+        """
         found = []
         with self._lock:
             for (source, key), times in self.times.items():
+                if source in self.local:
+                    continue
                 ordered = sorted(times)
                 gaps = [later - earlier for earlier, later in itertools.pairwise(ordered)]
                 if any(gap < TTL for gap in gaps):

@@ -281,6 +281,25 @@ def test_default_chain_source_explains_block_versus_prefect_1_form(
     assert "not inside a Prefect flow or task run" in outside
 
 
+def test_the_prefect_source_counts_as_local_only_outside_a_run(prefect_api: PrefectAPI) -> None:
+    """Outside a run it reads only environment variables (no single flight or retries
+    needed); inside one it calls the API, and gets the whole fetch machinery."""
+    from prefect import flow
+
+    from authchain.sources.prefect import PrefectSource
+
+    source = PrefectSource()
+
+    @flow
+    def inside() -> bool:
+        return source.is_local()
+
+    assert source.is_local()
+    assert inside() is False
+    assert PrefectSource(only_in_run=False).is_local() is False
+    assert EnvSource().is_local()
+
+
 def test_the_api_listens_on_loopback_only(prefect_api: PrefectAPI) -> None:
     assert prefect_api.api_url.startswith("http://127.0.0.1:")
 
