@@ -123,7 +123,7 @@ def run(quick: bool) -> list[Row]:
             fmt_ratio(subject / environ) + " os.environ",
             "≤ 5× os.environ",
             verdict(subject <= 5 * environ),
-            "default chain (explicit, prefect, env, .env); profile and cause in RESULTS.md",
+            "default chain (explicit, prefect, env, .env), served by the remembered-answer fast path",
             {k: v.as_dict() for k, v in one.items()},
         ),
         Row(

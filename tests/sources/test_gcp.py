@@ -334,7 +334,9 @@ def test_resolve_many_of_twenty_names_runs_concurrently(gcp_fake: FakeSecretMana
     assert {name: value.get_secret_value() for name, value in resolved.items()} == values
     assert gcp_fake.calls(ACCESS) == 20
     assert gcp_fake.max_in_flight(ACCESS) >= 4, "lookups must overlap"
-    assert elapsed < 20 * 0.15 / 2, "20 slow lookups on 8 threads take about 3 rounds, not 20"
+    # About 3 rounds of 0.15 s, not 20; the bound leaves room for a loaded CI machine
+    # (the overlap itself is counted at the server, above).
+    assert elapsed < 20 * 0.15, "20 slow lookups on 8 threads take less than one after another"
 
 
 def test_gcp_sm_shadows_env_in_a_configured_chain(
