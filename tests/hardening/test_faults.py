@@ -405,11 +405,13 @@ def test_moto_killed_during_resolve_many(
 ) -> None:
     from moto.server import ThreadedMotoServer
 
-    from authchain.sources.aws import AWSSecretsManagerSource
+    from authchain.sources.aws import CHUNK_WORKERS, SM_BATCH_LIMIT, AWSSecretsManagerSource
     from tests.servers.moto_server import REGION, MotoServer
 
     moto: MotoServer = request.getfixturevalue("moto")  # state is process-wide: seed through it
-    names = [f"N{number}" for number in range(45)]
+    # More chunks of 20 than are sent at once: the requests already on the wire when
+    # the server dies may still be answered; the chunk sent after one of them is not.
+    names = [f"N{number}" for number in range(SM_BATCH_LIMIT * (CHUNK_WORKERS + 1))]
     prefix = f"t{token()}/"
     client = moto.client("secretsmanager")
     for name in names:

@@ -36,6 +36,7 @@ import re
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -58,6 +59,8 @@ class ProxiedRequest:
     target: str
     headers: tuple[tuple[str, str], ...]
     body: bytes = field(default=b"", repr=False)  # may hold a secret: never in a repr
+    arrived: float = field(default_factory=time.monotonic, compare=False)
+    """When the proxy had read the whole request (``time.monotonic``)."""
 
     def header(self, name: str, default: str | None = None) -> str | None:
         """The first header called ``name`` (case-insensitive)."""

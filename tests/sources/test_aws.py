@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from authchain import BackendError, Chain, ConfigError, SecretNotFound
 from authchain._registry import load_source_class
 from authchain.refs import SecretRef
 from authchain.sources.aws import (
+    CHUNK_WORKERS,
     AWSParameterStoreSource,
     AWSSecretsManagerSource,
     ParameterKey,
@@ -426,12 +428,51 @@ def test_resolve_many_45_names_3_missing_makes_3_batch_requests(
             chain.resolve_many(names)
     batches = calls(moto_proxy, SM + "BatchGetSecretValue")
     assert len(batches) == 3 * 2  # the second resolve_many made the same three calls
-    assert [len(json.loads(r.body)["SecretIdList"]) for r in batches[:3]] == [20, 20, 5]
+    sizes = [len(json.loads(r.body)["SecretIdList"]) for r in batches[:3]]
+    assert sorted(sizes, reverse=True) == [20, 20, 5], "chunks of AWS's limit (sent concurrently)"
     assert moto_proxy.count(header=target(SM + "GetSecretValue")) == 0
     assert {name for name, value in got.items() if value is None} == missing
     assert {name: value.get_secret_value() for name, value in got.items() if value is not None} == values
     assert set(caught.value.missing) == missing
     assert f"no secret svc/{names[3]}" in str(caught.value)
+
+
+@pytest.mark.parametrize("service", ["aws-sm", "aws-ssm"])
+def test_batch_chunks_are_sent_at_once_not_one_after_another(
+    service: str,
+    make_sm: Callable[..., AWSSecretsManagerSource],
+    make_ssm: Callable[..., AWSParameterStoreSource],
+    sm: Any,
+    ssm: Any,
+    moto_proxy: TCPProxy,
+) -> None:
+    """Each request waits 1 s at the proxy: sent one after another, the chunks would
+    arrive at least 1 s apart; sent at once, they all arrive before any is answered."""
+    run = uuid.uuid4().hex[:8]
+    names = [f"AT_ONCE_{run}_{i:02d}" for i in range(45)]
+    if service == "aws-sm":
+        for name in names:
+            sm.create_secret(Name=name, SecretString=canary())
+        source: Any = make_sm(endpoint_url=moto_proxy.url)
+        operation = SM + "BatchGetSecretValue"
+    else:
+        for name in names:
+            ssm.put_parameter(Name=f"/{run}/{name}", Value=canary(), Type="SecureString")
+        source = make_ssm(path_prefix=f"/{run}", endpoint_url=moto_proxy.url)
+        operation = SSM + "GetParameters"
+    with Chain([source], cache_ttl=0) as chain:
+        chain.resolve_many(names[:1])  # the client exists and has its credentials
+        moto_proxy.clear()
+        moto_proxy.latency = 1.0
+        got = chain.resolve_many(names)
+    moto_proxy.latency = 0
+    assert len(got) == len(names)
+    arrivals = sorted(request.arrived for request in calls(moto_proxy, operation))
+    assert len(arrivals) == (3 if service == "aws-sm" else 5)  # chunks of 20 / of 10
+    at_once = arrivals[:CHUNK_WORKERS]
+    assert at_once[-1] - at_once[0] < 0.9, "the first chunks were all on the wire before any answer"
+    if len(arrivals) > CHUNK_WORKERS:
+        assert arrivals[CHUNK_WORKERS] - arrivals[0] >= 0.9, "no more than CHUNK_WORKERS at a time"
 
 
 def test_batch_reads_other_stages_one_by_one(
@@ -901,7 +942,7 @@ def test_ssm_batch_of_25_makes_3_get_parameters_requests(
     with Chain([make_ssm(path_prefix="/batch", endpoint_url=moto_proxy.url)], cache_ttl=0) as chain:
         got = chain.resolve_many(names, default=None)
     requests = calls(moto_proxy, SSM + "GetParameters")
-    assert [len(json.loads(r.body)["Names"]) for r in requests] == [10, 10, 5]
+    assert sorted((len(json.loads(r.body)["Names"]) for r in requests), reverse=True) == [10, 10, 5]
     assert moto_proxy.count(header=target(SSM + "GetParameter")) == 0
     assert {name: v.get_secret_value() for name, v in got.items() if v is not None} == values
     assert [name for name, v in got.items() if v is None] == names[-2:]
