@@ -14,7 +14,7 @@ import ipaddress
 import logging
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from authchain import masking
@@ -94,6 +94,13 @@ class GCPSecretManagerSource(Source):
         Option("credentials", str, None, "a name or reference holding a service-account key (JSON)"),
         Option("endpoint", str, None, "host[:port] of the service; loopback hosts use plaintext gRPC"),
         Option("timeout", float, 10.0, "seconds one call may take", minimum=0),
+        Option(
+            "reconnect_backoff_max",
+            float,
+            5.0,
+            "most seconds gRPC waits between reconnection attempts (its own default: 120)",
+            minimum=0.1,
+        ),
         Option("name_transform", str, "none", "how a name becomes a secret id", choices=TRANSFORMS),
     )
 
@@ -106,6 +113,7 @@ class GCPSecretManagerSource(Source):
         credentials: str | None = None,
         endpoint: str | None = None,
         timeout: float = 10.0,
+        reconnect_backoff_max: float = 5.0,
         name_transform: str = "none",
         environ: Mapping[str, str] | None = None,
         **common: Any,
@@ -124,6 +132,8 @@ class GCPSecretManagerSource(Source):
             raise ConfigError(f"{where}: endpoint must be host[:port] (no scheme, no path)")
         if not timeout > 0:
             raise ConfigError(f"{where}: timeout must be more than 0 seconds")
+        if not reconnect_backoff_max >= 0.1:
+            raise ConfigError(f"{where}: reconnect_backoff_max must be at least 0.1 seconds")
         if name_transform not in TRANSFORMS:
             raise ConfigError(f"{where}: name_transform must be one of {', '.join(map(repr, TRANSFORMS))}")
         self.project = project
@@ -132,6 +142,7 @@ class GCPSecretManagerSource(Source):
         self.credentials = credentials
         self.endpoint = endpoint
         self.timeout = float(timeout)
+        self.reconnect_backoff_max = float(reconnect_backoff_max)
         self.name_transform = name_transform
         self._environ = environ
         self._init_runtime()
@@ -226,13 +237,40 @@ class GCPSecretManagerSource(Source):
 
             # A channel we make ourselves: the transport then attaches no
             # credentials and never looks for Application Default Credentials.
-            channel = grpc.insecure_channel(self.endpoint or "")
+            channel = grpc.insecure_channel(self.endpoint or "", options=self._channel_options())
             transport = sdk.transports.SecretManagerServiceGrpcTransport(channel=channel)
             logger.debug("%s: plaintext gRPC to %s (loopback)", self.name, self.endpoint)
             return sdk.SecretManagerServiceClient(transport=transport)
         credentials, _ = self._credentials()
         options = {"api_endpoint": self.endpoint} if self.endpoint else None
-        return sdk.SecretManagerServiceClient(credentials=credentials, client_options=options)
+        grpc_transport = sdk.transports.SecretManagerServiceGrpcTransport
+        if not _takes_channel_factories(grpc_transport):
+            logger.debug(
+                "%s: this google-cloud-secret-manager is too old for reconnect_backoff_max", self.name
+            )
+            return sdk.SecretManagerServiceClient(credentials=credentials, client_options=options)
+        ours = self._channel_options()
+
+        # Callables (not instances) for the transport and its channel: the SDK
+        # still works out host, credentials, scopes and TLS itself and hands
+        # them over; only the channel options gain ours.
+        def make_channel(*args: Any, options: Sequence[tuple[str, Any]] = (), **kwargs: Any) -> Any:
+            return grpc_transport.create_channel(*args, options=[*options, *ours], **kwargs)
+
+        def make_transport(*args: Any, **kwargs: Any) -> Any:
+            return grpc_transport(*args, channel=make_channel, **kwargs)
+
+        return sdk.SecretManagerServiceClient(
+            credentials=credentials, client_options=options, transport=make_transport
+        )
+
+    def _channel_options(self) -> list[tuple[str, int]]:
+        """gRPC waits up to 120 s between reconnection attempts once a server has
+        been unreachable for a while, failing every call meanwhile: after an
+        outage, lookups would keep failing for minutes after the service came
+        back. Capped at ``reconnect_backoff_max``."""
+        cap = round(self.reconnect_backoff_max * 1000)
+        return [("grpc.max_reconnect_backoff_ms", cap), ("grpc.initial_reconnect_backoff_ms", min(1000, cap))]
 
     def _plaintext(self) -> bool:
         return self.endpoint is not None and _is_loopback(self.endpoint)
@@ -435,6 +473,15 @@ def _value_of(payload: Any, name: str) -> SecretValue[Any]:
 class _SDK(NamedTuple):
     SecretManagerServiceClient: Any
     transports: Any
+
+
+def _takes_channel_factories(transport_class: Any) -> bool:
+    """Whether the SDK's transport accepts a callable ``channel`` (generated clients
+    do since mid-2023; an older one would keep the callable as the channel itself)."""
+    import inspect
+
+    channel = inspect.signature(transport_class.__init__).parameters.get("channel")
+    return channel is not None and "Callable" in str(channel.annotation)
 
 
 def _import_sdk() -> _SDK:

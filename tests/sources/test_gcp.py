@@ -402,7 +402,14 @@ def test_settings_from_toml_are_validated() -> None:
     where = "authchain.toml: sources.gcp"
     source = GCPSecretManagerSource.from_settings(
         "gcp",
-        {"project": "my-project", "prefix": "app_", "version": "3", "timeout": "2", "endpoint": "x.test:443"},
+        {
+            "project": "my-project",
+            "prefix": "app_",
+            "version": "3",
+            "timeout": "2",
+            "reconnect_backoff_max": 1,
+            "endpoint": "x.test:443",
+        },
         where=where,
     )
     assert isinstance(source, GCPSecretManagerSource)
@@ -416,6 +423,7 @@ def test_settings_from_toml_are_validated() -> None:
         "credentials": None,
         "endpoint": "x.test:443",
         "timeout": 2.0,
+        "reconnect_backoff_max": 1.0,
         "name_transform": "none",
     }
     with pytest.raises(ConfigError, match=r"unknown setting 'projcet'.*did you mean 'project'"):
@@ -654,3 +662,70 @@ def test_module_and_keys_import_no_sdk(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "[]"
+
+
+# -- reconnecting after an outage ---------------------------------------------------------
+
+
+def _outage_then_recovery(
+    gcp_fake: FakeSecretManager, tcp_proxy: Any, seconds: float, **settings: Any
+) -> tuple[int, float]:
+    """Connections the source's channel opened during an outage of ``seconds`` (asked
+    every 0.05 s), and how long after the end of the outage the first lookup succeeded."""
+    name = unique_name("BACK")
+    gcp_fake.set_secret(name, canary())
+    proxy = tcp_proxy(("127.0.0.1", gcp_fake.port))
+    source = GCPSecretManagerSource(
+        project=PROJECT, endpoint=f"127.0.0.1:{proxy.port}", environ={}, timeout=1.0, **settings
+    )
+    _made.append(source)
+    key = source.key_for(name)
+    assert isinstance(source.get(key), Found)
+    proxy.fail("reset")
+    proxy.clear()
+    ends = time.monotonic() + seconds
+    while time.monotonic() < ends:
+        with pytest.raises(BackendError):
+            source.get(key)
+        time.sleep(0.05)
+    attempts = proxy.connections
+    proxy.heal()
+    healed = time.monotonic()
+    while True:
+        try:
+            found = source.get(key)
+        except BackendError:
+            assert time.monotonic() - healed < 30, "the channel never came back"
+            time.sleep(0.02)
+            continue
+        assert isinstance(found, Found)
+        return attempts, time.monotonic() - healed
+
+
+def test_after_an_outage_the_channel_reconnects_within_reconnect_backoff_max(
+    gcp_fake: FakeSecretManager, tcp_proxy: Any
+) -> None:
+    """gRPC's own backoff between reconnection attempts grows to 120 s (1, 1.6, 2.6, 4.1 s ...
+    over a 5 s outage: 3 to 7 attempts here), failing every call meanwhile; capped at 0.3 s
+    the channel keeps trying (about 25 attempts here), and is back right after the server."""
+    attempts, recovered = _outage_then_recovery(gcp_fake, tcp_proxy, 5.0, reconnect_backoff_max=0.3)
+    assert attempts >= 12, f"{attempts} connection attempts in 5 s: the backoff was not capped"
+    assert recovered < 1.0
+
+
+def test_reconnect_backoff_max_is_validated() -> None:
+    with pytest.raises(ConfigError, match=r"reconnect_backoff_max must be at least 0\.1 seconds"):
+        GCPSecretManagerSource(project=PROJECT, reconnect_backoff_max=0)
+
+
+def test_a_client_for_a_real_endpoint_is_built_with_the_sdks_own_channel_setup() -> None:
+    """Off loopback the SDK builds the TLS channel with its credentials and scopes; the
+    source only adds its channel options. Building makes no request."""
+    from google.auth.credentials import AnonymousCredentials
+
+    source = GCPSecretManagerSource(project=PROJECT, endpoint="secretmanager.example.invalid:443", environ={})
+    _made.append(source)
+    source._auth = (AnonymousCredentials(), None)  # what `credentials` would have resolved to
+    client = source._get_client()
+    assert client.transport._host == "secretmanager.example.invalid:443"
+    assert type(client.transport).__name__ == "SecretManagerServiceGrpcTransport"
