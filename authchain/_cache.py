@@ -50,6 +50,9 @@ class TTLCache(Generic[T]):
 
     def put(self, key: Hashable, result: T, ttl: float) -> None:
         if ttl <= 0:
+            # Not kept; and an older entry must not outlive this answer (an
+            # expired value served as stale after the secret was deleted).
+            self.pop(key)
             return
         with self._lock:
             self._entries[key] = Entry(result, self._clock(), ttl)

@@ -144,6 +144,7 @@ class Chain:
         self._clock, self._sleep, self._jitter = clock, sleep, jitter
         self._scheme_sources: dict[str, Source] = {}
         self._excluded: frozenset[str] = frozenset()
+        self._root = self  # what views made by _without() bind new sources to
         self._init_runtime()
         for source in self._sources:
             if getattr(source, "_chain", None) is None:  # a shared source keeps its first chain
@@ -404,6 +405,7 @@ class Chain:
         for seam, default in _DEFAULT_SEAMS.items():
             state.setdefault(seam, default)
         self.__dict__.update(state)
+        self.__dict__.setdefault("_root", self)
         self._init_runtime()
 
     # -- credentials for sources: the chain minus the sources being built ---
@@ -485,6 +487,9 @@ class Chain:
                         f"{scheme}:// references need a configured {scheme!r} source "
                         f"(add [sources.{scheme}] with type = {scheme!r}): {error}"
                     ) from None
+                # Bound like a configured source: its own credentials (a Vault
+                # token) come from this chain, not the default one.
+                cached.bind(self._root)
                 self._scheme_sources[scheme] = cached
             return cached
 
@@ -646,7 +651,9 @@ class Chain:
             # SDK log records made during the call wait until its value is
             # registered with the masker (botocore logs response bodies).
             with masking.holding():
-                result: Result = self._with_retry(source, lambda: source.get(key), source.describe_key(key))
+                result: Result = self._with_retry(
+                    source, lambda: source.get(key), lambda: source.describe_key(key)
+                )
                 _register([result])
             self._store(source, key, result)
             return result
@@ -705,7 +712,7 @@ class Chain:
         )
         return entry.result
 
-    def _with_retry(self, source: Source, operation: Callable[[], Any], what: str) -> Any:
+    def _with_retry(self, source: Source, operation: Callable[[], Any], what: str | Callable[[], str]) -> Any:
         policy = RetryPolicy(
             self.policy.retries if source.retries is None else source.retries,
             self.policy.backoff if source.backoff is None else source.backoff,

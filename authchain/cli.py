@@ -23,7 +23,8 @@ from typing import IO, Any, NoReturn
 
 from authchain import masking
 from authchain._chain import Chain
-from authchain.errors import AuthChainError, BackendError, ConfigError, SecretNotFound
+from authchain._retry import deadline_scope
+from authchain.errors import AuthChainError, ConfigError, SecretNotFound
 from authchain.refs import is_reference
 from authchain.values import MASK, SecretValue
 
@@ -145,9 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(error, EXIT_NOT_FOUND, debug)
     except ConfigError as error:
         return _fail(error, EXIT_CONFIG, debug)
-    except BackendError as error:
-        return _fail(error, EXIT_BACKEND, debug)
-    except AuthChainError as error:
+    except AuthChainError as error:  # BackendError and the rest
         return _fail(error, EXIT_BACKEND, debug)
 
 
@@ -181,7 +180,9 @@ def _print_json(data: Any) -> None:
 
 
 def _resolve(args: argparse.Namespace) -> int:
-    value, attempt = _chain(args)._first(args.name)
+    chain = _chain(args)
+    with deadline_scope(chain.deadline, chain._clock):  # as Chain.resolve: a hung backend stops
+        value, attempt = chain._first(args.name)
     secret = value.get_secret_value()
     if args.json:
         shown: Any = MASK

@@ -224,7 +224,6 @@ def _merge(settings: Settings, layer: Mapping[str, Any], origin: str) -> None:
     ``sources.NAME`` tables merge key by key, ``secrets`` merge name by name."""
     for key, value in layer.items():
         if key == "sources":
-            settings.sources = settings.sources or {}
             for name, table in value.items():
                 merged = settings.raw_sources.setdefault(name, {})
                 merged.update(table)
@@ -287,7 +286,6 @@ def _validate(settings: Settings, environ: Mapping[str, str], cwd: Path) -> None
                 ) from None
             raise ConfigError(f"{location}: {error}") from None
     if settings.sources is None:
-        settings.sources = None
         _check_order(settings, default_source_definitions(cwd))
         return
     if not settings.sources:

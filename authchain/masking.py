@@ -333,10 +333,13 @@ def _mask_object(value: Any, masker: Masker, depth: int = 0) -> Any:
             return value
         return type(value)(items) if isinstance(value, list) else tuple(items)
     if isinstance(value, dict):
-        masked_items = {key: _mask_object(item, masker, depth + 1) for key, item in value.items()}
-        if all(masked_items[key] is item for key, item in value.items()):
+        pairs = [
+            (key, item, _mask_object(key, masker, depth + 1), _mask_object(item, masker, depth + 1))
+            for key, item in value.items()
+        ]
+        if all(new_key is key and new_item is item for key, item, new_key, new_item in pairs):
             return value
-        return masked_items
+        return {new_key: new_item for _, _, new_key, new_item in pairs}  # keys can hold a value too
     try:
         shown = str(value)
     except Exception:

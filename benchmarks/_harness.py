@@ -28,6 +28,7 @@ import secrets
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import timeit
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -78,6 +79,57 @@ class Row:
 
 def verdict(ok: bool) -> str:
     return "met" if ok else "MISSED"
+
+
+def single_flight_race(
+    chain: Any, proxy: Any, name: str, calls: Callable[[], int], *, threads: int, trials: int
+) -> list[int]:
+    """Backend calls per trial when ``threads`` threads resolve one uncached ``name`` at once.
+
+    Each trial clears the chain's cache and the proxy's counts, releases the
+    threads together from a barrier and returns what ``calls()`` counted at
+    the proxy; an error in any thread is raised here.
+    """
+    counts: list[int] = []
+    for _ in range(trials):
+        chain.clear_cache()
+        proxy.clear()
+        barrier = threading.Barrier(threads)
+        errors: list[BaseException] = []
+        started = [
+            threading.Thread(target=_resolve_at_once, args=(chain, name, barrier, errors))
+            for _ in range(threads)
+        ]
+        for thread in started:
+            thread.start()
+        for thread in started:
+            thread.join()
+        if errors:
+            raise errors[0]
+        counts.append(calls())
+    return counts
+
+
+def _resolve_at_once(chain: Any, name: str, barrier: threading.Barrier, errors: list[BaseException]) -> None:
+    barrier.wait()
+    try:
+        chain.resolve(name)
+    except BaseException as error:  # handed to the main thread, which raises it
+        errors.append(error)
+
+
+def single_flight_row(measure: str, calls: str, counts: Sequence[int], note: str) -> Row:
+    """The table row of :func:`single_flight_race`: met when every trial made exactly one call."""
+    return Row(
+        measure,
+        f"{max(counts)} {calls} (each of {len(counts)} trials: {', '.join(map(str, counts))})",
+        "—",
+        "—",
+        "exactly 1 backend call",
+        verdict(all(count == 1 for count in counts)),
+        note,
+        {"counts": list(counts)},
+    )
 
 
 def render_table(rows: Sequence[Row]) -> str:

@@ -18,7 +18,6 @@ for this process's GIL.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from benchmarks._harness import (
@@ -31,6 +30,8 @@ from benchmarks._harness import (
     interleaved,
     main,
     moto_server,
+    single_flight_race,
+    single_flight_row,
     verdict,
 )
 
@@ -136,46 +137,25 @@ def _single_flight(moto: Any, quick: bool) -> Row:
 
     moto.client("secretsmanager").create_secret(Name="bench-flight", SecretString=generated_secret())
     moto.client("secretsmanager").create_secret(Name="bench-warm", SecretString=generated_secret())
-    counts: list[int] = []
     with ProxyProcess((moto.host, moto.port)) as proxy:
         chain = _chain(proxy.url)
         chain.resolve("bench-warm")  # the client exists before the race
         proxy.set_latency(LATENCY)
-        for _ in range(1 if quick else 5):
-            chain.clear_cache()
-            proxy.clear()
-            barrier = threading.Barrier(THREADS)
-            errors: list[BaseException] = []
-            threads = [
-                threading.Thread(target=_ask, args=(chain, "bench-flight", barrier, errors))
-                for _ in range(THREADS)
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            if errors:
-                raise errors[0]
-            counts.append(proxy.count(header=(TARGET, "secretsmanager.GetSecretValue")))
+        counts = single_flight_race(
+            chain,
+            proxy,
+            "bench-flight",
+            lambda: proxy.count(header=(TARGET, "secretsmanager.GetSecretValue")),
+            threads=THREADS,
+            trials=1 if quick else 5,
+        )
         chain.close()
-    return Row(
+    return single_flight_row(
         f"{THREADS} threads × one uncached AWS SM key",
-        f"{max(counts)} GetSecretValue call(s) (each of {len(counts)} trials: {', '.join(map(str, counts))})",
-        "—",
-        "—",
-        "exactly 1 backend call",
-        verdict(all(count == 1 for count in counts)),
+        "GetSecretValue call(s)",
+        counts,
         "counted at the TCP proxy in front of moto",
-        {"counts": counts},
     )
-
-
-def _ask(chain: Any, name: str, barrier: threading.Barrier, errors: list[BaseException]) -> None:
-    barrier.wait()
-    try:
-        chain.resolve(name)
-    except BaseException as error:  # handed to the main thread, which raises it
-        errors.append(error)
 
 
 def run(quick: bool) -> list[Row]:

@@ -14,7 +14,6 @@ to every request.
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 from benchmarks._harness import (
@@ -26,6 +25,8 @@ from benchmarks._harness import (
     interleaved,
     main,
     openbao_server,
+    single_flight_race,
+    single_flight_row,
     verdict,
 )
 
@@ -116,45 +117,25 @@ def _single_flight(server: Any, quick: bool) -> Row:
 
     server.put("bench/FLIGHT", {"value": generated_secret()})
     server.put("bench/WARM", {"value": generated_secret()})
-    counts: list[int] = []
     with ProxyProcess(_host_port(server.url)) as proxy:
         chain = _chain(server, proxy.url)
         chain.resolve("WARM")  # the client exists and is logged in before the race
         proxy.set_latency(LATENCY)
-        for _ in range(1 if quick else 5):
-            chain.clear_cache()
-            proxy.clear()
-            barrier = threading.Barrier(THREADS)
-            errors: list[BaseException] = []
-            threads = [
-                threading.Thread(target=_ask, args=(chain, "FLIGHT", barrier, errors)) for _ in range(THREADS)
-            ]
-            for thread in threads:
-                thread.start()
-            for thread in threads:
-                thread.join()
-            if errors:
-                raise errors[0]
-            counts.append(proxy.count(suffix="/bench/FLIGHT"))
+        counts = single_flight_race(
+            chain,
+            proxy,
+            "FLIGHT",
+            lambda: proxy.count(suffix="/bench/FLIGHT"),
+            threads=THREADS,
+            trials=1 if quick else 5,
+        )
         chain.close()
-    return Row(
+    return single_flight_row(
         f"{THREADS} threads × one uncached Vault key",
-        f"{max(counts)} read(s) of the path (each of {len(counts)} trials: {', '.join(map(str, counts))})",
-        "—",
-        "—",
-        "exactly 1 backend call",
-        verdict(all(count == 1 for count in counts)),
+        "read(s) of the path",
+        counts,
         "counted at the TCP proxy in front of OpenBao",
-        {"counts": counts},
     )
-
-
-def _ask(chain: Any, name: str, barrier: threading.Barrier, errors: list[BaseException]) -> None:
-    barrier.wait()
-    try:
-        chain.resolve(name)
-    except BaseException as error:  # handed to the main thread, which raises it
-        errors.append(error)
 
 
 def run(quick: bool) -> list[Row]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from authchain.masking import default_masker
@@ -84,7 +84,14 @@ class MaskingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
         if self.isEnabledFor(level):
-            text = str(msg) % args if args else str(msg)
+            if len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
+                args = args[0]  # type: ignore[assignment]  # "%(name)s" formats, as LogRecord does
+            try:
+                text = str(msg) % args if args else str(msg)
+            except (TypeError, ValueError, KeyError):
+                # A format that does not fit its arguments must not fail the task.
+                text = f"{msg} (log arguments did not match the format)"
+            kwargs.setdefault("stacklevel", 2)  # the caller's line, not this one
             self.logger.log(level, default_masker.mask(text), **kwargs)
 
 

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from authchain._chain import Chain
 from authchain._default import get_default_chain
+from authchain.errors import ConfigError
 from authchain.refs import SecretRef
 from authchain.values import SecretValue
 from secret_tasks.base import Task, defaults_from_attrs
@@ -60,33 +61,32 @@ class SecretTask(Task):
         self.source_options = dict(source_options) if source_options else None
         super().__init__(**task_kwargs)
 
-    def _resolve(
-        self, target: str | SecretRef, as_dict: bool | None, chain: Chain | None = None
-    ) -> SecretResult:
-        chain = chain or self._chain()
+    def _resolve(self, target: str | SecretRef, as_dict: bool | None) -> SecretResult:
+        chain, owned = self._chain()
         try:
             if self.default is _MISSING:
                 value = chain.resolve(target)
             else:
                 value = chain.resolve(target, default=self.default)
         finally:
-            if chain is not self.chain and self.source_options:
+            if owned:
                 chain.close()
         if (as_dict if as_dict is not None else self.as_dict) and isinstance(value, SecretValue):
             return value.fields()
         return value
 
-    def _chain(self) -> Chain:
+    def _chain(self) -> tuple[Chain, bool]:
+        """The chain this run asks, and whether the run made it (then it closes it)."""
         if self.chain is not None:
-            return self.chain
+            return self.chain, False
         if self.source_options:
             from authchain._registry import load_source_class
 
             source = load_source_class(self.scheme).from_settings(
                 self.scheme, self.source_options, where=f"{type(self).__name__}(source_options=...)"
             )
-            return Chain([source], cache_ttl=0)
-        return get_default_chain()
+            return Chain([source], cache_ttl=0), True
+        return get_default_chain(), False
 
     def run_label(self, parameters: dict[str, Any]) -> str:
         for key in ("name", "path", "secret_id", "secret", "username"):
@@ -160,6 +160,10 @@ class ChainSecret(SecretTask):
         profile: str | None = None,
         **kwargs: Any,
     ) -> None:
+        if kwargs.get("source_options"):
+            raise ConfigError(
+                "ChainSecret takes config= or profile=, not source_options= (it has no one source)"
+            )
         self.name = name
         self.config = config
         self.profile = profile
@@ -169,9 +173,9 @@ class ChainSecret(SecretTask):
     def run(self, name: str | None = None, as_dict: bool | None = None) -> SecretResult:
         return self._resolve(str(name), as_dict)
 
-    def _chain(self) -> Chain:
+    def _chain(self) -> tuple[Chain, bool]:
         if self.chain is None and (self.config or self.profile):
-            return Chain.from_config(self.config, profile=self.profile)
+            return Chain.from_config(self.config, profile=self.profile), True
         return super()._chain()
 
 
@@ -191,15 +195,21 @@ class PrefectSecret(SecretTask):
     def run(
         self, name: str | None = None, key: str | None = None, as_dict: bool | None = None
     ) -> SecretResult:
-        from authchain.sources.prefect import PrefectSource, block_name_for
+        from authchain.sources.prefect import block_name_for
 
-        chain = self.chain or Chain([PrefectSource(**(self.source_options or {}))], cache_ttl=0)
         # A name goes through the source's own mapping (Prefect 1 variable, then
         # the derived block); a JSON field needs a reference to the block itself.
         target: str | SecretRef = str(name)
         if key:
             target = _reference("prefect", block_name_for(str(name)), key)
-        return self._resolve(target, as_dict, chain=chain)
+        return self._resolve(target, as_dict)
+
+    def _chain(self) -> tuple[Chain, bool]:
+        if self.chain is None and not self.source_options:  # Secret blocks, not the default chain
+            from authchain.sources.prefect import PrefectSource
+
+            return Chain([PrefectSource()], cache_ttl=0), True
+        return super()._chain()
 
 
 class VaultSecret(SecretTask):

@@ -631,12 +631,16 @@ def test_negative_ttl_remembers_not_found_briefly() -> None:
 
 def test_cache_is_per_source_and_key() -> None:
     clock = FakeClock()
-    a, b = MemorySource({"X": "from-a"}, name="a"), MemorySource({"X": "from-b"}, name="b")
+    a = MemorySource({"X": "from-a"}, name="a")
+    b = MemorySource({"X": "from-b", "Y": "y-from-b"}, name="b")
     chain = Chain([a, b], clock=clock)
     assert secret(chain.resolve("X")) == "from-a"
     assert secret(chain.resolve("memory://X")) == "from-a"  # same (source, key): cached
-    assert a.calls == 1
-    assert b.calls == 0
+    assert (a.calls, b.calls) == (1, 0)
+    assert secret(chain.resolve("Y")) == "y-from-b"
+    assert secret(chain.resolve("Y")) == "y-from-b"
+    # a's miss of Y is not cached and is asked again; b's Y is b's own cache entry.
+    assert (a.calls, b.calls) == (3, 1)
 
 
 def test_stale_if_error_serves_an_expired_value_then_gives_up(caplog: pytest.LogCaptureFixture) -> None:
@@ -662,6 +666,19 @@ def test_stale_if_error_serves_an_expired_value_then_gives_up(caplog: pytest.Log
     clock.advance(24.9)  # 39.9 s after storing: still within ttl + grace
     assert secret(chain.resolve("TOKEN")) == value
     clock.advance(0.1)
+    with pytest.raises(BackendError, match="throttled"):
+        chain.resolve("TOKEN")
+
+
+def test_a_deleted_secret_is_not_served_stale_when_the_backend_later_fails() -> None:
+    clock = FakeClock()
+    source = ScriptedSource({"TOKEN": canary()}, name="vault-prod")
+    chain = Chain([source], cache_ttl=10, stale_if_error=30, retries=0, clock=clock, sleep=Sleeps())
+    chain.resolve("TOKEN")
+    del source.values["TOKEN"]
+    clock.advance(15)
+    assert chain.resolve("TOKEN", default=None) is None, "the secret was deleted"
+    source.fail(throttled)
     with pytest.raises(BackendError, match="throttled"):
         chain.resolve("TOKEN")
 

@@ -117,6 +117,7 @@ def test_config_error_exits_2_with_one_clear_message(project: dict[str, str]) ->
 
 def test_debug_shows_a_traceback_but_still_no_value(project: dict[str, str]) -> None:
     result = cli(project, "--debug", "resolve", "vault://secret/../x", env={"APP_X": project["env"]})
+    assert_no_values(project, result)
     assert result.returncode == 2
     assert "Traceback" in result.stderr
     debug = cli(project, "--debug", "resolve", "DB_PASSWORD")

@@ -739,6 +739,9 @@ def test_wrong_type_in_pyproject_uses_the_full_key(tmp_path: Path) -> None:
         ('on_error = "ignore"', "sources.env.on_error must be one of 'raise', 'skip'"),
         ("retries = -1", "sources.env.retries must be >= 0"),
         ('backoff = "slow"', "sources.env.backoff must be a number"),
+        ("backoff = nan", "sources.env.backoff must be a finite number"),
+        ("backoff = inf", "sources.env.backoff must be a finite number"),
+        ('retries = "--5"', "sources.env.retries must be an integer, got a string"),
     ],
 )
 def test_wrong_source_setting_types(tmp_path: Path, setting: str, expected: str) -> None:

@@ -166,6 +166,18 @@ def test_filter_masks_message_and_args(stream_logger: tuple[logging.Logger, io.S
     ]
 
 
+def test_a_value_used_as_a_dict_key_is_masked_in_args_and_extra_fields() -> None:
+    value = canary()
+    masker = Masker()
+    masker.add(value)
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, "seen %s", ({value: 1},), None)
+    record.fields = {value: "x", "plain": "y"}
+    masking.mask_record(record, masker)
+    shown = f"{record.getMessage()} {record.fields!r} {record.args!r}"
+    assert_not_leaked(value, shown, "a dict key in a log record")
+    assert record.fields == {"***": "x", "plain": "y"}
+
+
 def test_filter_masks_exception_text(stream_logger: tuple[logging.Logger, io.StringIO]) -> None:
     logger, stream = stream_logger
     value = canary()

@@ -20,6 +20,7 @@ from typing import Any
 
 from authchain._cache import SingleFlight
 from authchain._chain import Chain
+from authchain._retry import deadline_scope
 from authchain.config import expand
 from authchain.errors import ConfigError
 from authchain.refs import SecretRef, is_reference
@@ -117,7 +118,8 @@ def _resolve_without(chain: Chain, kind: str, name: str | SecretRef) -> tuple[Se
     types = {"aws": ("aws-sm", "aws-ssm"), "vault": ("vault",), "gcp": ("gcp-sm",), "keyring": ("keyring",)}
     with chain._excluding(f"type:{t}" for t in types.get(kind, ())) as view:
         try:
-            value, attempt = view._first(name)
+            with deadline_scope(view.deadline, view._clock):
+                value, attempt = view._first(name)
         except LookupError:
             return None
     label = attempt.source if attempt.source == attempt.type else f"{attempt.source} ({attempt.type})"
@@ -168,7 +170,7 @@ def fingerprint(kind: str, settings: Mapping[str, Any], secrets: Mapping[str, An
     """SHA-256 of the settings and of each credential's value: a cache key that
     tells clients apart without holding any secret."""
     digest = hashlib.sha256()
-    digest.update(json.dumps([kind, dict(settings)], sort_keys=True, default=repr).encode())
+    digest.update(json.dumps([kind, dict(settings)], sort_keys=True, default=_described).encode())
     for name, value in sorted((secrets or {}).items()):
         raw = value.get_secret_value() if isinstance(value, SecretValue) else value
         digest.update(name.encode() + b"\0")
@@ -177,6 +179,28 @@ def fingerprint(kind: str, settings: Mapping[str, Any], secrets: Mapping[str, An
         )
         digest.update(b"\0")
     return digest.hexdigest()
+
+
+class Unfingerprintable(TypeError):
+    """An argument that cannot tell two clients apart by value (its repr is an address)."""
+
+
+def _described(value: Any) -> Any:
+    """How an argument that JSON cannot write enters a fingerprint.
+
+    A botocore ``Config`` by the options it was given; anything else by its
+    repr, unless that repr is only an address (``<object at 0x...>``): two
+    different objects could then share a key once the first is collected,
+    and equal ones would never share a client. Those raise, and the factory
+    builds an uncached client.
+    """
+    options = getattr(value, "_user_provided_options", None)
+    if isinstance(options, dict):
+        return {type(value).__name__: options}
+    shown = repr(value)
+    if " at 0x" in shown:
+        raise Unfingerprintable(f"a {type(value).__name__} argument has no value-based repr")
+    return shown
 
 
 class _ClientCache:
@@ -227,7 +251,16 @@ def clear() -> None:
 
 # -- lazy clients ---------------------------------------------------------------
 
-_SECRET_ARGUMENTS = ("credentials", "token", "role_id", "secret_id", "jwt")
+_SECRET_ARGUMENTS = (
+    "credentials",
+    "token",
+    "role_id",
+    "secret_id",
+    "jwt",
+    "aws_access_key_id",  # boto3 arguments aws_client passes through
+    "aws_secret_access_key",
+    "aws_session_token",
+)
 
 
 class LazyClient:

@@ -19,6 +19,7 @@ from authchain.clients._base import (
     CACHE,
     ClientExplanation,
     Credential,
+    Unfingerprintable,
     client_settings,
     fingerprint,
     lookup_credential,
@@ -97,11 +98,14 @@ def aws_client(
     )
     session, key = _session(credentials, region_name, profile_name, credential_name, chain, settings)
     extra = {"service": service, "endpoint_url": settings["endpoint_url"], "kwargs": client_kwargs}
-    client_key = fingerprint("aws-client", {"session": key, **extra})
 
     def build() -> Any:
         return session.client(service, endpoint_url=settings["endpoint_url"], **client_kwargs)
 
+    try:
+        client_key = fingerprint("aws-client", {"session": key, **extra})
+    except Unfingerprintable:
+        return build()  # an argument only its identity describes: a client of its own, not cached
     return CACHE.get_or_build(client_key, build)
 
 
@@ -117,7 +121,7 @@ def explain_aws(
     """Where an ``aws_client`` built with these arguments gets each piece from."""
     chain = chain or get_default_chain()
     explanation = ClientExplanation("aws")
-    client_settings(
+    settings = client_settings(
         "aws",
         chain,
         OPTIONS,
@@ -125,10 +129,10 @@ def explain_aws(
         explanation,
     )
     explanation.origins.pop("credentials", None)
-    found = _credential(credentials, credential_name, chain)
+    found = _credential(credentials, credential_name, chain, settings)
     origin = found.origin
     if found.value is None:
-        origin = f"native default (boto3: {_boto3_method(profile_name)})"
+        origin = f"native default (boto3: {_boto3_method(settings['profile_name'])})"
     explanation.origins["credentials"] = origin
     return explanation
 
@@ -166,7 +170,7 @@ def _session(
     found = _credential(credentials, credential_name, chain, settings)
     keys, expiry = _keys(found)
     shown = {"region_name": settings["region_name"], "profile_name": settings["profile_name"]}
-    if expiry is not None:
+    if expiry is not None and found.name is not None:
         # Refreshable: the session is tied to the credential's *name*, not this
         # value, so a refreshed value reuses the session instead of building one.
         key = fingerprint("aws-session", {**shown, "refreshable": found.name, "chain": id(chain)})
@@ -225,7 +229,7 @@ def _new_session(
     core = _botocore_session()
     if settings["profile_name"]:
         core.set_config_variable("profile", settings["profile_name"])
-    if keys and expiry is not None:
+    if keys and expiry is not None and found.name is not None:
         name = found.name
 
         def refresh() -> dict[str, str]:

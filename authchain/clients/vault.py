@@ -15,7 +15,6 @@ from authchain._chain import Chain
 from authchain._default import get_default_chain
 from authchain.clients._base import CACHE, ClientExplanation, client_settings, fingerprint, lookup_credential
 from authchain.sources.base import Option
-from authchain.testing.memory import MemorySource
 
 __all__ = ["explain_vault", "vault_client"]
 
@@ -131,9 +130,15 @@ def _source(
         options = {name: value for name, value in settings.items() if value is not None}
         lookup = chain
         if explicit:
-            # Explicit values answer first, under the names the source asks for.
+            from authchain.testing.memory import MemorySource
+
+            # Explicit values answer first, under names of their own: the configured
+            # name may be a reference, which would go straight to its backend.
+            for name in explicit:
+                options[name] = f"EXPLICIT_{name.upper()}"
             memory = MemorySource(
-                {settings[name]: _text(value) for name, value in explicit.items()}, name="explicit"
+                {f"EXPLICIT_{name.upper()}": _text(value) for name, value in explicit.items()},
+                name="explicit",
             )
             lookup = Chain([memory, *chain.sources], cache_ttl=0)
         source = VaultSource(name="vault-client", **options)

@@ -40,8 +40,16 @@ from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
 from authchain import masking
 from authchain.errors import AuthChainError, BackendError, ConfigError
-from authchain.refs import SecretRef, is_reference
-from authchain.sources.base import CheckResult, Found, Key, NotFound, Option, Source
+from authchain.refs import SecretRef
+from authchain.sources.base import (
+    CheckResult,
+    Found,
+    Key,
+    NotFound,
+    Option,
+    Source,
+    check_credential_setting,
+)
 from authchain.values import SecretValue
 
 __all__ = [
@@ -381,10 +389,7 @@ class _AWSSource(Source):
         if endpoint_url is not None and not endpoint_url.startswith(("http://", "https://")):
             raise ConfigError(f"{where}: endpoint_url must start with http:// or https://")
         if credentials is not None:
-            if not credentials.strip():
-                raise ConfigError(f"{where}: credentials must name a secret or be a reference")
-            if is_reference(credentials):
-                SecretRef.parse(credentials)  # a malformed reference fails here, not at first use
+            check_credential_setting(credentials, where, name="AWS_CREDENTIALS", reference="env://AWS_KEYS")
         if not timeout > 0:
             raise ConfigError(f"{where}: timeout must be > 0")
         self.region = region
@@ -702,7 +707,10 @@ class AWSSecretsManagerSource(_AWSSource):
         results: dict[Key, Outcome] = {}
         for key in chunk:
             if key.secret_id in by_id:
-                results[key] = self._found(key, by_id[key.secret_id])
+                try:
+                    results[key] = self._found(key, by_id[key.secret_id])
+                except BackendError as error:  # this secret's own problem, as when asked alone
+                    results[key] = error
             elif key.secret_id in failed:
                 results[key] = self._error_entry(key, failed[key.secret_id])
             else:  # e.g. a partial ARN the answer names differently: ask for it alone

@@ -29,6 +29,7 @@ and register it under the entry-point group ``authchain.sources``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Mapping
@@ -124,7 +125,7 @@ class Option:
         if self.choices and converted not in self.choices:
             allowed = ", ".join(repr(choice) for choice in self.choices)
             raise ConfigError(f"{key} must be one of {allowed}")
-        if self.minimum is not None and converted < self.minimum:
+        if self.minimum is not None and not converted >= self.minimum:
             raise ConfigError(f"{key} must be >= {self.minimum:g}")
         if self.is_path:
             from pathlib import Path
@@ -134,6 +135,24 @@ class Option:
                 path = base_dir / path
             return path
         return converted
+
+
+def check_credential_setting(text: str, where: str, *, name: str, reference: str) -> None:
+    """A ``credentials`` setting names a secret or is a reference, never the credential itself.
+
+    A ``${VAR}`` that holds the key lands here as text; the message never
+    echoes it. ``name`` and ``reference`` are the examples the message shows.
+    """
+    from authchain.refs import _ENV_NAME, is_reference
+
+    if is_reference(text):
+        SecretRef.parse(text)  # a malformed reference fails here, not at first use
+        return
+    if not _ENV_NAME.fullmatch(text):
+        raise ConfigError(
+            f"{where}: credentials must be a secret name ({name}) or a reference ({reference}), "
+            "not the key itself"
+        )
 
 
 def join_key(where: str, key: str) -> str:
@@ -162,16 +181,22 @@ def _coerce(value: Any, kind: type, key: str) -> Any:
     elif kind is int:
         if isinstance(value, int) and not isinstance(value, bool):
             return value
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
-    elif kind is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
         if isinstance(value, str):
             try:
-                return float(value)
+                return int(value)
             except ValueError:
                 pass
+    elif kind is float:
+        number: float | None = None
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            number = float(value)
+        elif isinstance(value, str):
+            with contextlib.suppress(ValueError):
+                number = float(value)
+        if number is not None:
+            if number - number != 0:  # nan or inf: no setting means either
+                raise ConfigError(f"{key} must be a finite number")
+            return number
     elif kind is list:
         if isinstance(value, list) and all(isinstance(item, str) for item in value):
             return list(value)

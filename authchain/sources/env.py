@@ -88,7 +88,7 @@ class EnvSource(Source):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        if state.get("_environ") is not None and state["_environ"] is not os.environ:
+        if state.get("_environ") is not None:  # os.environ itself does not pickle either
             # A test mapping may hold values; it is a seam, not settings, so it
             # never travels inside a pickle.
             state["_environ"] = None

@@ -19,8 +19,16 @@ from typing import Any, NamedTuple
 
 from authchain import masking
 from authchain.errors import BackendError, ConfigError
-from authchain.refs import SecretRef, is_reference
-from authchain.sources.base import CheckResult, Found, Key, NotFound, Option, Source
+from authchain.refs import SecretRef
+from authchain.sources.base import (
+    CheckResult,
+    Found,
+    Key,
+    NotFound,
+    Option,
+    Source,
+    check_credential_setting,
+)
 from authchain.values import SecretValue
 
 __all__ = ["GCPSecretManagerSource", "SecretVersionKey"]
@@ -33,7 +41,6 @@ CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 _SECRET_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _PREFIX = re.compile(r"[A-Za-z0-9_-]*")
 _PROJECT = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-_CREDENTIAL_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]*")
 _ENDPOINT = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?")
 _INVALID_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 _KEBAB_RUNS = re.compile(r"[^a-z0-9]+")
@@ -127,7 +134,9 @@ class GCPSecretManagerSource(Source):
         if not _SECRET_ID.fullmatch(version):
             raise ConfigError(f"{where}: version must be 'latest', a version number or an alias")
         if credentials is not None:
-            _check_credentials_setting(credentials, where)
+            check_credential_setting(
+                credentials, where, name="GCP_CREDENTIALS", reference="env://GCP_SA_JSON"
+            )
         if endpoint is not None and not _ENDPOINT.fullmatch(endpoint):
             raise ConfigError(f"{where}: endpoint must be host[:port] (no scheme, no path)")
         if not timeout > 0:
@@ -504,18 +513,6 @@ def _is_loopback(endpoint: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
-
-
-def _check_credentials_setting(credentials: str, where: str) -> None:
-    """A name or a reference, never the key itself (a ``${VAR}`` holding the JSON lands here)."""
-    if is_reference(credentials):
-        SecretRef.parse(credentials)
-        return
-    if not _CREDENTIAL_NAME.fullmatch(credentials):
-        raise ConfigError(
-            f"{where}: credentials must be a secret name (GCP_CREDENTIALS) or a reference "
-            "(env://GCP_SA_JSON), not the key itself"
-        )
 
 
 def _within_deadline(timeout: float) -> float:

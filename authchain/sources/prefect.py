@@ -88,6 +88,10 @@ class PrefectSource(Source):
         self.legacy_env = legacy_env
         self._environ = environ
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The environ seam may hold Prefect 1 secret values: it never travels in a pickle.
+        return {**self.__dict__, "_environ": None}
+
     def key_for(self, name: str) -> Key:
         return (name, self.block_prefix + block_name_for(name))
 

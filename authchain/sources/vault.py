@@ -547,7 +547,7 @@ class VaultSource(Source):
             "_refresh_at",
         ):
             state.pop(runtime, None)
-        if state.get("_environ") is not None and state["_environ"] is not os.environ:
+        if state.get("_environ") is not None:  # os.environ itself does not pickle either
             state["_environ"] = None  # a test seam, not a setting
         return state
 

@@ -14,6 +14,7 @@ import pytest
 
 from authchain import Chain, ConfigError
 from authchain.clients import aws_client, aws_session, clear, explain_client
+from authchain.clients._base import Unfingerprintable, fingerprint
 from authchain.sources.env import EnvSource
 from authchain.sources.vault import VaultSource
 from authchain.testing import canary
@@ -160,3 +161,43 @@ def test_expiring_credentials_are_refreshed_through_the_chain(moto: MotoServer) 
     assert session.get_credentials().method == "authchain"
     moto.enforce_iam()
     roundtrip(session.client("ssm", endpoint_url=moto.url))
+
+
+def test_client_arguments_are_told_apart_by_value_not_by_address(moto: MotoServer) -> None:
+    from botocore.config import Config
+
+    chain = empty_chain()
+
+    def build(**kwargs: Any) -> Any:
+        return aws_client("ssm", endpoint_url=moto.url, region_name=REGION, chain=chain, **kwargs)
+
+    short = build(config=Config(connect_timeout=1))
+    assert build(config=Config(connect_timeout=1)) is short, "an equal Config: the same client"
+    long = build(config=Config(connect_timeout=99))
+    assert long is not short
+    assert long.meta.config.connect_timeout == 99
+
+    with pytest.raises(Unfingerprintable):  # only its address describes it: never a cache key
+        fingerprint("aws-client", {"kwargs": {"thing": object()}})
+
+
+def test_explicit_expiring_credentials_do_not_share_a_session(moto: MotoServer) -> None:
+    first, second = moto.iam_user(["ssm:*"]), moto.iam_user(["ssm:*"])
+    later = (datetime.now(timezone.utc) + timedelta(hours=2)).isoformat()
+    sessions = [
+        aws_session({**prefect1(keys), "Expiration": later}, region_name=REGION, chain=empty_chain())
+        for keys in (first, second)
+    ]
+    assert sessions[0] is not sessions[1]
+    found = [session.get_credentials().get_frozen_credentials().access_key for session in sessions]
+    assert found == [first["aws_access_key_id"], second["aws_access_key_id"]]
+
+
+def test_explain_names_the_profile_from_the_clients_table(tmp_path: Path) -> None:
+    config = tmp_path / "authchain.toml"
+    config.write_text('[sources.env]\ntype = "env"\n[clients.aws]\nprofile_name = "reporting"\n')
+    chain = Chain.from_config(config, environ={})
+    # boto3 is asked with that profile, which does not exist on this machine.
+    assert explain_client("aws", chain=chain).origins["credentials"] == (
+        "native default (boto3: unavailable: ProfileNotFound)"
+    )

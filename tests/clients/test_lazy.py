@@ -61,6 +61,8 @@ def test_lazy_refuses_credential_values_but_takes_references() -> None:
         lazy(aws_client, "s3", credentials={"ACCESS_KEY": "a", "SECRET_ACCESS_KEY": "b"})
     with pytest.raises(ConfigError, match="travels in pickles"):
         lazy(vault_client, token=SecretValue("not-a-reference"))
+    with pytest.raises(ConfigError, match="travels in pickles"):
+        lazy(aws_client, "s3", aws_secret_access_key="not-a-reference")  # boto3's own argument
     lazy(aws_client, "s3", credentials="aws-sm://prod/aws-creds")
     lazy(aws_client, "s3", credentials=SecretRef.parse("env://AWS_CREDS"))
 

@@ -55,6 +55,20 @@ def test_explicit_token(openbao: OpenBao) -> None:
     assert openbao.tokens["reader"] not in str(explanation)
 
 
+def test_an_explicit_token_wins_even_where_the_token_is_configured_as_a_reference(openbao: OpenBao) -> None:
+    """`credential_names={"token": "env://..."}` would send the lookup straight to the env
+    source; the explicit value must still be the one used."""
+    chain = Chain([EnvSource(environ={"NOT_THE_TOKEN": "s.wrong-token-value"})], cache_ttl=0)
+    client = vault_client(
+        url=openbao.url,
+        token=openbao.tokens["reader"],
+        credential_names={"token": "env://NOT_THE_TOKEN"},
+        chain=chain,
+    )
+    assert client.is_authenticated()
+    read(client, openbao)
+
+
 def test_approle_login_from_chain_resolved_ids(openbao: OpenBao) -> None:
     role_id, secret_id = openbao.approles["app"]
     chain = Chain([EnvSource(environ={"VAULT_ROLE_ID": role_id, "VAULT_SECRET_ID": secret_id})], cache_ttl=0)

@@ -22,7 +22,7 @@ import pytest
 from tests.servers.moto_server import MotoServer
 from tests.servers.openbao import OpenBao
 from tests.servers.prefect_api import PrefectAPI
-from tests.servers.proxy import TCPProxy, _close
+from tests.servers.proxy import TCPProxy
 
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster
@@ -55,17 +55,9 @@ class WireRecorder(TCPProxy):
                 self.sent += data
         return delivered
 
-    def _pump(self, source: socket.socket, target: socket.socket) -> None:
-        try:
-            while chunk := source.recv(65536):
-                with self._lock:
-                    self.received += chunk
-                target.sendall(chunk)
-        except OSError:
-            pass
-        finally:
-            _close(source)
-            _close(target)
+    def _answered(self, chunk: bytes) -> None:
+        with self._lock:
+            self.received += chunk
 
 
 def worker_env(openbao: OpenBao, prefect_api: PrefectAPI, home: Path) -> dict[str, str]:

@@ -394,14 +394,15 @@ def test_cli_never_prints_the_value(
     code = main([*(["--debug"] if debug else []), "--config", cli_project["config"], *argv])
     output = capsys.readouterr()
     expected = {"resolve missing": 1, "resolve denied": 3, "run denied": 3}.get(command, 0)
+    # The leak checks first: they fail without showing the value; the others would print it.
+    assert_not_leaked(value, output.out, f"stdout of `authchain {command}`")
+    assert_not_leaked(value, output.err, f"stderr of `authchain {command}`")
+    assert_no_form_leaked(value, output.out + output.err, f"the output of `authchain {command}`")
     assert code == expected, f"exit code of {command}"
     if command == "run":
         assert output.out.strip() == "***", "the child's output is masked"
     if debug and expected:
         assert "Traceback" in output.err
-    assert_not_leaked(value, output.out, f"stdout of `authchain {command}`")
-    assert_not_leaked(value, output.err, f"stderr of `authchain {command}`")
-    assert_no_form_leaked(value, output.out + output.err, f"the output of `authchain {command}`")
 
 
 def test_cli_keyring_set_never_echoes_the_value(
@@ -484,6 +485,7 @@ def test_records_held_during_a_fetch_are_released_in_order(backend: Backend) -> 
         assert backend.chain(cache_ttl=0).resolve("TOKEN").get_secret_value() == value
     finally:
         logger.removeHandler(handler)
+    assert_not_leaked(value, "\n".join(seen), "the records held during the fetch")
     assert seen == ["before the call", "body ***", "after"]
 
 

@@ -269,9 +269,9 @@ def test_run_masks_the_childs_output_with_the_process_masker(
     )
     assert main(["--config", str(config), "run", "--", sys.executable, "-c", child]) == 0
     output = capsys.readouterr()
-    assert output.out.split() == ["***"] * 4
     for secret in (value, bootstrap):
         assert_not_leaked(secret, output.out + output.err, "the output of `authchain run`")
+    assert output.out.split() == ["***"] * 4
 
 
 def test_masking_a_megabyte_is_fast() -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import pickle
+import sys
+from pathlib import Path
 from typing import Any
 
 import cloudpickle
@@ -95,15 +97,29 @@ def test_logger_outside_a_run_masks_resolved_values(caplog: pytest.LogCaptureFix
     assert "connecting with ***" in caplog.text
 
 
+def test_the_task_logger_behaves_like_a_standard_logger(caplog: pytest.LogCaptureFixture) -> None:
+    task = Connect(host="h")
+    with caplog.at_level(logging.INFO, logger="secret_tasks"):
+        task.logger.info("host %(host)s", {"host": "db.example"})
+        line = sys._getframe().f_lineno + 1
+        task.logger.info("broken %s %s", "only-one")  # a format mistake must not fail the task
+    first, second = caplog.records
+    assert first.getMessage() == "host db.example"
+    assert "log arguments did not match the format" in second.getMessage()
+    assert (Path(second.pathname).name, second.lineno) == ("test_base.py", line), "the caller's line"
+
+
 ALL_TASKS = [getattr(secret_tasks, name) for name in secret_tasks.__all__ if name.endswith("Secret")]
 
 
 @pytest.mark.parametrize("task_class", ALL_TASKS, ids=lambda cls: cls.__name__)
 def test_every_secret_task_round_trips_through_cloudpickle(task_class: type[Task]) -> None:
     task = task_class(retries=2)
+    task.as_prefect_task()  # what a flow builds on first use: it stays behind
     clone = cloudpickle.loads(cloudpickle.dumps(task))
     assert type(clone) is task_class
     assert clone.retries == 2
+    assert "_prefect_task" not in vars(clone)
     assert pickle.loads(pickle.dumps(task)).task_name == task.task_name  # noqa: S301 - our own bytes
 
 

@@ -232,6 +232,9 @@ def test_async_flow_uses_a_secret_task(prefect_api: PrefectAPI, monkeypatch: pyt
         return len(token.get_secret_value())
 
     assert asyncio.run(async_pipeline()) == len(value)
+    with sqlite3.connect(prefect_api.database) as connection:
+        names = [row[0] for row in connection.execute("SELECT name FROM task_run")]
+    assert "EnvVarSecret[ASYNC_TOKEN]" in names, "it ran as a Prefect task run"
 
 
 def test_prefect_secret_reads_a_block_inside_a_flow_sync_and_async(prefect_api: PrefectAPI) -> None:
@@ -279,6 +282,19 @@ def test_default_chain_source_explains_block_versus_prefect_1_form(
     chain.clear_cache()
     outside = str(chain.explain("ST_EXPLAINED"))
     assert "not inside a Prefect flow or task run" in outside
+
+
+def test_the_prefect_sources_environ_seam_does_not_travel_in_a_pickle() -> None:
+    from authchain.sources.prefect import PrefectSource
+
+    value = canary()
+    source = PrefectSource(environ={"PREFECT__CONTEXT__SECRETS__TOKEN": value})
+    found = source.get(source.key_for("TOKEN"))
+    assert isinstance(found, Found)
+    assert found.value == SecretValue(value), "the seam was read before pickling"
+    data = cloudpickle.dumps(source)
+    assert not leaks(value, data), "the Prefect 1 variable travelled in the pickle"
+    assert cloudpickle.loads(data)._environ is None
 
 
 def test_the_prefect_source_counts_as_local_only_outside_a_run(prefect_api: PrefectAPI) -> None:

@@ -75,6 +75,36 @@ def test_chain_secret_from_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     assert ChainSecret("TOKEN", config=str(config), profile="p").run().get_secret_value() == value
 
 
+def test_chains_a_task_builds_for_one_run_are_closed_and_given_ones_are_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "authchain.toml"
+    config.write_text('[sources.env]\ntype = "env"\n')
+    monkeypatch.setenv("PREFECT__CONTEXT__SECRETS__ST_CLOSED", json.dumps(canary()))
+    monkeypatch.setenv("ST_CLOSED", canary())
+    closed: list[Chain] = []
+    close = Chain.close
+
+    def counting_close(chain: Chain) -> None:
+        closed.append(chain)
+        close(chain)
+
+    monkeypatch.setattr(Chain, "close", counting_close)
+    ChainSecret("ST_CLOSED", config=str(config)).run()
+    PrefectSecret("ST_CLOSED").run()
+    EnvVarSecret("ST_CLOSED", source_options={"prefix": ""}).run()
+    assert len(closed) == 3, "each run closes the chain it built"
+    given = Chain([EnvSource()])
+    ChainSecret("ST_CLOSED", chain=given).run()
+    assert given not in closed, "a chain the caller passed stays open"
+    assert len(closed) == 3
+
+
+def test_chain_secret_takes_no_source_options() -> None:
+    with pytest.raises(ConfigError, match="not source_options"):
+        ChainSecret("TOKEN", source_options={"prefix": "X_"})
+
+
 def test_prefect_secret_reads_prefect_1_local_secrets_outside_a_run(monkeypatch: pytest.MonkeyPatch) -> None:
     value = canary()
     monkeypatch.setenv("PREFECT__CONTEXT__SECRETS__ST_LEGACY", json.dumps(value))

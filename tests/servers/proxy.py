@@ -252,12 +252,16 @@ class TCPProxy:
         """Copy server → client until either side closes."""
         try:
             while chunk := source.recv(_CHUNK):
+                self._answered(chunk)
                 target.sendall(chunk)
         except OSError:
             pass
         finally:
             _close(source)
             _close(target)
+
+    def _answered(self, chunk: bytes) -> None:
+        """Each chunk the server sends back, before the client gets it (a hook for subclasses)."""
 
     def _forward_requests(self, client: socket.socket, upstream: socket.socket) -> None:
         buffer = b""

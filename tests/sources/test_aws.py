@@ -27,7 +27,7 @@ import pytest
 pytest.importorskip("boto3", reason="needs the aws extra")
 pytest.importorskip("moto", reason="needs moto[server]")
 
-from authchain import BackendError, Chain, ConfigError, SecretNotFound
+from authchain import BackendError, Chain, ConfigError, SecretNotFound, SecretValue
 from authchain._registry import load_source_class
 from authchain.refs import SecretRef
 from authchain.sources.aws import (
@@ -1014,3 +1014,42 @@ def test_load_path_reads_the_path_once(ssm: Any, moto: MotoServer, moto_proxy: T
     assert moto_proxy.count(header=by_path) == 4
     assert_not_leaked(changed, pickle.dumps(source), "pickle.dumps(source)")
     source.close()
+
+
+def test_the_credentials_setting_refuses_pasted_keys_without_echoing_them() -> None:
+    secret = canary()
+    pasted = json.dumps({"ACCESS_KEY": "AKIDEXAMPLE", "SECRET_ACCESS_KEY": secret})
+    with pytest.raises(ConfigError, match="must be a secret name") as caught:
+        AWSSecretsManagerSource(region=REGION, credentials=pasted)
+    assert_not_leaked(secret, str(caught.value), "the ConfigError")
+
+
+def test_one_malformed_entry_of_a_batch_is_that_secrets_error_only(moto: MotoServer, sm: Any) -> None:
+    """An answer without SecretString or SecretBinary (which moto cannot be made to send)
+    fails its own name; the other names of the batch still resolve."""
+    run = uuid.uuid4().hex[:8]
+    values = {f"B_{run}_{i}": canary() for i in range(3)}
+    for name, value in values.items():
+        sm.create_secret(Name=name, SecretString=value)
+    broken = f"B_{run}_1"
+
+    class DropsOnePayload(AWSSecretsManagerSource):
+        def _batch_call(self, region: str | None, ids: list[str]) -> Any:
+            found, errors = super()._batch_call(region, ids)
+            for entry in found:
+                if entry.get("Name") == broken:
+                    entry.pop("SecretString", None)
+            return found, errors
+
+    source = DropsOnePayload(region=REGION, endpoint_url=moto.url, timeout=5.0)
+    try:
+        outcomes = source.get_many([source.key_for(name) for name in values])
+    finally:
+        source.close()
+    by_name = {key.secret_id: outcome for key, outcome in outcomes.items()}
+    assert isinstance(by_name[broken], BackendError)
+    assert "neither SecretString nor SecretBinary" in str(by_name[broken])
+    for name in values.keys() - {broken}:
+        outcome = by_name[name]
+        assert isinstance(outcome, Found)
+        assert outcome.value == SecretValue(values[name])

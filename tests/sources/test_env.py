@@ -181,6 +181,11 @@ def test_environ_seam_does_not_travel_in_a_pickle() -> None:
     assert clone.prefix == "APP_"
 
 
+def test_a_source_reading_os_environ_itself_pickles_without_it() -> None:
+    clone = pickle.loads(pickle.dumps(EnvSource(environ=os.environ)))  # noqa: S301 - our own bytes
+    assert clone.environ is os.environ, "the clone reads its own process's environment"
+
+
 def test_settings_are_validated_with_the_key_named() -> None:
     where = "authchain.toml: sources.env"
     source = EnvSource.from_settings("env", {"prefix": "APP_", "ignore_empty": "true"}, where=where)

@@ -373,8 +373,8 @@ def test_cli_prompt_does_not_echo_and_asks_twice(tmp_path: Path) -> None:
     finally:
         _, status = os.waitpid(pid, 0)
         os.close(fd)
-    assert os.waitstatus_to_exitcode(status) == 0, seen.decode(errors="replace")
     assert_not_leaked(value, seen, "the terminal (the prompt must not echo)")
+    assert os.waitstatus_to_exitcode(status) == 0, seen.decode(errors="replace")
     assert b"stored tty/NAME" in seen
     assert stored(tmp_path, "tty", "NAME") == value
 

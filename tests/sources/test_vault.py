@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from authchain import BackendError, Chain, ConfigError, SecretNotFound
+from authchain import BackendError, Chain, ConfigError, SecretNotFound, SecretValue
 from authchain.refs import SecretRef
 from authchain.sources.base import Found, NotFound
 from authchain.sources.env import EnvSource
@@ -58,6 +58,24 @@ def value_of(result: Found | NotFound) -> str:
 def prefix() -> str:
     """A fresh folder under t/ (readable by the reader policy) for one test."""
     return f"t/{secrets.token_hex(4)}"
+
+
+def test_a_reference_source_gets_its_token_from_the_chain_that_made_it(
+    openbao: OpenBao, prefix: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """No [sources.vault] here: a vault:// reference makes a default Vault source, and its
+    token must come from this chain, not from the process's default chain."""
+    value = canary()
+    openbao.put(f"{prefix}/ref", {"value": value})
+    monkeypatch.setenv("VAULT_ADDR", openbao.url)
+    monkeypatch.delenv("VAULT_TOKEN", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.vault-token
+    monkeypatch.chdir(tmp_path)  # no authchain.toml
+    chain = Chain([EnvSource(environ={"VAULT_TOKEN": openbao.tokens["reader"]})])
+    try:
+        assert chain.resolve(f"vault://secret/{prefix}/ref#value") == SecretValue(value)
+    finally:
+        chain.close()
 
 
 # -- the contract, on KV v2 and KV v1 ---------------------------------------------------
