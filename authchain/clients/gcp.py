@@ -24,11 +24,11 @@ from authchain.clients._base import (
 from authchain.errors import ConfigError
 from authchain.refs import SecretRef
 from authchain.sources.base import Option
+from authchain.sources.gcp import CLOUD_PLATFORM_SCOPE
 
 __all__ = ["explain_gcp", "gcp_credentials", "gcp_secret_manager_client"]
 
 DEFAULT_CREDENTIAL_NAME = "GCP_CREDENTIALS"
-CLOUD_PLATFORM = "https://www.googleapis.com/auth/cloud-platform"
 
 OPTIONS: tuple[Option, ...] = (
     Option("credentials", str, None, "name or reference of a service-account key (default GCP_CREDENTIALS)"),
@@ -55,7 +55,7 @@ def gcp_credentials(
     """
     chain = chain or get_default_chain()
     found = _credential(credentials, credential_name, chain)
-    scopes = scopes or [CLOUD_PLATFORM]
+    scopes = scopes or [CLOUD_PLATFORM_SCOPE]
     key = fingerprint("gcp-credentials", {"scopes": scopes, "origin": found.origin}, {"key": found.value})
     return CACHE.get_or_build(key, lambda: _load(found, scopes))
 
@@ -80,20 +80,13 @@ def gcp_secret_manager_client(
     )
 
     def build() -> Any:
-        from authchain.sources.gcp import _import_sdk, _is_loopback
+        from authchain.sources.gcp import RECONNECT_BACKOFF_MAX, secret_manager_client
 
-        sdk = _import_sdk()
-        target = settings["endpoint"]
-        if target and _is_loopback(target):
-            import grpc
-
-            transport = sdk.transports.SecretManagerServiceGrpcTransport(
-                channel=grpc.insecure_channel(target)
-            )
-            return sdk.SecretManagerServiceClient(transport=transport)
-        creds = gcp_credentials(credentials, credential_name=credential_name, chain=chain)
-        options = {"api_endpoint": target} if target else None
-        return sdk.SecretManagerServiceClient(credentials=creds, client_options=options)
+        return secret_manager_client(
+            settings["endpoint"],
+            lambda: gcp_credentials(credentials, credential_name=credential_name, chain=chain),
+            RECONNECT_BACKOFF_MAX,
+        )
 
     return CACHE.get_or_build(key, build)
 
@@ -129,7 +122,6 @@ def _load(found: Credential, scopes: list[str]) -> Any:
     try:
         import google.auth
         from google.auth import exceptions as auth_errors
-        from google.oauth2 import service_account
     except ImportError as error:
         raise ConfigError(f"GCP clients need google-auth (pip install 'authchain[gcp]'): {error}") from None
     if found.value is None:
@@ -141,16 +133,10 @@ def _load(found: Credential, scopes: list[str]) -> Any:
                 "or configure Application Default Credentials"
             ) from None
         return credentials
+    from authchain.sources.gcp import load_service_account
+
     where = "explicit GCP credentials" if found.origin == "explicit" else f"GCP credentials {found.name}"
-    try:
-        info = found.value.json()
-    except ValueError:
-        raise ConfigError(f"{where} are not JSON (a service-account key)") from None
-    if not isinstance(info, dict) or info.get("type") != "service_account":
-        raise ConfigError(f"{where} are not a service-account key; use ADC for other credential types")
-    try:
-        load: Any = service_account.Credentials.from_service_account_info
-        return load(info, scopes=scopes)
-    except (ValueError, KeyError) as error:
-        reason = f"missing {error}" if isinstance(error, KeyError) else "the key could not be loaded"
-        raise ConfigError(f"{where}: {reason}") from None
+    credentials, _ = load_service_account(
+        found.value, scopes, f"{where} do not hold a service-account key (JSON)", "use ADC"
+    )
+    return credentials

@@ -14,7 +14,7 @@ import ipaddress
 import logging
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from authchain import masking
@@ -46,6 +46,8 @@ _INVALID_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 _KEBAB_RUNS = re.compile(r"[^a-z0-9]+")
 
 TRANSFORMS = ("none", "sanitize", "kebab")
+RECONNECT_BACKOFF_MAX = 5.0
+"""Default cap, in seconds, on gRPC's wait between reconnection attempts (see secret_manager_client)."""
 
 
 class SecretVersionKey(NamedTuple):
@@ -104,7 +106,7 @@ class GCPSecretManagerSource(Source):
         Option(
             "reconnect_backoff_max",
             float,
-            5.0,
+            RECONNECT_BACKOFF_MAX,
             "most seconds gRPC waits between reconnection attempts (its own default: 120)",
             minimum=0.1,
         ),
@@ -120,7 +122,7 @@ class GCPSecretManagerSource(Source):
         credentials: str | None = None,
         endpoint: str | None = None,
         timeout: float = 10.0,
-        reconnect_backoff_max: float = 5.0,
+        reconnect_backoff_max: float = RECONNECT_BACKOFF_MAX,
         name_transform: str = "none",
         environ: Mapping[str, str] | None = None,
         **common: Any,
@@ -240,46 +242,11 @@ class GCPSecretManagerSource(Source):
             return self._client
 
     def _build_client(self) -> Any:
-        sdk = _import_sdk()
         if self._plaintext():
-            import grpc
-
-            # A channel we make ourselves: the transport then attaches no
-            # credentials and never looks for Application Default Credentials.
-            channel = grpc.insecure_channel(self.endpoint or "", options=self._channel_options())
-            transport = sdk.transports.SecretManagerServiceGrpcTransport(channel=channel)
             logger.debug("%s: plaintext gRPC to %s (loopback)", self.name, self.endpoint)
-            return sdk.SecretManagerServiceClient(transport=transport)
-        credentials, _ = self._credentials()
-        options = {"api_endpoint": self.endpoint} if self.endpoint else None
-        grpc_transport = sdk.transports.SecretManagerServiceGrpcTransport
-        if not _takes_channel_factories(grpc_transport):
-            logger.debug(
-                "%s: this google-cloud-secret-manager is too old for reconnect_backoff_max", self.name
-            )
-            return sdk.SecretManagerServiceClient(credentials=credentials, client_options=options)
-        ours = self._channel_options()
-
-        # Callables (not instances) for the transport and its channel: the SDK
-        # still works out host, credentials, scopes and TLS itself and hands
-        # them over; only the channel options gain ours.
-        def make_channel(*args: Any, options: Sequence[tuple[str, Any]] = (), **kwargs: Any) -> Any:
-            return grpc_transport.create_channel(*args, options=[*options, *ours], **kwargs)
-
-        def make_transport(*args: Any, **kwargs: Any) -> Any:
-            return grpc_transport(*args, channel=make_channel, **kwargs)
-
-        return sdk.SecretManagerServiceClient(
-            credentials=credentials, client_options=options, transport=make_transport
+        return secret_manager_client(
+            self.endpoint, lambda: self._credentials()[0], self.reconnect_backoff_max
         )
-
-    def _channel_options(self) -> list[tuple[str, int]]:
-        """gRPC waits up to 120 s between reconnection attempts once a server has
-        been unreachable for a while, failing every call meanwhile: after an
-        outage, lookups would keep failing for minutes after the service came
-        back. Capped at ``reconnect_backoff_max``."""
-        cap = round(self.reconnect_backoff_max * 1000)
-        return [("grpc.max_reconnect_backoff_ms", cap), ("grpc.initial_reconnect_backoff_ms", min(1000, cap))]
 
     def _plaintext(self) -> bool:
         return self.endpoint is not None and _is_loopback(self.endpoint)
@@ -314,26 +281,12 @@ class GCPSecretManagerSource(Source):
         return self._service_account(value)
 
     def _service_account(self, value: SecretValue[Any]) -> tuple[Any, str | None]:
-        """Service-account keys only: other credential JSON types (external accounts can
-        run commands) are ADC's business, not something to load from a secret store."""
-        from google.oauth2 import service_account
-
-        problem = f"{self.name}: credentials {self.credentials!r} do not hold a service-account key (JSON)"
-        try:
-            info = value.json()
-        except ValueError:
-            raise ConfigError(problem) from None
-        if not isinstance(info, dict) or info.get("type") != "service_account":
-            raise ConfigError(f"{problem}; for other credential types leave `credentials` unset and use ADC")
-        try:
-            load: Any = service_account.Credentials.from_service_account_info  # untyped in google-auth
-            credentials = load(info, scopes=[CLOUD_PLATFORM_SCOPE])
-        except (ValueError, KeyError) as error:
-            # google-auth names the missing fields, never their values.
-            reason = _quote(str(error)) if isinstance(error, ValueError) else f"missing {error}"
-            raise ConfigError(f"{problem}: {reason}") from None
-        project = info.get("project_id")
-        return credentials, project if isinstance(project, str) and project else None
+        return load_service_account(
+            value,
+            [CLOUD_PLATFORM_SCOPE],
+            f"{self.name}: credentials {self.credentials!r} do not hold a service-account key (JSON)",
+            "leave `credentials` unset and use ADC",
+        )
 
     def _project_from_credentials(self) -> str:
         # A loopback test server never makes us look for Application Default Credentials.
@@ -482,6 +435,80 @@ def _value_of(payload: Any, name: str) -> SecretValue[Any]:
 class _SDK(NamedTuple):
     SecretManagerServiceClient: Any
     transports: Any
+
+
+def secret_manager_client(
+    endpoint: str | None, credentials: Callable[[], Any], reconnect_backoff_max: float
+) -> Any:
+    """A ``SecretManagerServiceClient`` for ``endpoint`` (None: Google's), shared by the
+    source and by ``authchain.clients.gcp_secret_manager_client``.
+
+    A loopback endpoint gets a plaintext channel we make ourselves: the
+    transport then attaches no credentials and never looks for Application
+    Default Credentials (``credentials`` is not called). Otherwise the SDK
+    builds the TLS channel with ``credentials()``.
+
+    Either way gRPC's reconnect backoff is capped at ``reconnect_backoff_max``:
+    by default gRPC waits up to 120 s between reconnection attempts once a
+    server has been unreachable for a while, failing every call meanwhile, so
+    lookups would keep failing for minutes after an outage ended.
+    """
+    sdk = _import_sdk()
+    cap = round(reconnect_backoff_max * 1000)
+    ours = [("grpc.max_reconnect_backoff_ms", cap), ("grpc.initial_reconnect_backoff_ms", min(1000, cap))]
+    grpc_transport = sdk.transports.SecretManagerServiceGrpcTransport
+    if endpoint is not None and _is_loopback(endpoint):
+        import grpc
+
+        transport = grpc_transport(channel=grpc.insecure_channel(endpoint, options=ours))
+        return sdk.SecretManagerServiceClient(transport=transport)
+    options = {"api_endpoint": endpoint} if endpoint else None
+    if not _takes_channel_factories(grpc_transport):
+        logger.debug(
+            "google-cloud-secret-manager is too old for reconnect_backoff_max: gRPC's default applies"
+        )
+        return sdk.SecretManagerServiceClient(credentials=credentials(), client_options=options)
+
+    # Callables (not instances) for the transport and its channel: the SDK
+    # still works out host, credentials, scopes and TLS itself and hands
+    # them over; only the channel options gain ours.
+    def make_channel(*args: Any, options: Sequence[tuple[str, Any]] = (), **kwargs: Any) -> Any:
+        return grpc_transport.create_channel(*args, options=[*options, *ours], **kwargs)
+
+    def make_transport(*args: Any, **kwargs: Any) -> Any:
+        return grpc_transport(*args, channel=make_channel, **kwargs)
+
+    return sdk.SecretManagerServiceClient(
+        credentials=credentials(), client_options=options, transport=make_transport
+    )
+
+
+def load_service_account(
+    value: SecretValue[Any], scopes: Sequence[str], problem: str, advice: str
+) -> tuple[Any, str | None]:
+    """Google credentials and their project from a service-account key (JSON).
+
+    Service-account keys only: other credential JSON types (external accounts
+    can run commands) are ADC's business, not something to load from a secret
+    store. Messages start with ``problem`` and never quote the key.
+    """
+    from google.oauth2 import service_account
+
+    try:
+        info = value.json()
+    except ValueError:
+        raise ConfigError(problem) from None
+    if not isinstance(info, dict) or info.get("type") != "service_account":
+        raise ConfigError(f"{problem}; for other credential types {advice}")
+    try:
+        load: Any = service_account.Credentials.from_service_account_info  # untyped in google-auth
+        credentials = load(info, scopes=list(scopes))
+    except (ValueError, KeyError) as error:
+        # google-auth names the missing fields, never their values.
+        reason = _quote(str(error)) if isinstance(error, ValueError) else f"missing {error}"
+        raise ConfigError(f"{problem}: {reason}") from None
+    project = info.get("project_id")
+    return credentials, project if isinstance(project, str) and project else None
 
 
 def _takes_channel_factories(transport_class: Any) -> bool:

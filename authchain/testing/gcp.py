@@ -174,14 +174,9 @@ class FakeSecretManager:
 
     def client(self) -> Any:
         """A real ``SecretManagerServiceClient`` connected over a plaintext channel (no credentials)."""
-        import grpc
-        from google.cloud import secretmanager_v1
-        from google.cloud.secretmanager_v1.services.secret_manager_service.transports import (
-            SecretManagerServiceGrpcTransport,
-        )
+        from authchain.sources.gcp import RECONNECT_BACKOFF_MAX, secret_manager_client
 
-        transport = SecretManagerServiceGrpcTransport(channel=grpc.insecure_channel(self.endpoint))
-        return secretmanager_v1.SecretManagerServiceClient(transport=transport)
+        return secret_manager_client(self.endpoint, lambda: None, RECONNECT_BACKOFF_MAX)
 
     def _bind_host(self) -> str:
         return "[::1]" if self.host == "::1" else self.host

@@ -83,7 +83,7 @@ def test_explicit_and_wrong_shaped_credentials() -> None:
     account = made_up_service_account()
     assert gcp_credentials(account, chain=chain).service_account_email == account["client_email"]
     secret = canary()
-    with pytest.raises(ConfigError, match="not a service-account key") as caught:
+    with pytest.raises(ConfigError, match="do not hold a service-account key") as caught:
         gcp_credentials({"type": "authorized_user", "refresh_token": secret}, chain=chain)
     assert secret not in str(caught.value)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -339,17 +339,6 @@ def test_access_denied_is_never_retried_and_names_source_and_key(
 
 
 # -- the server goes away in the middle of resolve_many -------------------------------------------
-
-
-@pytest.fixture
-def own_openbao(tmp_path: Path) -> Iterator[Any]:
-    from tests.servers.openbao import start_openbao
-
-    server = start_openbao(tmp_path / "own-openbao")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _killed_midway(

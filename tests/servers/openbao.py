@@ -190,3 +190,14 @@ def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def own_openbao(tmp_path: Path) -> Iterator[OpenBao]:
+    """A second OpenBao server of this test's own, which the test may stop (stopped at the end)."""
+    pytest.importorskip("hvac", reason="needs the vault extra")
+    server = start_openbao(tmp_path / "own-openbao")
+    try:
+        yield server
+    finally:
+        server.stop()

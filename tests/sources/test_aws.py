@@ -115,11 +115,6 @@ def ssm(moto: MotoServer) -> Any:
     return moto.client("ssm")
 
 
-def iam_user(moto: MotoServer, actions: list[str]) -> dict[str, str]:
-    """A moto IAM user allowed exactly ``actions`` on every resource; returns its keys."""
-    return moto.iam_user(actions)
-
-
 def chain_with_keys(source: Source, keys: dict[str, str], **options: Any) -> Chain:
     """A chain whose env source holds ``AWS_CREDENTIALS`` (Prefect 1 shape) for ``source``."""
     prefect1 = {"ACCESS_KEY": keys["aws_access_key_id"], "SECRET_ACCESS_KEY": keys["aws_secret_access_key"]}
@@ -495,7 +490,7 @@ def test_batch_without_permission_falls_back_to_single_reads(
     values = {f"FALLBACK_{i}": canary() for i in range(4)}
     for name, value in values.items():
         sm.create_secret(Name=name, SecretString=value)
-    keys = iam_user(moto, ["secretsmanager:GetSecretValue"])  # no secretsmanager:BatchGetSecretValue
+    keys = moto.iam_user(["secretsmanager:GetSecretValue"])  # no secretsmanager:BatchGetSecretValue
     moto.enforce_iam()
     moto_proxy.clear()
     source = make_sm(endpoint_url=moto_proxy.url, credentials="AWS_CREDENTIALS")
@@ -517,7 +512,7 @@ def test_credentials_come_through_the_chain(
 ) -> None:
     value = canary()
     sm.create_secret(Name="VIA_CHAIN", SecretString=value)
-    keys = iam_user(moto, ["secretsmanager:GetSecretValue"])
+    keys = moto.iam_user(["secretsmanager:GetSecretValue"])
     moto.enforce_iam()  # the session's made-up keys would now be rejected
     source = make_sm(endpoint_url=moto_proxy.url, credentials="AWS_CREDENTIALS")
     with chain_with_keys(source, keys) as chain:
@@ -593,7 +588,7 @@ def test_rejected_credentials_are_resolved_again_next_time(
 ) -> None:
     value = canary()
     sm.create_secret(Name="ROTATING_KEYS", SecretString=value)
-    good = iam_user(moto, ["secretsmanager:GetSecretValue"])
+    good = moto.iam_user(["secretsmanager:GetSecretValue"])
     stale = {**good, "aws_access_key_id": "AKIAEXPIREDKEY000000"}
     environ = {"AWS_CREDENTIALS": json.dumps(stale)}
     moto.enforce_iam()
@@ -626,7 +621,7 @@ def test_one_client_per_source_built_once_under_concurrency(
     names = [f"CONCURRENT_{i}" for i in range(8)]
     for name in names:
         sm.create_secret(Name=name, SecretString=canary())
-    keys = iam_user(moto, ["secretsmanager:GetSecretValue"])
+    keys = moto.iam_user(["secretsmanager:GetSecretValue"])
     environ = CountingEnviron({"AWS_CREDENTIALS": json.dumps(keys)})
     source = make_sm(credentials="AWS_CREDENTIALS")
     Chain([source, EnvSource(environ=environ)], cache_ttl=0)  # binds the source to its chain
@@ -655,7 +650,7 @@ def test_pickle_holds_no_client_and_no_credentials(
 ) -> None:
     value = canary()
     sm.create_secret(Name="PICKLED", SecretString=value)
-    keys = iam_user(moto, [])
+    keys = moto.iam_user([])
     source = make_sm(credentials="AWS_CREDENTIALS")
     with chain_with_keys(source, keys) as chain:
         assert chain.resolve("PICKLED").get_secret_value() == value
@@ -678,7 +673,7 @@ def test_access_denied_is_a_backend_error_and_never_retried(
     make_sm: Callable[..., AWSSecretsManagerSource], sm: Any, moto: MotoServer, moto_proxy: TCPProxy
 ) -> None:
     sm.create_secret(Name="FORBIDDEN", SecretString=canary())
-    keys = iam_user(moto, ["ssm:GetParameter"])  # nothing in Secrets Manager
+    keys = moto.iam_user(["ssm:GetParameter"])  # nothing in Secrets Manager
     moto.enforce_iam()
     source = make_sm(endpoint_url=moto_proxy.url, credentials="AWS_CREDENTIALS")
     with (
@@ -709,7 +704,7 @@ def test_check_reports_ok_unauthenticated_unreachable(
     make_ssm: Callable[..., AWSParameterStoreSource],
     moto: MotoServer,
 ) -> None:
-    keys = iam_user(moto, ["secretsmanager:GetSecretValue", "ssm:GetParameter"])
+    keys = moto.iam_user(["secretsmanager:GetSecretValue", "ssm:GetParameter"])
     moto.enforce_iam()
     allowed = make_sm(credentials="AWS_CREDENTIALS")
     allowed_ssm = make_ssm(credentials="AWS_CREDENTIALS")
@@ -954,7 +949,7 @@ def test_ssm_batch_without_permission_asks_one_by_one(
     values = {f"S_{i}": canary() for i in range(3)}
     for name, value in values.items():
         ssm.put_parameter(Name=f"/p/{name}", Value=value, Type="SecureString")
-    keys = iam_user(moto, ["ssm:GetParameter"])  # no ssm:GetParameters
+    keys = moto.iam_user(["ssm:GetParameter"])  # no ssm:GetParameters
     moto.enforce_iam()
     source = make_ssm(path_prefix="/p", endpoint_url=moto_proxy.url, credentials="AWS_CREDENTIALS")
     with chain_with_keys(source, keys) as chain:

@@ -13,7 +13,6 @@ import secrets
 import socket
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from authchain.sources.env import EnvSource
 from authchain.sources.vault import VaultKey, VaultSource
 from authchain.testing import canary
 from authchain.testing.contract import Seed, SourceContractTests, assert_not_leaked, unique_name
-from tests.servers.openbao import OpenBao, start_openbao
+from tests.servers.openbao import OpenBao
 
 pytest.importorskip("hvac", reason="needs the vault extra")
 
@@ -549,16 +548,6 @@ def test_traversal_in_references_and_settings_is_rejected(openbao: OpenBao) -> N
 
 
 # -- the server goes away ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def own_openbao(tmp_path: Path) -> Iterator[OpenBao]:
-    """A second server this test may stop."""
-    server = start_openbao(tmp_path / "own-openbao")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def test_server_stopped_mid_run_is_a_retryable_error_in_bounded_time(own_openbao: OpenBao) -> None:
