@@ -22,13 +22,23 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from authchain import ConfigError, SecretNotFound, SecretRef
+from authchain import ConfigError, SecretNotFound, SecretRef, masking
 from authchain._registry import load_source_class, registered_types
 from authchain.config import TOP_LEVEL, build_chain, load_settings
+from authchain.masking import Masker
 from authchain.refs import KNOWN_SCHEMES, is_reference
 from tests.hardening.conftest import BACKENDS, REMOTE, Backend, make_backend
 
 pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(autouse=True)
+def _private_masker(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fuzzed values are any text (Hypothesis also tries words it finds in the code, such as
+    "field"): registered with the process-wide masker they would mask those words in the
+    messages later tests check. Each test here registers with a masker of its own."""
+    monkeypatch.setattr(masking, "default_masker", Masker())
+
 
 FUZZ = settings(
     max_examples=40,
