@@ -3,6 +3,12 @@
 Keys never contain values. Entries past their TTL are kept for the
 ``stale_if_error`` grace period so a failed refresh can fall back to them,
 as aws-secretsmanager-caching does.
+
+Invalidation is generational: a fetch takes :meth:`TTLCache.generation`
+before it asks the backend and stores with ``put(..., since=...)``, which
+refuses the answer when its key (or the whole cache) was invalidated in the
+meantime. Otherwise a fetch that started before a rotation would put the old
+value back for a full TTL right after ``invalidate()`` removed it.
 """
 
 from __future__ import annotations
@@ -31,6 +37,12 @@ class Entry(Generic[T]):
         return now - self.stored_at < self.ttl + grace
 
 
+# Keys remembered as "invalidated at generation N" before the whole map is
+# folded into one cache-wide mark (callers that invalidate a new reference per
+# request must not grow it without bound).
+_MAX_INVALIDATED = 1024
+
+
 class TTLCache(Generic[T]):
     """A thread-safe dict of entries with an age; expired ones are dropped lazily."""
 
@@ -39,6 +51,21 @@ class TTLCache(Generic[T]):
         self._grace = grace
         self._entries: dict[Hashable, Entry[T]] = {}
         self._lock = threading.Lock()
+        # Bumped by every invalidation. A put whose fetch started at an older
+        # generation than its key's (or the cache's) last invalidation is refused.
+        self._generation = 0
+        self._cleared_at = 0
+        self._invalidated: dict[Hashable, int] = {}
+
+    def generation(self) -> int:
+        """The token a fetch takes before it asks the backend (see :meth:`put`)."""
+        with self._lock:
+            return self._generation
+
+    def unchanged_since(self, generation: int) -> bool:
+        """Whether nothing at all was invalidated since ``generation`` was taken."""
+        with self._lock:
+            return self._generation == generation
 
     def get(self, key: Hashable) -> Entry[T] | None:
         with self._lock:
@@ -48,21 +75,46 @@ class TTLCache(Generic[T]):
                 return None
             return entry
 
-    def put(self, key: Hashable, result: T, ttl: float) -> None:
-        if ttl <= 0:
-            # Not kept; and an older entry must not outlive this answer (an
-            # expired value served as stale after the secret was deleted).
-            self.pop(key)
-            return
+    def put(self, key: Hashable, result: T, ttl: float, *, since: int | None = None) -> bool:
+        """Store ``result`` for ``ttl`` seconds; False if it was refused.
+
+        ``since`` is the :meth:`generation` taken before the fetch started: an
+        answer fetched before ``key`` (or the whole cache) was invalidated is
+        not stored, and does not displace what a later fetch stored.
+        """
         with self._lock:
-            self._entries[key] = Entry(result, self._clock(), ttl)
+            if since is not None and since < max(self._cleared_at, self._invalidated.get(key, 0)):
+                return False
+            if ttl <= 0:
+                # Not kept; and an older entry must not outlive this answer (an
+                # expired value served as stale after the secret was deleted).
+                self._entries.pop(key, None)
+            else:
+                self._entries[key] = Entry(result, self._clock(), ttl)
+            return True
 
     def pop(self, key: Hashable) -> None:
         with self._lock:
             self._entries.pop(key, None)
 
-    def clear(self) -> None:
+    def invalidate(self, key: Hashable) -> None:
+        """Drop ``key`` and refuse answers to fetches of it that are already under way."""
         with self._lock:
+            self._generation += 1
+            self._entries.pop(key, None)
+            if len(self._invalidated) >= _MAX_INVALIDATED:
+                # Folded into one mark: every fetch under way now is refused.
+                self._cleared_at = self._generation
+                self._invalidated.clear()
+            else:
+                self._invalidated[key] = self._generation
+
+    def clear(self) -> None:
+        """Drop every entry and refuse the answers of every fetch already under way."""
+        with self._lock:
+            self._generation += 1
+            self._cleared_at = self._generation
+            self._invalidated.clear()
             self._entries.clear()
 
     def __len__(self) -> int:
@@ -105,6 +157,20 @@ class SingleFlight(Generic[T]):
                 return call, False
             call = self._calls[key] = _Call()
             return call, True
+
+    def forget(self, key: Hashable) -> None:
+        """Callers from now on start a new call for ``key`` instead of joining the one running.
+
+        The running call still hands its outcome to those already waiting on
+        it (used when ``key`` is invalidated while a fetch is under way).
+        """
+        with self._lock:
+            self._calls.pop(key, None)
+
+    def forget_all(self) -> None:
+        """:meth:`forget` every key."""
+        with self._lock:
+            self._calls.clear()
 
     def settle(self, key: Hashable, call: _Call[T], result: T | None, error: BaseException | None) -> None:
         """Hand a led call's outcome to everyone waiting on it, and end the flight."""

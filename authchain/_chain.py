@@ -32,6 +32,7 @@ from authchain._retry import (
 from authchain.errors import (
     AuthChainError,
     BackendError,
+    ChainClosedError,
     ConfigError,
     SecretNotFound,
     SourceUnavailableError,
@@ -158,6 +159,12 @@ class Chain:
         # The chain's last answer per name, served by resolve() without a walk
         # until the winner's cache entry expires: see _remember().
         self._answers: dict[str, Answer] = {}
+        # Held while answers are remembered or forgotten, so an answer found
+        # before an invalidate() cannot be remembered after it.
+        self._answers_lock = threading.Lock()
+        # Shared with the views _without() makes, so a lookup under way in a
+        # view sees the close too.
+        self._closed = threading.Event()
 
     @classmethod
     def from_config(
@@ -219,6 +226,7 @@ class Chain:
                         break
                 else:
                     return answer[1]
+        self._check_open()  # close() empties _answers, so the fast path above ends with it
         if explicit is not None:
             value = explicit if isinstance(explicit, SecretValue) else SecretValue(explicit)
             masking.register(value)
@@ -226,14 +234,17 @@ class Chain:
         try:
             with deadline_scope(self.deadline, self._clock):
                 return self._first(name, remember=True)[0]
-        except SecretNotFound:
-            if default is _MISSING:
+        except AuthChainError as error:
+            if self._closed.is_set() and not isinstance(error, ChainClosedError):
+                raise self._closed_error() from error  # closed under the lookup
+            if default is _MISSING or not isinstance(error, SecretNotFound):
                 raise
             return default  # type: ignore[no-any-return]
 
     def _first(self, name: NameOrRef, *, remember: bool = False) -> tuple[SecretValue[Any], Attempt]:
         """Walk the sources until one has ``name``; the winner's attempt comes along."""
         label, targets, _ = self._plan(name)
+        since = self._cache.generation()  # an invalidate() during the walk: nothing is remembered
         attempts = [EXPLICIT_NOT_PASSED]
         for number, target in enumerate(targets):
             attempt, value = self._ask(target, raise_errors=True)
@@ -241,7 +252,7 @@ class Chain:
             if value is not None:
                 self._announce(label, attempt)
                 if remember and isinstance(name, str):
-                    self._remember(name, targets[:number], attempts[1:-1], target, value)
+                    self._remember(name, targets[:number], attempts[1:-1], target, value, since)
                 return value, attempt
         raise SecretNotFound(_given(name), attempts)
 
@@ -252,6 +263,7 @@ class Chain:
         attempts: Sequence[Attempt],
         winner: _Target,
         value: SecretValue[Any],
+        since: int,
     ) -> None:
         """Keep the answer for ``name`` while the winner's cache entry is fresh.
 
@@ -259,7 +271,9 @@ class Chain:
         outside a run, keyring without a backend), never "not found": a source
         that said "not found" is asked again on the next resolve, as before.
         A passed-over source's ``context_key()`` is kept with the answer and
-        checked on each use, so entering a Prefect run drops it.
+        checked on each use, so entering a Prefect run drops it. Nothing is
+        kept if anything was invalidated since the walk began (``since``): the
+        value may be the one the invalidation was meant to drop.
         """
         if any(attempt.outcome != "unavailable" for attempt in attempts):
             return
@@ -271,7 +285,10 @@ class Chain:
             for target in passed
             if (context := target.source.context_key()) is not None
         )
-        self._answers[name] = (entry.stored_at + entry.ttl, value, guards)
+        with self._answers_lock:
+            if self._closed.is_set() or not self._cache.unchanged_since(since):
+                return
+            self._answers[name] = (entry.stored_at + entry.ttl, value, guards)
 
     def resolve_many(
         self, names: Iterable[NameOrRef], *, default: Any = _MISSING
@@ -285,8 +302,14 @@ class Chain:
             SecretNotFound: for the first name nothing had (others listed in ``missing``),
                 unless ``default`` is given.
         """
-        with deadline_scope(self.deadline, self._clock):
-            return self._resolve_many(names, default)
+        self._check_open()
+        try:
+            with deadline_scope(self.deadline, self._clock):
+                return self._resolve_many(names, default)
+        except AuthChainError as error:
+            if self._closed.is_set() and not isinstance(error, ChainClosedError):
+                raise self._closed_error() from error
+            raise
 
     def _resolve_many(self, names: Iterable[NameOrRef], default: Any) -> dict[str, SecretValue[Any]]:
         plans: dict[str, list[_Target]] = {_given(name): self._plan(name)[1] for name in names}
@@ -322,8 +345,14 @@ class Chain:
 
         Errors are recorded, not raised, so ``explain`` works when a backend is down.
         """
-        with deadline_scope(self.deadline, self._clock):
-            return self._explain(name)
+        self._check_open()
+        try:
+            with deadline_scope(self.deadline, self._clock):
+                return self._explain(name)
+        except AuthChainError as error:
+            if self._closed.is_set() and not isinstance(error, ChainClosedError):
+                raise self._closed_error() from error
+            raise
 
     def _explain(self, name: NameOrRef) -> Explanation:
         label, targets, pinned = self._plan(name)
@@ -339,6 +368,7 @@ class Chain:
 
     def check(self) -> list[CheckResult]:
         """Each source's own report: reachable, authenticated, misconfigured, unavailable."""
+        self._check_open()
         reports: list[CheckResult] = []
         for source in self._sources:
             try:
@@ -354,29 +384,58 @@ class Chain:
         return reports
 
     def invalidate(self, name: NameOrRef) -> None:
-        """Forget cached answers for ``name`` in every source (next resolve asks again)."""
-        # Every remembered answer goes: another name or a reference may have
-        # been answered from the same (source, key).
-        self._answers.clear()
-        for target in self._plan(name)[1]:
-            self._cache.pop((target.source.name, target.key))
+        """Forget cached answers for ``name`` in every source (next resolve asks again).
+
+        Also for fetches already under way: their answers go to the callers
+        already waiting for them but are not cached, and a caller arriving
+        after this returns starts a new fetch instead of joining theirs. So
+        the value from before a rotation cannot come back for a full TTL.
+        """
+        targets = self._plan(name)[1]
+        with self._answers_lock:
+            for target in targets:
+                key = (target.source.name, target.key)
+                self._cache.invalidate(key)
+                self._flights.forget(key)
+            # Every remembered answer goes: another name or a reference may have
+            # been answered from the same (source, key).
+            self._answers.clear()
 
     def clear_cache(self) -> None:
-        """Forget every cached answer."""
-        self._answers.clear()
-        self._cache.clear()
+        """Forget every cached answer, and the answers of fetches under way (see :meth:`invalidate`)."""
+        with self._answers_lock:
+            self._cache.clear()
+            self._flights.forget_all()
+            self._answers.clear()
 
     def close(self) -> None:
-        """Release the thread pool and every source's clients.
+        """Release the thread pool and every source's clients; the chain stays closed.
 
-        Sources reopen lazily, so a closed chain still works; closing only
-        frees what is open now (use the chain as a context manager)."""
+        Every lookup afterwards, and every lookup still under way that has
+        not got its answer yet, raises :class:`~authchain.errors.ChainClosedError`
+        (as a closed httpx or botocore client does) instead of reopening
+        clients and threads nobody would close again. Calling it again only
+        closes the sources again. Use the chain as a context manager.
+        """
         with self._lock:
-            pool, self._pool = self._pool, None
+            self._closed.set()
+            root = self._root
+            pool, root._pool = root._pool, None
+            scheme_sources = list(self._scheme_sources.values())
+        with self._answers_lock:
+            self._answers.clear()
         if pool is not None:
-            pool.shutdown(wait=False)
-        for source in (*self._sources, *self._scheme_sources.values()):
+            # Queued lookups are cancelled; their callers get ChainClosedError.
+            pool.shutdown(wait=False, cancel_futures=True)
+        for source in (*self._sources, *scheme_sources):
             source.close()
+
+    def _check_open(self) -> None:
+        if self._closed.is_set():
+            raise self._closed_error()
+
+    def _closed_error(self) -> ChainClosedError:
+        return ChainClosedError(f"{self!r} was closed; build a new chain (a closed chain is not reopened)")
 
     def __enter__(self) -> Chain:
         return self
@@ -392,7 +451,7 @@ class Chain:
         # Cached values, in-flight calls, locks and pools stay in this process:
         # a pickled chain carries settings only.
         state = self.__dict__.copy()
-        for runtime in ("_cache", "_flights", "_pool", "_lock", "_answers"):
+        for runtime in ("_cache", "_flights", "_pool", "_lock", "_answers", "_answers_lock", "_closed"):
             state.pop(runtime, None)
         # The default seams travel as "use the default": a pickled
         # random.uniform would carry the process's whole RNG state with it.
@@ -475,6 +534,7 @@ class Chain:
             if source.type == scheme:
                 return source
         with self._lock:
+            self._check_open()  # a source made now would never be closed
             cached = self._scheme_sources.get(scheme)
             if cached is None:
                 from authchain._registry import load_source_class
@@ -521,14 +581,24 @@ class Chain:
         if source.batches and len(group) > 1:
             return self._ask_batch(source, group)
         if source.concurrent and len(group) > 1 and self.max_workers > 1:
+            from concurrent.futures import CancelledError
+
             pool = self._executor()
             # Each task runs in a copy of this context: the deadline and the
             # credential-lookup exclusions travel to the pool's threads.
-            futures = {
-                label: pool.submit(contextvars.copy_context().run, self._ask, target, raise_errors=True)
-                for label, target in group
-            }
-            return {label: future.result() for label, future in futures.items()}
+            try:
+                futures = {
+                    label: pool.submit(contextvars.copy_context().run, self._ask, target, raise_errors=True)
+                    for label, target in group
+                }
+            except RuntimeError:  # "cannot schedule new futures after shutdown"
+                if self._closed.is_set():
+                    raise self._closed_error() from None
+                raise
+            try:
+                return {label: future.result() for label, future in futures.items()}
+            except CancelledError:  # queued when close() shut the pool down
+                raise self._closed_error() from None
         return {label: self._ask(target, raise_errors=True) for label, target in group}
 
     def _ask_batch(
@@ -598,6 +668,7 @@ class Chain:
                 else:
                     keys.append(key)
             if keys:
+                since = self._cache.generation()
                 with masking.holding():
                     fetched = self._with_retry(
                         source, lambda: source.get_many(keys), f"{len(keys)} keys in one batch"
@@ -607,7 +678,7 @@ class Chain:
                 for key in keys:
                     outcome = outcomes.get(key)
                     if isinstance(outcome, (Found, NotFound)):
-                        self._store(source, key, outcome)
+                        self._store(source, key, outcome, since)
         except SourceUnavailableError as error:
             unavailable = error
         except BackendError as error:
@@ -645,6 +716,7 @@ class Chain:
             return entry.result, True
 
         def load() -> Result:
+            since = self._cache.generation()  # taken before the backend is asked
             again = self._cache.get(cache_key)  # a flight that just landed
             if again is not None and again.fresh(self._clock()):
                 return again.result
@@ -655,7 +727,7 @@ class Chain:
                     source, lambda: source.get(key), lambda: source.describe_key(key)
                 )
                 _register([result])
-            self._store(source, key, result)
+            self._store(source, key, result, since)
             return result
 
         try:
@@ -686,16 +758,17 @@ class Chain:
         ``aws_client()`` call does, looking for ``AWS_CREDENTIALS``). Kept:
         the deadline check, held SDK log records, masking, the cache.
         """
+        since = self._cache.generation()
         with masking.holding():
             result: Result = call_with_retry(
-                _guarded(source, lambda: source.get(key)),
+                _guarded(source, self._while_open(lambda: source.get(key))),
                 _ONE_ATTEMPT,
                 sleep=self._sleep,
                 label=source.name,
                 what=lambda: source.describe_key(key),
             )
             _register([result])
-        self._store(source, key, result)
+        self._store(source, key, result, since)
         return result
 
     def _stale(self, source: Source, key: Key, error: BackendError) -> Found | None:
@@ -719,7 +792,7 @@ class Chain:
             self.policy.backoff_max,
         )
         return call_with_retry(
-            _guarded(source, operation),
+            _guarded(source, self._while_open(operation)),
             policy,
             sleep=self._sleep,
             jitter=self._jitter,
@@ -727,9 +800,20 @@ class Chain:
             what=what,
         )
 
-    def _store(self, source: Source, key: Key, result: Result) -> None:
+    def _while_open(self, operation: Callable[[], Any]) -> Callable[[], Any]:
+        """``operation``, refused once the chain is closed: each attempt checks,
+        so neither a queued lookup nor a retry reopens a closed source's client."""
+
+        def attempt() -> Any:
+            self._check_open()
+            return operation()
+
+        return attempt
+
+    def _store(self, source: Source, key: Key, result: Result, since: int) -> None:
+        """Cache ``result`` unless its key was invalidated after ``since`` (the fetch's start)."""
         ttl = self.cache_ttl if isinstance(result, Found) else self.negative_ttl
-        self._cache.put((source.name, key), result, ttl)
+        self._cache.put((source.name, key), result, ttl, since=since)
 
     def _record(
         self, source: Source, result: Result, cached: bool
@@ -766,14 +850,17 @@ class Chain:
         )
 
     def _executor(self) -> ThreadPoolExecutor:
+        # The root chain's pool: a view's own would never be shut down.
+        root = self._root
         with self._lock:
-            if self._pool is None:
+            self._check_open()
+            if root._pool is None:
                 # Imported here: only resolve_many needs threads, and the import costs
                 # milliseconds at start-up for every script that never calls it.
                 from concurrent.futures import ThreadPoolExecutor
 
-                self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="authchain")
-            return self._pool
+                root._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="authchain")
+            return root._pool
 
 
 def _pick_field(result: Result, field: str | None, where: str) -> Result:

@@ -9,9 +9,11 @@
           │                              no source had the name; lists each attempt
           ├── BackendError               a source failed (unreachable, denied,
           │                              throttled, bad data); never a "miss"
-          └── SourceUnavailableError     a source cannot run here (no keyring
-                                         backend, SDK missing); the chain reports
-                                         it and moves on as if "not found"
+          ├── SourceUnavailableError     a source cannot run here (no keyring
+          │                              backend, SDK missing); the chain reports
+          │                              it and moves on as if "not found"
+          └── ChainClosedError           the chain was closed before or during
+                                         the lookup; build a new one
 
 The split follows azure-identity: *unavailable* moves the chain on, any
 other failure stops it (unless the source is configured ``on_error = "skip"``).
@@ -34,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuthChainError",
     "BackendError",
+    "ChainClosedError",
     "ConfigError",
     "SecretNotFound",
     "SourceUnavailableError",
@@ -140,6 +143,16 @@ def _rebuild_backend_error(
 
 class SourceUnavailableError(AuthChainError):
     """The source cannot work in this environment; the chain treats it as a miss."""
+
+
+class ChainClosedError(AuthChainError):
+    """The chain was closed (``close()``, or the end of its ``with`` block).
+
+    A closed chain stays closed, as a closed httpx or botocore client does:
+    every lookup on it raises this, and so does a lookup that was still
+    running when ``close()`` was called, rather than reopening clients and a
+    thread pool that nobody would close again. Build a new chain instead.
+    """
 
 
 class UpstreamError(Exception):

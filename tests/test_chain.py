@@ -22,7 +22,7 @@ import pytest
 
 import authchain
 from authchain import BackendError, Chain, ConfigError, SecretNotFound, SecretValue
-from authchain.errors import SourceUnavailableError
+from authchain.errors import ChainClosedError, SourceUnavailableError
 from authchain.sources.base import CheckResult, Found, Key, NotFound, Source
 from authchain.sources.dotenv import DotenvSource
 from authchain.sources.env import EnvSource
@@ -409,13 +409,17 @@ def test_check_maps_each_source_to_a_status() -> None:
     ]
 
 
-def test_close_closes_every_source_and_the_chain_still_works() -> None:
+def test_close_closes_every_source_and_the_chain_stays_closed() -> None:
     value = canary()
     source = ScriptedSource({"TOKEN": value})
     with Chain([source], cache_ttl=0) as chain:
         assert secret(chain.resolve("TOKEN")) == value
     assert source.closed == 1
-    assert secret(chain.resolve("TOKEN")) == value
+    calls = source.calls
+    # Closed like an httpx or botocore client: a lookup raises, it does not reopen the source.
+    with pytest.raises(ChainClosedError, match="closed"):
+        chain.resolve("TOKEN")
+    assert source.calls == calls
 
 
 # -- retries --------------------------------------------------------------------------

@@ -141,6 +141,7 @@ def test_errors_module_names_the_same_classes() -> None:
     assert set(errors.__all__) == {
         "AuthChainError",
         "BackendError",
+        "ChainClosedError",
         "ConfigError",
         "SecretNotFound",
         "SourceUnavailableError",
