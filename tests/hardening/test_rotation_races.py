@@ -1,0 +1,531 @@
+"""Rotation races: ``invalidate()``/``clear_cache()`` during a fetch, and ``close()`` during lookups.
+
+A fetch that started before an invalidation holds the value from before the
+rotation. Its answer may go to the callers already waiting on it, but it must
+not land in the cache (or the remembered-answer fast path, the negative cache,
+the stale-if-error fallback) where it would be served for a full TTL after the
+caller asked for it to be forgotten; and callers arriving after the
+invalidation must start a new fetch instead of joining the old one.
+
+``close()`` while many threads resolve gives each of them its answer or a
+``ChainClosedError``: never ``RuntimeError: cannot schedule new futures after
+shutdown``, a ``CancelledError`` or a hang, and nothing is reopened.
+
+Every race is pinned with Events and Barriers (a backend call that blocks
+until the test lets it go), never with sleeps, and every wait is bounded, so
+the tests give the same answer on a busy 2-core machine.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import pytest
+
+from authchain import BackendError, Chain, SecretNotFound, SecretValue
+from authchain.errors import AuthChainError, ChainClosedError, SourceUnavailableError
+from authchain.sources.base import Found, Key, NotFound, Source
+from tests.hardening.conftest import make_backend
+from tests.servers.proxy import TCPProxy
+
+WAIT = 15.0  # bound on every wait; the happy path takes milliseconds
+
+
+def canary() -> str:
+    return f"rot-{secrets.token_hex(12)}"
+
+
+class Gate:
+    """Holds backend calls until :meth:`release`; counts the calls that arrived."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open = threading.Event()
+        self._open.set()
+        self._only: set[int] | None = None
+        self.arrived = 0
+        self._arrivals = threading.Condition(self._lock)
+
+    def close(self, only: set[int] | None = None) -> None:
+        """Hold calls from now on; ``only``: just the calls with these arrival numbers (1-based)."""
+        self._only = only
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    def passing(self) -> None:
+        """Called by a backend call: count it, then wait while the gate is closed for it."""
+        with self._arrivals:
+            self.arrived += 1
+            number = self.arrived
+            self._arrivals.notify_all()
+        if self._only is None or number in self._only:
+            assert self._open.wait(WAIT), "the test never released the gate"
+
+    def wait_for(self, count: int) -> None:
+        with self._arrivals:
+            assert self._arrivals.wait_for(lambda: self.arrived >= count, WAIT), (
+                f"only {self.arrived} of {count} backend calls arrived"
+            )
+
+
+class Rotating(Source):
+    """A backend whose calls read the current value, then wait at the gate.
+
+    The value is read *before* the gate, as a real server answers before the
+    answer travels back: a call held at the gate carries the pre-rotation value.
+    """
+
+    type = "rotating"
+
+    def __init__(self, *, batches: bool = False, concurrent: bool = True, **common: Any) -> None:
+        super().__init__(**common)
+        self.values: dict[str, str] = {}
+        self.failing = False
+        self.gate = Gate()
+        self.calls = 0
+        self.closed = 0
+        self._lock = threading.Lock()
+        self.batches = batches  # type: ignore[misc]
+        self.concurrent = concurrent  # type: ignore[misc]
+
+    def key_for(self, name: str) -> Key:
+        return name
+
+    def _read(self, key: Key) -> Found | NotFound:
+        with self._lock:
+            self.calls += 1
+            value = self.values.get(str(key))
+            failing = self.failing
+        if failing:
+            raise BackendError("injected outage (HTTP 503)", retryable=False)
+        if value is None:
+            return NotFound(f"{key} does not exist")
+        return Found(SecretValue(value), f"{key} read")
+
+    def get(self, key: Key) -> Found | NotFound:
+        answer = self._read(key)
+        self.gate.passing()
+        return answer
+
+    def get_many(self, keys: Iterable[Key]) -> dict[Key, Found | NotFound | BackendError]:
+        answers: dict[Key, Found | NotFound | BackendError] = {key: self._read(key) for key in keys}
+        self.gate.passing()
+        return answers
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+class Unavailable(Source):
+    """Passed over as *unavailable*, so the chain remembers the answer after it (the fast path)."""
+
+    type = "nowhere"
+
+    def key_for(self, name: str) -> Key:
+        return name
+
+    def get(self, key: Key) -> Found | NotFound:
+        raise SourceUnavailableError("not here")
+
+
+def in_thread(function: Callable[[], Any]) -> tuple[threading.Thread, dict[str, Any]]:
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = function()
+        except BaseException as error:
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def finished(thread: threading.Thread, outcome: dict[str, Any]) -> Any:
+    thread.join(WAIT)
+    assert not thread.is_alive(), "the caller hung"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def plain(value: Any) -> str:
+    assert isinstance(value, SecretValue)
+    return str(value.get_secret_value())
+
+
+Forget = Callable[[Chain, str], None]
+FORGET: dict[str, Forget] = {
+    "invalidate": lambda chain, name: chain.invalidate(name),
+    "clear_cache": lambda chain, name: chain.clear_cache(),
+}
+
+
+@pytest.fixture
+def released() -> Iterator[list[Gate]]:
+    """Gates to open at the end of a test whatever happened, so no thread stays parked."""
+    gates: list[Gate] = []
+    yield gates
+    for gate in gates:
+        gate.release()
+
+
+# -- invalidate()/clear_cache() while a fetch is under way -----------------------------------
+
+
+@pytest.mark.parametrize("forget", sorted(FORGET))
+@pytest.mark.parametrize("remembered", [False, True], ids=["walk", "fast-path"])
+def test_a_fetch_from_before_the_invalidation_is_not_cached(
+    forget: str, remembered: bool, released: list[Gate]
+) -> None:
+    """The old fetch lands first, before anyone asks again."""
+    old, new = canary(), canary()
+    source = Rotating()
+    released.append(source.gate)
+    sources: list[Source] = [Unavailable(), source] if remembered else [source]
+    chain = Chain(sources, cache_ttl=3600, deadline=WAIT)
+    source.values["TOKEN"] = old
+    source.gate.close(only={1})
+    before, before_outcome = in_thread(lambda: chain.resolve("TOKEN"))
+    source.gate.wait_for(1)  # the backend answered `old`; the answer is on its way back
+
+    source.values["TOKEN"] = new  # the rotation, then the caller says so
+    FORGET[forget](chain, "TOKEN")
+    source.gate.release()
+    assert plain(finished(before, before_outcome)) == old  # its own caller may see the old value
+    for _ in range(3):
+        assert plain(chain.resolve("TOKEN")) == new, "the pre-rotation value came back from the cache"
+        assert plain(chain.resolve_many(["TOKEN"])["TOKEN"]) == new
+    assert source.calls == 2, "one new fetch, then the new value is cached"
+
+
+@pytest.mark.parametrize("forget", sorted(FORGET))
+@pytest.mark.parametrize("remembered", [False, True], ids=["walk", "fast-path"])
+def test_the_old_fetch_landing_after_the_new_one_does_not_overwrite_it(
+    forget: str, remembered: bool, released: list[Gate]
+) -> None:
+    """The old fetch lands last: the dangerous order. The cache and the
+    remembered answer must keep the new value (the old one would otherwise be
+    remembered with the new entry's expiry). A caller after the invalidation
+    starts its own fetch: were it to join the held one, it would hang here."""
+    old, new = canary(), canary()
+    source = Rotating()
+    released.append(source.gate)
+    sources: list[Source] = [Unavailable(), source] if remembered else [source]
+    chain = Chain(sources, cache_ttl=3600, deadline=WAIT)
+    source.values["TOKEN"] = old
+    source.gate.close(only={1})
+    before, before_outcome = in_thread(lambda: chain.resolve("TOKEN"))
+    source.gate.wait_for(1)
+
+    source.values["TOKEN"] = new
+    FORGET[forget](chain, "TOKEN")
+    assert plain(chain.resolve("TOKEN")) == new
+    assert before.is_alive(), "the old fetch is still held"
+    source.gate.release()
+    assert plain(finished(before, before_outcome)) == old
+    assert source.calls == 2
+    for _ in range(3):
+        assert plain(chain.resolve("TOKEN")) == new, "the old fetch put its value back"
+        assert plain(chain.resolve_many(["TOKEN"])["TOKEN"]) == new
+    assert source.calls == 2, "the new value stayed cached"
+
+
+def test_a_not_found_from_before_the_invalidation_is_not_negatively_cached(released: list[Gate]) -> None:
+    created = canary()
+    source = Rotating()
+    released.append(source.gate)
+    chain = Chain([source], cache_ttl=3600, negative_ttl=3600, deadline=WAIT)
+    source.gate.close(only={1})
+    before, before_outcome = in_thread(lambda: chain.resolve("TOKEN", default=None))
+    source.gate.wait_for(1)  # the backend said "not found"
+
+    source.values["TOKEN"] = created
+    chain.invalidate("TOKEN")
+    source.gate.release()
+    assert finished(before, before_outcome) is None
+    assert plain(chain.resolve("TOKEN")) == created
+    assert source.calls == 2
+
+
+def test_no_stale_if_error_fallback_to_a_value_fetched_before_the_invalidation(
+    released: list[Gate],
+) -> None:
+    old, new = canary(), canary()
+    now = [0.0]
+    source = Rotating()
+    released.append(source.gate)
+    chain = Chain([source], cache_ttl=10, stale_if_error=3600, deadline=0, clock=lambda: now[0])
+    source.values["TOKEN"] = old
+    source.gate.close()
+    before, before_outcome = in_thread(lambda: chain.resolve("TOKEN"))
+    source.gate.wait_for(1)
+    source.values["TOKEN"] = new
+    chain.invalidate("TOKEN")
+    source.gate.release()
+    assert plain(finished(before, before_outcome)) == old
+
+    now[0] = 20.0  # past the TTL, inside the stale-if-error grace period
+    source.failing = True
+    with pytest.raises(BackendError) as raised:
+        chain.resolve("TOKEN")
+    shown = "".join(traceback.format_exception(raised.value))
+    assert old not in shown
+    assert new not in shown
+
+
+def test_batch_fetch_from_before_clear_cache_is_not_cached(released: list[Gate]) -> None:
+    names = ["ALPHA", "BETA", "GAMMA"]
+    old = {name: canary() for name in names}
+    new = {name: canary() for name in names}
+    source = Rotating(batches=True)
+    released.append(source.gate)
+    chain = Chain([source], cache_ttl=3600, deadline=WAIT)
+    source.values.update(old)
+    source.gate.close(only={1})
+    before, before_outcome = in_thread(lambda: chain.resolve_many(names))
+    source.gate.wait_for(1)  # one batch call, answered with the old values
+
+    source.values.update(new)
+    chain.clear_cache()
+    # A batch of its own, not a wait on the old one (which is still held).
+    assert {name: plain(v) for name, v in chain.resolve_many(names).items()} == new
+    source.gate.release()
+    assert {name: plain(v) for name, v in finished(before, before_outcome).items()} == old
+    calls = source.calls
+    assert {name: plain(v) for name, v in chain.resolve_many(names).items()} == new
+    assert {name: plain(chain.resolve(name)) for name in names} == new
+    assert source.calls == calls
+
+
+def test_invalidating_one_name_of_a_batch_under_way(released: list[Gate]) -> None:
+    """Only the invalidated key is refused; the batch's other answers are cached as usual."""
+    old_a, new_a, b = canary(), canary(), canary()
+    source = Rotating(batches=True)
+    released.append(source.gate)
+    chain = Chain([source], cache_ttl=3600, deadline=WAIT)
+    source.values.update({"A": old_a, "B": b})
+    source.gate.close()
+    before, before_outcome = in_thread(lambda: chain.resolve_many(["A", "B"]))
+    source.gate.wait_for(1)
+    source.values["A"] = new_a
+    chain.invalidate("A")
+    source.gate.release()
+    assert {k: plain(v) for k, v in finished(before, before_outcome).items()} == {"A": old_a, "B": b}
+    calls = source.calls
+    assert plain(chain.resolve("B")) == b
+    assert source.calls == calls, "B's answer was cached"
+    assert plain(chain.resolve("A")) == new_a
+    assert source.calls == calls + 1
+
+
+def test_invalidate_with_many_waiters_and_late_arrivals(released: list[Gate]) -> None:
+    """Waiters that joined before the invalidation may get the old value; every
+    caller that starts after it gets the new one, and so does the cache."""
+    old, new = canary(), canary()
+    source = Rotating()
+    released.append(source.gate)
+    chain = Chain([source], cache_ttl=3600, deadline=WAIT)
+    source.values["TOKEN"] = old
+    source.gate.close()
+    early = [in_thread(lambda: chain.resolve("TOKEN")) for _ in range(8)]
+    source.gate.wait_for(1)
+    source.values["TOKEN"] = new
+    chain.invalidate("TOKEN")
+    source.gate.release()
+    late = [in_thread(lambda: chain.resolve("TOKEN")) for _ in range(8)]
+    assert {plain(finished(*caller)) for caller in late} == {new}
+    assert {plain(finished(*caller)) for caller in early} <= {old, new}
+    assert plain(chain.resolve("TOKEN")) == new
+
+
+# -- the same race through a real server ------------------------------------------------------
+
+
+class HoldingProxy(TCPProxy):
+    """Holds the server's next answer (once armed) until :meth:`let_go`.
+
+    The server has already read the secret when its answer is held, so the
+    held answer carries the value from before the rotation.
+    """
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        super().__init__(upstream)
+        self.armed = threading.Event()
+        self.holding = threading.Event()
+        self.go = threading.Event()
+
+    def _answered(self, chunk: bytes) -> None:
+        if self.armed.is_set():
+            self.armed.clear()
+            self.holding.set()
+            self.go.wait(WAIT)
+
+
+def test_invalidate_during_a_vault_read_through_the_real_server(request: pytest.FixtureRequest) -> None:
+    from tests.servers.openbao import OpenBao
+
+    openbao: OpenBao = request.getfixturevalue("openbao")
+    host, port = openbao.url.removeprefix("http://").split(":")
+    proxy = HoldingProxy((host, int(port))).start()
+    request.addfinalizer(proxy.stop)
+    request.addfinalizer(proxy.go.set)
+    backend = make_backend("vault", request, url=proxy.url)
+    old, new, warm = canary(), canary(), canary()
+    backend.put("WARM", warm)
+    backend.put("TOKEN", old)
+    chain = backend.chain(cache_ttl=3600, deadline=WAIT)
+    assert plain(chain.resolve("WARM")) == warm  # client built, token read: only reads from here on
+
+    proxy.clear()
+    proxy.armed.set()
+    before, before_outcome = in_thread(lambda: chain.resolve("TOKEN"))
+    assert proxy.holding.wait(WAIT), "the read never reached the server"
+    assert proxy.count(lambda r: "/TOKEN" in r.target) == 1
+    backend.put("TOKEN", new)
+    chain.invalidate("TOKEN")
+    assert plain(chain.resolve("TOKEN")) == new  # its own read: the held one is not joined
+    assert before.is_alive()
+    proxy.go.set()
+    assert plain(finished(before, before_outcome)) == old
+    reads = backend.calls("TOKEN")
+    for _ in range(3):
+        assert plain(chain.resolve("TOKEN")) == new
+        assert plain(chain.resolve_many(["TOKEN"])["TOKEN"]) == new  # the cache itself, no fast path
+    assert backend.calls("TOKEN") == reads, "the new value is the cached one"
+    chain.close()
+
+
+# -- close() while lookups are under way -------------------------------------------------------
+
+
+CLOSE_SHAPES = {
+    "pool": {"concurrent": True, "batches": False},
+    "batch": {"concurrent": True, "batches": True},
+    "sequential": {"concurrent": False, "batches": False},
+}
+
+
+@pytest.mark.parametrize("shape", sorted(CLOSE_SHAPES))
+def test_close_while_64_threads_call_resolve_many(shape: str, released: list[Gate]) -> None:
+    """Every name misses in the first source (held at its gate until after the
+    close) and is in the second, so every caller is still under way when
+    ``close()`` runs: each must get ``ChainClosedError`` and the second source
+    must never be asked."""
+    callers, per_caller = 64, 4
+    values = {f"N{i:03d}": canary() for i in range(callers * per_caller)}
+    first = Rotating(name="first", **CLOSE_SHAPES[shape])
+    second = Rotating(name="second", **CLOSE_SHAPES[shape])
+    released.append(first.gate)
+    second.values.update(values)
+    chain = Chain([first, second], cache_ttl=3600, max_workers=8, deadline=WAIT)
+    names = sorted(values)
+    start = threading.Barrier(callers + 1)
+    outcomes: list[Any] = [None] * callers
+
+    def caller(number: int) -> None:
+        mine = names[number * per_caller : (number + 1) * per_caller]
+        start.wait(WAIT)
+        try:
+            got = chain.resolve_many(mine)
+            outcomes[number] = {name: plain(value) for name, value in got.items()}
+        except BaseException as error:
+            outcomes[number] = error
+
+    first.gate.close()
+    threads = [threading.Thread(target=caller, args=(n,), daemon=True) for n in range(callers)]
+    for thread in threads:
+        thread.start()
+    start.wait(WAIT)
+    first.gate.wait_for(4)  # lookups are under way, the rest are queued or on their way
+    chain.close()
+    first.gate.release()
+    for thread in threads:
+        thread.join(WAIT)
+    assert not any(thread.is_alive() for thread in threads), "a caller hung after close()"
+
+    wrong = [o for o in outcomes if not isinstance(o, ChainClosedError)]
+    assert wrong == [], [o if isinstance(o, dict) else f"{type(o).__name__}: {o}" for o in wrong[:3]]
+    for error in outcomes:
+        assert isinstance(error, AuthChainError)
+        assert "closed" in str(error)
+        shown = "".join(traceback.format_exception(error))
+        assert not any(value in shown for value in values.values())
+        assert "cannot schedule new futures" not in shown
+    assert second.calls == 0, "nothing was asked after close(): no source was reopened"
+    assert first.calls <= callers * per_caller
+    assert first.closed >= 1
+    assert second.closed >= 1
+
+
+def test_a_closed_chain_refuses_every_verb_and_reopens_nothing() -> None:
+    value = canary()
+    source = Rotating()
+    source.values["TOKEN"] = value
+    chain = Chain([Unavailable(), source], cache_ttl=3600)
+    assert plain(chain.resolve("TOKEN")) == value  # remembered: the fast path would answer
+    assert plain(chain.resolve_many(["TOKEN", "TOKEN"])["TOKEN"]) == value
+    chain.close()
+    chain.close()  # twice is fine
+    calls = source.calls
+    attempts: list[Callable[[], object]] = [
+        lambda: chain.resolve("TOKEN"),
+        lambda: chain.resolve("TOKEN", default=None),
+        lambda: chain.resolve("TOKEN", explicit="given"),
+        lambda: chain.resolve("rotating://TOKEN"),
+        lambda: chain.resolve_many(["TOKEN", "OTHER"]),
+        lambda: chain.resolve_many(["TOKEN"], default=None),
+        lambda: chain.explain("TOKEN"),
+        chain.check,
+    ]
+    for attempt in attempts:
+        with pytest.raises(ChainClosedError) as raised:
+            attempt()
+        assert value not in "".join(traceback.format_exception(raised.value))
+    assert source.calls == calls
+    chain.invalidate("TOKEN")  # forgetting is harmless on a closed chain
+    chain.clear_cache()
+
+
+def test_the_pool_threads_end_after_close() -> None:
+    source = Rotating()
+    source.values.update({"A": canary(), "B": canary(), "C": canary()})
+    chain = Chain([source], max_workers=3)
+    chain.resolve_many(["A", "B", "C"])
+    pool = chain._pool
+    assert pool is not None
+    workers = list(pool._threads)
+    assert workers
+    chain.close()
+    with pytest.raises(ChainClosedError):
+        chain.resolve_many(["A", "B", "C"])
+    assert chain._pool is None, "no new pool after close()"
+    deadline = time.monotonic() + WAIT
+    while any(thread.is_alive() for thread in workers):
+        assert time.monotonic() < deadline, "close() left the pool's threads running"
+        threading.Event().wait(0.01)
+
+
+def test_close_during_a_lookup_that_then_fails_is_still_chain_closed(released: list[Gate]) -> None:
+    """A backend error caused by the close (its client was shut under it) is reported as the close."""
+    source = Rotating()
+    released.append(source.gate)
+    chain = Chain([source], cache_ttl=3600, deadline=WAIT)
+    source.gate.close()
+    caller, outcome = in_thread(lambda: chain.resolve("MISSING"))
+    source.gate.wait_for(1)
+    chain.close()
+    source.gate.release()
+    with pytest.raises(ChainClosedError):
+        finished(caller, outcome)
+    with pytest.raises(ChainClosedError):
+        chain.resolve("MISSING", default=None)
+    assert not isinstance(ChainClosedError("x"), (SecretNotFound, BackendError))
