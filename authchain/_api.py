@@ -7,6 +7,7 @@ from typing import Any
 
 from authchain._chain import _MISSING, Chain, NameOrRef
 from authchain._default import get_default_chain
+from authchain.errors import ChainClosedError
 from authchain.values import Explanation, SecretValue
 
 __all__ = ["explain", "resolve", "resolve_many"]
@@ -40,7 +41,14 @@ def resolve(
         >>> resolve("AUTHCHAIN_DOCTEST_MISSING", default=None) is None
         True
     """
-    return (chain or get_default_chain()).resolve(name, explicit=explicit, default=default)
+    target = chain or get_default_chain()
+    try:
+        return target.resolve(name, explicit=explicit, default=default)
+    except ChainClosedError:
+        again = _replacement(chain, target)
+        if again is None:
+            raise
+    return again.resolve(name, explicit=explicit, default=default)
 
 
 def resolve_many(
@@ -52,7 +60,16 @@ def resolve_many(
         SecretNotFound: for the first missing name (all are in ``.missing``),
             unless ``default`` is given.
     """
-    return (chain or get_default_chain()).resolve_many(names, default=default)
+    target = chain or get_default_chain()
+    if chain is None:
+        names = list(names)  # asked again if the default chain is replaced under the call
+    try:
+        return target.resolve_many(names, default=default)
+    except ChainClosedError:
+        again = _replacement(chain, target)
+        if again is None:
+            raise
+    return again.resolve_many(names, default=default)
 
 
 def explain(name: NameOrRef, *, chain: Chain | None = None) -> Explanation:
@@ -60,4 +77,25 @@ def explain(name: NameOrRef, *, chain: Chain | None = None) -> Explanation:
 
     ``print(explain("DB_PASSWORD"))`` prints a table; no value is ever shown.
     """
-    return (chain or get_default_chain()).explain(name)
+    target = chain or get_default_chain()
+    try:
+        return target.explain(name)
+    except ChainClosedError:
+        again = _replacement(chain, target)
+        if again is None:
+            raise
+    return again.explain(name)
+
+
+def _replacement(given: Chain | None, closed: Chain) -> Chain | None:
+    """The chain to ask again after ``closed`` was closed under a call (None: none).
+
+    ``reset_default_chain()`` closes the default chain while other threads may
+    be using it: their call is made once more on the new default. A chain the
+    caller passed, or a default chain closed without being replaced, stays an
+    error.
+    """
+    if given is not None:
+        return None
+    current = get_default_chain()
+    return current if current is not closed else None

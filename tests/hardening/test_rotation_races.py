@@ -529,3 +529,47 @@ def test_close_during_a_lookup_that_then_fails_is_still_chain_closed(released: l
     with pytest.raises(ChainClosedError):
         chain.resolve("MISSING", default=None)
     assert not isinstance(ChainClosedError("x"), (SecretNotFound, BackendError))
+
+
+@pytest.mark.parametrize("verb", ["resolve", "resolve_many", "explain"])
+def test_reset_default_chain_under_a_running_call_moves_it_to_the_new_default(
+    verb: str, released: list[Gate]
+) -> None:
+    """``reset_default_chain()`` closes the old default while another thread uses
+    it: the module-level call is made again on the new default, not failed."""
+    import authchain
+    from authchain._default import reset_default_chain, set_default_chain
+
+    value = canary()
+    held = Rotating(name="held")
+    released.append(held.gate)
+    old_default = Chain([held, Rotating(name="second")], deadline=WAIT)
+    new_source = Rotating(name="fresh")
+    new_source.values["TOKEN"] = value
+    new_default = Chain([new_source], deadline=WAIT)
+    calls: dict[str, Callable[[], Any]] = {
+        "resolve": lambda: plain(authchain.resolve("TOKEN")),
+        "resolve_many": lambda: plain(authchain.resolve_many(iter(["TOKEN"]))["TOKEN"]),
+        "explain": lambda: authchain.explain("TOKEN").winner,
+    }
+    previous = set_default_chain(old_default)
+    try:
+        held.gate.close()
+        caller, outcome = in_thread(calls[verb])
+        held.gate.wait_for(1)
+        reset_default_chain()  # closes old_default under the call
+        set_default_chain(new_default)
+        held.gate.release()
+        got = finished(caller, outcome)
+        if verb == "explain":
+            assert got is not None
+            assert got.source == "fresh"
+        else:
+            assert got == value
+        assert new_source.calls == 1
+        # A chain passed by the caller is not swapped for another one.
+        with pytest.raises(ChainClosedError):
+            authchain.resolve("TOKEN", chain=old_default)
+    finally:
+        set_default_chain(previous)
+        new_default.close()
