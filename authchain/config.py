@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -60,6 +61,12 @@ _SECRET_KEY = re.compile(
     r"access_key|secret_key|secret_access_key|client_secret|credentials?)$",
     re.IGNORECASE,
 )
+# Hostile-input bounds for a config file (see _read_toml): an authchain config
+# is a few kB and a few tables deep; anything far beyond is a mistake or an attack.
+MAX_CONFIG_BYTES = 1024 * 1024
+MAX_CONFIG_DEPTH = 32
+_INT64 = (-(2**63), 2**63 - 1)  # TOML integers are 64-bit; the spec says to refuse others
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SECRET_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
 _WHOLE_VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}")
 _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
@@ -152,19 +159,134 @@ def load_settings(
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    """Parse a config file; anything hostile is a :class:`ConfigError`, never a crash or a hang.
+
+    Only a regular file of at most ``MAX_CONFIG_BYTES`` is read (a FIFO, a
+    device such as ``/dev/zero`` behind a symlink, or a directory is refused
+    before a byte is read), it must be UTF-8, and nesting too deep for the
+    parser is reported as such instead of a ``RecursionError``.
+    """
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
+    raw = _read_config_bytes(path)
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        # The offset only: the bytes themselves could be anything, a secret included.
+        raise ConfigError(f"{path}: not UTF-8 text (invalid byte at offset {error.start})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deep to read") from None
+    except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise ConfigError(f"{path}: invalid TOML: a number too large to read") from None
+
+
+def _read_config_bytes(path: Path) -> bytes:
+    """The bytes of ``path`` if it is a regular file of at most ``MAX_CONFIG_BYTES``.
+
+    Opened non-blocking and checked with ``fstat`` on the open descriptor, so
+    a FIFO cannot block the open and nothing can be swapped in between the
+    check and the read; the read itself stops one byte past the limit.
+    """
+    flags = (
+        os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    )
+    try:
+        descriptor = os.open(path, flags)
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
-    except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: invalid TOML: {error}") from None
+    try:
+        info = os.fstat(descriptor)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"config file {path} is not a regular file (a directory, FIFO or device)")
+        if info.st_size > MAX_CONFIG_BYTES:
+            raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB")
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_CONFIG_BYTES:
+            chunk = os.read(descriptor, MAX_CONFIG_BYTES + 1 - size)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_CONFIG_BYTES:  # it grew after fstat
+            raise ConfigError(f"config file {path} is larger than {MAX_CONFIG_BYTES // 1024} KiB")
+        return b"".join(chunks)
+    except OSError as error:
+        raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
+    finally:
+        os.close(descriptor)
+
+
+def _check_shape(data: Mapping[str, Any], where: str) -> None:
+    """Refuse what every later walk over the config would trip on, before any walk runs.
+
+    Nesting deeper than ``MAX_CONFIG_DEPTH`` (dotted keys nest without limit
+    in the parser, and ``expand``, ``describe`` and the literal-secret check
+    recurse), integers beyond 64 bits (TOML's own limit; Python would
+    otherwise fail converting them to a float) and keys with control
+    characters (they would reach messages and terminals). Iterative, so the
+    check itself cannot overflow the stack; messages name the key, never a value.
+    """
+    stack: list[tuple[Any, tuple[str, ...]]] = [(data, ())]
+    while stack:
+        value, keys = stack.pop()
+        if len(keys) > MAX_CONFIG_DEPTH:
+            raise ConfigError(
+                f"{where}: {_key_path(keys)} is nested more than {MAX_CONFIG_DEPTH} levels deep"
+            )
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str) or _CONTROL.search(key):
+                    raise ConfigError(f"{where}: a key under {_key_path(keys)} has a control character")
+                stack.append((item, (*keys, key)))
+        elif isinstance(value, list):
+            stack.extend((item, (*keys, f"[{number}]")) for number, item in enumerate(value))
+        elif isinstance(value, int) and not isinstance(value, bool) and not _INT64[0] <= value <= _INT64[1]:
+            raise ConfigError(f"{where}: {_key_path(keys)} is an integer beyond 64 bits")
+
+
+def _check_names(data: Mapping[str, Any], where: str, prefix: str) -> None:
+    """Names of secrets, sources and profiles (also inside profiles) are non-empty words.
+
+    An empty or space-padded name could never be asked for by that name, and
+    would show up blank or misaligned in every message that names it.
+    """
+    layers: list[tuple[Mapping[str, Any], str]] = [(data, prefix)]
+    profiles = data.get("profiles")
+    if isinstance(profiles, dict):
+        layers.extend(
+            (table, f"{prefix}profiles.{name}.")
+            for name, table in profiles.items()
+            if isinstance(table, dict)
+        )
+    for layer, at in layers:
+        for table in ("secrets", "sources", "profiles"):
+            names = layer.get(table)
+            if not isinstance(names, dict):
+                continue
+            for name in names:
+                if not name or name != name.strip():
+                    raise ConfigError(
+                        f"{where}: {at}{table} has an empty name or one with surrounding spaces"
+                    )
+
+
+def _key_path(keys: tuple[str, ...]) -> str:
+    """``a.b.c`` for a message, shortened when deep (the key names were written by the user)."""
+    if not keys:
+        return "the top level"
+    shown = [key if key.startswith("[") else ascii(key)[1:-1] for key in keys]
+    if len(shown) > 6:
+        shown = [*shown[:3], "(...)", *shown[-2:]]
+    return ".".join(shown).replace(".[", "[")
 
 
 def _settings_from_file(path: Path, profile: str | None) -> Settings:
@@ -176,6 +298,9 @@ def _settings_from_file(path: Path, profile: str | None) -> Settings:
         data, prefix = data["tool"]["authchain"], "tool.authchain."
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: {prefix or 'the top level'} must be a table")
+    # Only the authchain part: a pyproject's other tools may nest as they like.
+    _check_shape(data, f"{path}: {prefix}" if prefix else str(path))
+    _check_names(data, str(path), prefix)
     settings = Settings(path=path, profile=profile, base_dir=path.resolve().parent, key_prefix=prefix)
     _check_layout(data, settings, where=str(path), in_profile=False)
     _merge(settings, {k: v for k, v in data.items() if k != "profiles"}, str(path))
