@@ -183,7 +183,9 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except RecursionError:
         raise ConfigError(f"{path}: invalid TOML: arrays or tables nested too deep to read") from None
     except ValueError:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
-        raise ConfigError(f"{path}: invalid TOML: a number too large to read") from None
+        raise ConfigError(
+            f"{path}: invalid TOML: a value that cannot be read (a number thousands of digits long?)"
+        ) from None
 
 
 def _read_config_bytes(path: Path) -> bytes:
