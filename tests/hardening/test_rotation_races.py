@@ -33,7 +33,7 @@ from authchain.sources.base import Found, Key, NotFound, Source
 from tests.hardening.conftest import make_backend
 from tests.servers.proxy import TCPProxy
 
-WAIT = 15.0  # bound on every wait; the happy path takes milliseconds
+WAIT = 30.0  # bound on every wait; the happy path takes milliseconds
 
 
 def canary() -> str:
@@ -370,32 +370,73 @@ class HoldingProxy(TCPProxy):
             self.go.wait(WAIT)
 
 
-def test_invalidate_during_a_vault_read_through_the_real_server(request: pytest.FixtureRequest) -> None:
-    from tests.servers.openbao import OpenBao
+def held_backend(
+    kind: str, request: pytest.FixtureRequest
+) -> tuple[Any, HoldingProxy, Callable[[str, str], None]]:
+    """``kind`` on its real server behind a :class:`HoldingProxy`, and how to rotate a secret there."""
+    if kind == "vault":
+        from tests.servers.openbao import OpenBao
 
-    openbao: OpenBao = request.getfixturevalue("openbao")
-    host, port = openbao.url.removeprefix("http://").split(":")
-    proxy = HoldingProxy((host, int(port))).start()
+        openbao: OpenBao = request.getfixturevalue("openbao")
+        host, port = openbao.url.removeprefix("http://").split(":")
+        upstream = (host, int(port))
+    else:  # in front of the suite's counting proxy, so the backend still counts requests
+        counting: TCPProxy = request.getfixturevalue("moto_proxy")
+        upstream = ("127.0.0.1", counting.port)
+    proxy = HoldingProxy(upstream).start()
     request.addfinalizer(proxy.stop)
     request.addfinalizer(proxy.go.set)
-    backend = make_backend("vault", request, url=proxy.url)
-    old, new, warm = canary(), canary(), canary()
+    option = "url" if kind == "vault" else "endpoint_url"
+    # Request timeouts and the deadline longer than any hold: a held answer must
+    # not turn into a client-side timeout and a retry that reads the new value.
+    backend = make_backend(kind, request, timeout=4 * WAIT, **{option: proxy.url})
+    if kind == "vault":
+        rotate = backend.put
+    else:
+        client, prefix = backend.extras["client"], backend.extras["prefix"]
+
+        def rotate(name: str, value: str) -> None:
+            client.put_secret_value(SecretId=prefix + name, SecretString=value)
+
+    return backend, proxy, rotate
+
+
+@pytest.mark.parametrize(
+    ("kind", "many"),
+    [("vault", False), ("aws-sm", False), ("aws-sm", True)],
+    ids=["vault", "aws-sm", "aws-sm-batch"],
+)
+def test_invalidate_during_a_read_through_the_real_server(
+    kind: str, many: bool, request: pytest.FixtureRequest
+) -> None:
+    backend, proxy, rotate = held_backend(kind, request)
+    old, new, warm, other = canary(), canary(), canary(), canary()
     backend.put("WARM", warm)
     backend.put("TOKEN", old)
-    chain = backend.chain(cache_ttl=3600, deadline=WAIT)
-    assert plain(chain.resolve("WARM")) == warm  # client built, token read: only reads from here on
+    backend.put("OTHER", other)
+    chain = backend.chain(cache_ttl=3600, deadline=4 * WAIT)
+    assert plain(chain.resolve("WARM")) == warm  # client built, credentials read: only reads from here on
+
+    def lookup() -> str:
+        if many:
+            got = chain.resolve_many(["TOKEN", "OTHER"])
+            assert plain(got["OTHER"]) == other
+            return plain(got["TOKEN"])
+        return plain(chain.resolve("TOKEN"))
 
     proxy.clear()
     proxy.armed.set()
-    before, before_outcome = in_thread(lambda: chain.resolve("TOKEN"))
+    before, before_outcome = in_thread(lookup)
     assert proxy.holding.wait(WAIT), "the read never reached the server"
-    assert proxy.count(lambda r: "/TOKEN" in r.target) == 1
-    backend.put("TOKEN", new)
+    assert proxy.count(lambda r: "/TOKEN" in r.target or b"TOKEN" in r.body) == 1
+    rotate("TOKEN", new)
     chain.invalidate("TOKEN")
-    assert plain(chain.resolve("TOKEN")) == new  # its own read: the held one is not joined
+    if many:  # else the next batch would rightly wait for OTHER, still held in the old one
+        chain.invalidate("OTHER")
+    assert lookup() == new  # its own read: the held one is not joined
     assert before.is_alive()
     proxy.go.set()
-    assert plain(finished(before, before_outcome)) == old
+    assert finished(before, before_outcome) == old
     reads = backend.calls("TOKEN")
     for _ in range(3):
         assert plain(chain.resolve("TOKEN")) == new
