@@ -351,7 +351,8 @@ def test_invalidate_with_many_waiters_and_late_arrivals(released: list[Gate]) ->
 
 
 class HoldingProxy(TCPProxy):
-    """Holds the server's next answer (once armed) until :meth:`let_go`.
+    """Holds the server's next answer (once ``armed``; every answer while
+    ``hold_all``) until ``go`` is set.
 
     The server has already read the secret when its answer is held, so the
     held answer carries the value from before the rotation.
@@ -360,14 +361,24 @@ class HoldingProxy(TCPProxy):
     def __init__(self, upstream: tuple[str, int]) -> None:
         super().__init__(upstream)
         self.armed = threading.Event()
+        self.hold_all = False
         self.holding = threading.Event()
         self.go = threading.Event()
+        self.held = 0
+        self._held = threading.Condition()
 
     def _answered(self, chunk: bytes) -> None:
-        if self.armed.is_set():
+        if self.hold_all or self.armed.is_set():
             self.armed.clear()
+            with self._held:
+                self.held += 1
+                self._held.notify_all()
             self.holding.set()
             self.go.wait(WAIT)
+
+    def wait_held(self, count: int) -> None:
+        with self._held:
+            assert self._held.wait_for(lambda: self.held >= count, WAIT), f"{self.held} of {count} held"
 
 
 def held_backend(
@@ -614,3 +625,52 @@ def test_reset_default_chain_under_a_running_call_moves_it_to_the_new_default(
     finally:
         set_default_chain(previous)
         new_default.close()
+
+
+def test_close_while_threads_read_from_the_real_server(request: pytest.FixtureRequest) -> None:
+    """OpenBao behind a proxy that holds every answer: close() while 16 callers'
+    reads are in flight or queued. Each caller gets its values or
+    ChainClosedError, and no request leaves for the server after close()."""
+    backend, proxy, _ = held_backend("vault", request)
+    values = {f"S{i:02d}": canary() for i in range(32)}
+    for name, value in values.items():
+        backend.put(name, value)
+    backend.put("WARM", "warm-value")
+    chain = backend.chain(cache_ttl=3600, deadline=4 * WAIT, max_workers=8)
+    assert plain(chain.resolve("WARM")) == "warm-value"
+    names = sorted(values)
+    callers = 16
+    start = threading.Barrier(callers + 1)
+    outcomes: list[Any] = [None] * callers
+
+    def caller(number: int) -> None:
+        mine = names[number * 2 : number * 2 + 2]
+        start.wait(WAIT)
+        try:
+            outcomes[number] = {k: plain(v) for k, v in chain.resolve_many(mine).items()}
+        except BaseException as error:
+            outcomes[number] = error
+
+    proxy.hold_all = True
+    threads = [threading.Thread(target=caller, args=(n,), daemon=True) for n in range(callers)]
+    for thread in threads:
+        thread.start()
+    start.wait(WAIT)
+    proxy.wait_held(8)  # every pool thread is parked in a read; the other reads are queued
+    sent = len(proxy.requests)
+    chain.close()
+    proxy.go.set()
+    for thread in threads:
+        thread.join(WAIT)
+    assert not any(thread.is_alive() for thread in threads), "a caller hung after close()"
+    assert len(proxy.requests) == sent, "a read was sent after close()"
+    closed = [o for o in outcomes if isinstance(o, ChainClosedError)]
+    answered = [o for o in outcomes if isinstance(o, dict)]
+    assert len(closed) + len(answered) == callers, [type(o).__name__ for o in outcomes]
+    assert closed, "the queued reads were refused"
+    for number, outcome in enumerate(outcomes):
+        if isinstance(outcome, dict):
+            assert outcome == {name: values[name] for name in names[number * 2 : number * 2 + 2]}
+    for error in closed:
+        shown = "".join(traceback.format_exception(error))
+        assert not any(value in shown for value in values.values())
