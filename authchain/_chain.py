@@ -758,10 +758,11 @@ class Chain:
         ``aws_client()`` call does, looking for ``AWS_CREDENTIALS``). Kept:
         the deadline check, held SDK log records, masking, the cache.
         """
+        self._check_open()
         since = self._cache.generation()
         with masking.holding():
             result: Result = call_with_retry(
-                _guarded(source, self._while_open(lambda: source.get(key))),
+                _guarded(source, lambda: source.get(key)),
                 _ONE_ATTEMPT,
                 sleep=self._sleep,
                 label=source.name,
