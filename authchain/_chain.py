@@ -438,6 +438,7 @@ class Chain:
         return ChainClosedError(f"{self!r} was closed; build a new chain (a closed chain is not reopened)")
 
     def __enter__(self) -> Chain:
+        self._check_open()  # a closed chain is not reopened by a new ``with``
         return self
 
     def __exit__(self, *exc_info: object) -> None:

@@ -127,6 +127,8 @@ def test_exception_tree() -> None:
         authchain.SourceUnavailableError,
     ):
         assert issubclass(exc, authchain.AuthChainError)
+    assert issubclass(errors.ChainClosedError, authchain.AuthChainError)
+    assert not issubclass(errors.ChainClosedError, (authchain.BackendError, LookupError, ValueError))
     assert not issubclass(authchain.BackendError, LookupError)
     assert not issubclass(authchain.SourceUnavailableError, LookupError)
     assert not issubclass(authchain.SecretNotFound, ValueError)

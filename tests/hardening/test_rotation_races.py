@@ -542,6 +542,8 @@ def test_a_closed_chain_refuses_every_verb_and_reopens_nothing() -> None:
         with pytest.raises(ChainClosedError) as raised:
             attempt()
         assert value not in "".join(traceback.format_exception(raised.value))
+    with pytest.raises(ChainClosedError), chain:
+        pass  # a new ``with`` does not reopen it
     assert source.calls == calls
     chain.invalidate("TOKEN")  # forgetting is harmless on a closed chain
     chain.clear_cache()
