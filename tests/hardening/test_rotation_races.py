@@ -676,3 +676,22 @@ def test_close_while_threads_read_from_the_real_server(request: pytest.FixtureRe
     for error in closed:
         shown = "".join(traceback.format_exception(error))
         assert not any(value in shown for value in values.values())
+
+
+def test_generations_stay_bounded_when_many_keys_are_invalidated() -> None:
+    """Invalidating a new key per request must not grow the cache's bookkeeping
+    without bound; folding it into one cache-wide mark still refuses every
+    answer fetched before the invalidations."""
+    from authchain._cache import _MAX_INVALIDATED, TTLCache
+
+    cache: TTLCache[str] = TTLCache(time.monotonic)
+    since = cache.generation()  # a fetch of "kept" starts
+    for number in range(3 * _MAX_INVALIDATED):
+        cache.invalidate(("src", f"key-{number}"))
+    assert len(cache._invalidated) <= _MAX_INVALIDATED
+    assert cache.put(("src", "key-5"), "old", 60, since=since) is False
+    assert cache.put(("src", "key-5"), "new", 60, since=cache.generation()) is True
+    assert cache.get(("src", "key-5")) is not None
+    later = cache.generation()
+    cache.invalidate(("src", "other"))
+    assert cache.put(("src", "kept"), "value", 60, since=later) is True, "only the invalidated key is refused"
