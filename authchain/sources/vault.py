@@ -273,7 +273,11 @@ class VaultSource(Source):
         try:
             data = self._authorized(lambda client: _read(client, vault_key), f"reading {where}")
         except hvac.exceptions.InvalidPath as error:
-            return _missing(error, vault_key, where)
+            try:
+                return _missing(error, vault_key, where)
+            except BackendError:
+                self._kv_mounts.pop(vault_key.mount, None)  # the mount changed: probe it again next time
+                raise
         except hvac.exceptions.Forbidden:
             if self.forbidden_as_missing:
                 return NotFound(f"no secret at {where} (or access denied: forbidden_as_missing = true)")
@@ -301,7 +305,7 @@ class VaultSource(Source):
             policies = ", ".join(data.get("policies") or []) or "none"
             authenticated = f"{self.address()}: authenticated ({self.auth}), {lifetime}, policies: {policies}"
         try:
-            self._require_kv(VaultKey(self.mount, "", self.kv_version))
+            self._require_kv(VaultKey(self.mount, "", self.kv_version), fresh=True)
         except BackendError as error:
             if error.retryable:
                 raise
@@ -333,9 +337,10 @@ class VaultSource(Source):
 
     # -- key/value only: which mounts may be read ----------------------------
 
-    def _require_kv(self, key: VaultKey) -> None:
-        """Raise unless ``key.mount`` is a KV mount of ``key.kv_version`` (probed once, then cached)."""
-        actual = self._kv_mounts.get(key.mount)
+    def _require_kv(self, key: VaultKey, *, fresh: bool = False) -> None:
+        """Raise unless ``key.mount`` is a KV mount of ``key.kv_version`` (probed once, then cached;
+        ``fresh``: probe again, as ``check`` does)."""
+        actual = None if fresh else self._kv_mounts.get(key.mount)
         if actual is None:
             actual = self._probe_mount(key.mount)
             self._kv_mounts[key.mount] = actual
