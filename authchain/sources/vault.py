@@ -269,7 +269,7 @@ class VaultSource(Source):
         where = vault_key.describe()
         _refuse_reserved(vault_key.mount, where)
         hvac = _import_hvac()
-        self._require_kv(vault_key)
+        usable = self._require_kv(vault_key)
         try:
             data = self._authorized(lambda client: _read(client, vault_key), f"reading {where}")
         except hvac.exceptions.InvalidPath as error:
@@ -279,6 +279,12 @@ class VaultSource(Source):
                 self._kv_mounts.pop(vault_key.mount, None)  # the mount changed: probe it again next time
                 raise
         except hvac.exceptions.Forbidden:
+            if not usable:  # never "not found": every name would miss the same way
+                raise BackendError(
+                    f"access denied to {where}: there is no mount {vault_key.mount}/, "
+                    "or the token may use nothing in it",
+                    access_denied=True,
+                ) from None
             if self.forbidden_as_missing:
                 return NotFound(f"no secret at {where} (or access denied: forbidden_as_missing = true)")
             raise BackendError(f"access denied to {where}", access_denied=True) from None
@@ -305,7 +311,11 @@ class VaultSource(Source):
             policies = ", ".join(data.get("policies") or []) or "none"
             authenticated = f"{self.address()}: authenticated ({self.auth}), {lifetime}, policies: {policies}"
         try:
-            self._require_kv(VaultKey(self.mount, "", self.kv_version), fresh=True)
+            if not self._require_kv(VaultKey(self.mount, "", self.kv_version), fresh=True):
+                raise BackendError(
+                    f"there is no mount {self.mount}/ at {self.address()}, or the token may use nothing "
+                    "in it (check the mount setting for a typo, and the token's policies)"
+                )
         except BackendError as error:
             if error.retryable:
                 raise
@@ -337,21 +347,33 @@ class VaultSource(Source):
 
     # -- key/value only: which mounts may be read ----------------------------
 
-    def _require_kv(self, key: VaultKey, *, fresh: bool = False) -> None:
+    def _require_kv(self, key: VaultKey, *, fresh: bool = False) -> bool:
         """Raise unless ``key.mount`` is a KV mount of ``key.kv_version`` (probed once, then cached;
-        ``fresh``: probe again, as ``check`` does)."""
+        ``fresh``: probe again, as ``check`` does).
+
+        False: the server would not say (403: no such mount, or the token may use
+        nothing in it). A read there can then only be refused, and that refusal is
+        an error even with ``forbidden_as_missing``.
+        """
         actual = None if fresh else self._kv_mounts.get(key.mount)
         if actual is None:
             actual = self._probe_mount(key.mount)
+            if actual is None:
+                return False
             self._kv_mounts[key.mount] = actual
         if actual != key.kv_version:
             raise BackendError(
                 f"{key.mount}/ is a KV v{actual} mount, but it is read as KV v{key.kv_version} "
                 f"(set kv_version = {actual} on the source, or ?kv={actual} on a vault:// reference)"
             )
+        return True
 
-    def _probe_mount(self, mount: str) -> int:
-        """The KV version of ``mount``, from ``sys/internal/ui/mounts/<mount>``; errors say what is wrong."""
+    def _probe_mount(self, mount: str) -> int | None:
+        """The KV version of ``mount``, from ``sys/internal/ui/mounts/<mount>``; errors say what is wrong.
+
+        None: 403 (or 404), which OpenBao and Vault answer both for a mount that
+        does not exist and for one the token may use nothing in.
+        """
         hvac = _import_hvac()
         try:
             response = self._authorized(
@@ -359,12 +381,7 @@ class VaultSource(Source):
                 f"probing the mount {mount}/",
             )
         except (hvac.exceptions.Forbidden, hvac.exceptions.InvalidPath):
-            # OpenBao and Vault answer 403 both for a mount that does not exist and for
-            # one the token may use nothing in: either way no read there can succeed.
-            raise BackendError(
-                f"there is no mount {mount}/ at {self.address()}, or the token may use nothing in it "
-                "(check the mount setting or the reference for a typo)"
-            ) from None
+            return None
         data = _body(response).get("data")
         data = data if isinstance(data, dict) else {}
         kind = str(data.get("type") or "unknown")

@@ -163,35 +163,40 @@ def test_the_mount_probe_is_made_once_per_mount(openbao: OpenBao, prefix: str) -
 
 
 MISCONFIGURED = [
-    # (settings, what the message must name)
-    ({"mount": "secrett"}, "no mount secrett/"),
-    ({"mount": "secret", "kv_version": 1}, "secret/ is a KV v2 mount, but it is read as KV v1"),
-    ({"mount": "kv1", "kv_version": 2}, "kv1/ is a KV v1 mount, but it is read as KV v2"),
+    # (settings, token, what the message must name). The reader token may use
+    # only secret/t/* and kv1/t/*: a read in a mount that does not exist is a 403
+    # for it (so an access error), and a 404 "no handler for route" for root.
+    ({"mount": "secrett"}, "reader", "no mount secrett/"),
+    ({"mount": "secrett", "forbidden_as_missing": True}, "reader", "no mount secrett/"),
+    ({"mount": "secrett"}, "root", "no mount secrett/"),
+    ({"mount": "secret", "kv_version": 1}, "reader", "secret/ is a KV v2 mount, but it is read as KV v1"),
+    ({"mount": "kv1", "kv_version": 2}, "reader", "kv1/ is a KV v1 mount, but it is read as KV v2"),
+    ({"mount": "kv1", "kv_version": 2}, "root", "kv1/ is a KV v1 mount, but it is read as KV v2"),
 ]
 
 
-@pytest.mark.parametrize(("settings", "problem"), MISCONFIGURED)
+@pytest.mark.parametrize(("settings", "who", "problem"), MISCONFIGURED)
 def test_a_misconfigured_source_is_an_error_not_a_stale_fallback(
-    openbao: OpenBao, prefix: str, settings: dict[str, Any], problem: str
+    openbao: OpenBao, prefix: str, settings: dict[str, Any], who: str, problem: str
 ) -> None:
     name, stale = "DB_PASSWORD", canary("stale")
+    token = openbao.root_token if who == "root" else openbao.tokens["reader"]
     planted = {mount: canary(mount) for mount in ("secret", "kv1")}
     for mount, value in planted.items():
         openbao.put(f"{prefix}/{name}", {name: value}, mount=mount)
-    source, chain = vault_chain(openbao, stale={name: stale}, path_prefix=prefix, **settings)
+    source, chain = vault_chain(openbao, token=token, stale={name: stale}, path_prefix=prefix, **settings)
     with pytest.raises(BackendError) as caught:
         chain.resolve(name)
     assert problem in caught.value.message
     assert not caught.value.retryable
-    assert not caught.value.access_denied
-    assert_quiet(caught.value, stale, *planted.values(), openbao.tokens["reader"])
+    assert_quiet(caught.value, stale, *planted.values(), token)
     explanation = str(chain.explain(name))
     for value in (stale, *planted.values()):
         assert_not_leaked(value, explanation, "explain")
     report = source.check()
     assert report.status == "misconfigured"
     assert problem in report.detail
-    assert_not_leaked(openbao.tokens["reader"], report.detail, "check")
+    assert_not_leaked(token, report.detail, "check")
 
 
 MISCONFIGURED_REFERENCES = [
