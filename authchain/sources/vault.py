@@ -317,7 +317,7 @@ class VaultSource(Source):
                     "in it (check the mount setting for a typo, and the token's policies)"
                 )
         except BackendError as error:
-            if error.retryable:
+            if error.retryable or error.access_denied:  # unreachable / unauthenticated, as above
                 raise
             return self.result("misconfigured", f"{authenticated}; but {error.message}")
         return self.result("ok", f"{authenticated}; mount {self.mount}/ is KV v{self.kv_version}")
