@@ -371,6 +371,7 @@ class _AWSSource(Source):
     batches = True
     service: ClassVar[str]
     probe_operation: ClassVar[str]
+    probe_results: ClassVar[str]
 
     def __init__(
         self,
@@ -497,30 +498,57 @@ class _AWSSource(Source):
     # -- check, close, pickle ------------------------------------------------
 
     def check(self) -> CheckResult:
-        """One cheap authenticated call (``ListSecrets`` / ``DescribeParameters``, one result).
+        """One cheap authenticated call (``ListSecrets`` / ``DescribeParameters``, one result,
+        limited to this source's prefix), naming the region it went to.
 
         Access denied to that call still proves the endpoint is reachable and
         the credentials are valid, which is all reads need, so it reports ok.
+        An answer with nothing under the prefix means every lookup would miss
+        (a wrong region, account or prefix): that is reported as misconfigured.
         """
         where = self.endpoint_url or "AWS"
+        region = self.region or "the default region"
         try:
-            getattr(self._client(), self.probe_operation)(MaxResults=1)
+            client = self._client()
+            region = str(client.meta.region_name or region)
+            response = getattr(client, self.probe_operation)(MaxResults=1, **self._probe_filters())
         except ConfigError as error:
             return self.result("misconfigured", str(error))
         except Exception as error:
             failure = self._failure(error, None)
             if failure.kind == "denied":
                 return self.result(
-                    "ok", f"reachable at {where}; credentials accepted ({failure.code} for the probe call)"
+                    "ok",
+                    f"reachable at {where} in {region}; credentials accepted ({failure.code} for the "
+                    f"probe call, so whether {region} holds {self._probe_scope()} is not known)",
                 )
             if failure.kind == "unauthenticated":
-                return self.result("unauthenticated", f"{where}: {failure.code}: {failure.message}")
+                return self.result(
+                    "unauthenticated", f"{where} in {region}: {failure.code}: {failure.message}"
+                )
             if failure.kind in {"unavailable", "throttled"}:
-                return self.result("unreachable", f"{where}: {failure.code}: {failure.message}")
-            return self.result("misconfigured", f"{where}: {failure.code}: {failure.message}")
-        return self.result(
-            "ok", f"reachable at {where}; authenticated with {self._credential_method or 'boto3 credentials'}"
+                return self.result("unreachable", f"{where} in {region}: {failure.code}: {failure.message}")
+            return self.result("misconfigured", f"{where} in {region}: {failure.code}: {failure.message}")
+        here = (
+            f"reachable at {where} in {region}; "
+            f"authenticated with {self._credential_method or 'boto3 credentials'}"
         )
+        # An empty page with a NextToken is not "nothing": AWS may page before it finds a match.
+        if not response.get(self.probe_results) and not response.get("NextToken"):
+            return self.result(
+                "misconfigured",
+                f"{here}; but there are no {self._probe_scope()} in {region}, so every lookup would "
+                "miss (wrong region, account or prefix?)",
+            )
+        return self.result("ok", f"{here}; {self._probe_scope()} exist there")
+
+    def _probe_filters(self) -> dict[str, Any]:
+        """What narrows ``check``'s listing to the names this source reads."""
+        raise NotImplementedError
+
+    def _probe_scope(self) -> str:
+        """The names this source reads, for ``check``'s report ("secrets named app/*")."""
+        raise NotImplementedError
 
     def close(self) -> None:
         with self._lock:
@@ -584,6 +612,7 @@ class AWSSecretsManagerSource(_AWSSource):
     type = "aws-sm"
     service = "secretsmanager"
     probe_operation = "list_secrets"
+    probe_results = "SecretList"
     options = (
         *_AWS_OPTIONS,
         Option("prefix", str, "", "prepended to every name: 'app/' turns DB_PASSWORD into app/DB_PASSWORD"),
@@ -600,6 +629,13 @@ class AWSSecretsManagerSource(_AWSSource):
 
     def key_for(self, name: str) -> Key:
         return SecretsManagerKey(self.prefix + name, self.version_stage)
+
+    def _probe_filters(self) -> dict[str, Any]:
+        # The "name" filter matches the beginning of secret names.
+        return {"Filters": [{"Key": "name", "Values": [self.prefix]}]} if self.prefix else {}
+
+    def _probe_scope(self) -> str:
+        return f"secrets named {self.prefix}*" if self.prefix else "secrets"
 
     def key_for_ref(self, ref: SecretRef) -> tuple[Key, str | None]:
         arn = _SM_ARN_REGION.match(ref.location)
@@ -786,6 +822,7 @@ class AWSParameterStoreSource(_AWSSource):
     type = "aws-ssm"
     service = "ssm"
     probe_operation = "describe_parameters"
+    probe_results = "Parameters"
     options = (
         *_AWS_OPTIONS,
         Option(
@@ -831,6 +868,14 @@ class AWSParameterStoreSource(_AWSSource):
 
     def key_for(self, name: str) -> Key:
         return ParameterKey(f"{self._path}/{name}" if self.path_prefix else name)
+
+    def _probe_filters(self) -> dict[str, Any]:
+        if not self._path:
+            return {}
+        return {"ParameterFilters": [{"Key": "Path", "Option": "Recursive", "Values": [self._path]}]}
+
+    def _probe_scope(self) -> str:
+        return f"parameters under {self._path}/" if self._path else "parameters"
 
     def key_for_ref(self, ref: SecretRef) -> tuple[Key, str | None]:
         name, selector = ref.location, ""

@@ -301,7 +301,8 @@ class GCPSecretManagerSource(Source):
     # -- the source as an object ----------------------------------------------------
 
     def check(self) -> CheckResult:
-        """List one secret: proves the service is reachable and the caller authenticated."""
+        """List one secret (of this source's prefix): proves the service is reachable and the
+        caller authenticated, and says when the project holds nothing this source could read."""
         try:
             parent = f"projects/{self._configured_project() or self._project_from_credentials()}"
             client = self._get_client()
@@ -309,12 +310,23 @@ class GCPSecretManagerSource(Source):
             return self.result("misconfigured", str(error))
         except BackendError as error:
             return self.result("unauthenticated" if error.access_denied else "unreachable", error.message)
+        request = {"parent": parent, "page_size": 1}
+        if self.prefix:
+            request["filter"] = f"name:{self.prefix}"  # ids holding the prefix: a superset, never fewer
         try:
-            client.list_secrets(request={"parent": parent, "page_size": 1}, retry=None, timeout=self.timeout)
+            page = client.list_secrets(request=request, retry=None, timeout=self.timeout)
+            found, more = bool(page.secrets), bool(page.next_page_token)  # the first page only
         except Exception as error:
             return self._check_failed(error, parent)
         where = self.endpoint or "secretmanager.googleapis.com"
-        return self.result("ok", f"reachable at {where}; can list secrets in {parent}")
+        scope = f"secrets whose id contains {self.prefix}" if self.prefix else "secrets"
+        if not found and not more:
+            return self.result(
+                "misconfigured",
+                f"reachable at {where}; but {parent} has no {scope}, so every lookup would miss "
+                "(wrong project or prefix?)",
+            )
+        return self.result("ok", f"reachable at {where}; {parent} has {scope}")
 
     def _check_failed(self, error: Exception, parent: str) -> CheckResult:
         from google.api_core import exceptions as api
@@ -322,7 +334,11 @@ class GCPSecretManagerSource(Source):
         if isinstance(error, api.PermissionDenied):
             # Authenticated (else UNAUTHENTICATED); a reader of single secrets
             # may well lack secretmanager.secrets.list, and that is fine.
-            return self.result("ok", f"reachable and authenticated (not allowed to list secrets in {parent})")
+            return self.result(
+                "ok",
+                f"reachable and authenticated (not allowed to list secrets in {parent}, "
+                "so whether it is the right project is not known)",
+            )
         problem = classify(error, parent, timeout=self.timeout)
         if problem is None:
             return self.result("misconfigured", f"{parent} does not exist")

@@ -127,15 +127,31 @@ class KeyringSource(Source):
             return self._keyring
 
     def check(self) -> CheckResult:
+        """Which backend answers, and whether it can hold anything: the fail backend
+        (no keyring here) and the null backend (keyring turned off) make every lookup
+        miss, and a plaintext file keyring is named with its file."""
         backend = self.keyring_backend()
-        from keyring.backends import fail
+        from keyring.backends import fail, null
 
         if isinstance(backend, fail.Keyring):
-            try:  # keyring's null backend explains itself only when used
+            try:  # keyring's fail backend explains itself only when used
                 self._call(backend, "get_password", self.service, "authchain-check")
             except SourceUnavailableError as error:
-                return self.result("unavailable", str(error))
-        return self.result("ok", f"{_label(backend)}, service {self.service!r}")
+                return self.result("unavailable", f"{_label(backend)}: {error}; every lookup misses")
+        members = list(getattr(backend, "backends", None) or [])  # keyring's ChainerBackend
+        if isinstance(backend, null.Keyring) or (
+            members and all(isinstance(m, null.Keyring) for m in members)
+        ):
+            return self.result(
+                "unavailable", f"{_label(backend)}: keyring is turned off (null backend); every lookup misses"
+            )
+        detail = f"{_label(backend)}, service {self.service!r}"
+        if members:
+            detail += f" (tries {', '.join(_label(member) for member in members)})"
+        for plain in (candidate for candidate in (backend, *members) if _is_plaintext(candidate)):
+            where = getattr(plain, "file_path", None)
+            detail += f"; {_label(plain)} stores secrets unencrypted" + (f" in {where}" if where else "")
+        return self.result("ok", detail)
 
     def close(self) -> None:
         with self._lock:
@@ -218,6 +234,12 @@ def _split(key: Key) -> tuple[str, str]:
 def _label(backend: Any) -> str:
     cls = backend if isinstance(backend, type) else type(backend)
     return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _is_plaintext(backend: Any) -> bool:
+    """keyrings.alt's file keyring that keeps values in clear (base64 at most)."""
+    cls = type(backend)
+    return cls.__name__ == "PlaintextKeyring" and cls.__module__.startswith("keyrings.alt")
 
 
 def _text(error: Exception) -> str:

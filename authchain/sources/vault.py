@@ -3,11 +3,24 @@
 Reads KV v2 (default) or KV v1 with hvac, imported the first time the source
 is used. Outcomes follow the chain's three-way split:
 
-- ``InvalidPath`` (no secret, or a soft-deleted KV v2 version) → not found;
+- a 404 the way Vault and OpenBao answer a missing secret (``{"errors": []}``,
+  or a soft-deleted KV v2 version) → not found; every other 404 (no such
+  mount: "no handler for route"; a KV v1 read on a v2 mount: a warning and
+  no data) is a ``BackendError``, never "not found";
 - ``Forbidden`` → ``BackendError`` with ``access_denied`` (never retried and
   never read as "not found", unless ``forbidden_as_missing = true`` for
   policies written to hide whether a path exists);
 - connection errors, timeouts, 5xx and 429 → retryable ``BackendError``.
+
+Only key/value secrets are read. A mount that is one of Vault's own
+(``sys``, ``auth``, ``identity``, ``cubbyhole``) is refused before any
+request; any other mount is probed once per source and process with
+``sys/internal/ui/mounts/<mount>`` (readable with any token that may use the
+mount): it must be a KV engine of the KV version the read asks for, else the
+read is a ``BackendError`` that says what is wrong. So a ``vault://`` reference
+cannot read the caller's token (``auth/token/lookup-self``), the mount table
+or a transit/PKI endpoint, and a mount typo or a wrong ``kv_version`` is an
+error instead of a miss that lets a weaker source answer with a stale value.
 
 The source never retries on its own: hvac is given a plain requests session
 (urllib3 makes no retries on it) and a bounded ``timeout``, and the chain
@@ -51,6 +64,8 @@ INSTALL_HINT = "pip install 'authchain[vault]'"
 # path without escaping, and nothing that could walk out of the mount.
 _SEGMENT = re.compile(r"[A-Za-z0-9_.@+=,-]+")
 _CREDENTIAL_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
+# Vault's built-in mounts: never key/value, refused before any request.
+RESERVED_MOUNTS = frozenset({"sys", "auth", "identity", "cubbyhole"})
 
 
 @dataclass(frozen=True)
@@ -176,6 +191,11 @@ class VaultSource(Source):
         self.url = url.rstrip("/") if url else None
         self.namespace = namespace
         self.mount = _clean_path(mount, f"{where}: mount", allow_empty=False)
+        if _reserved(self.mount):
+            raise ConfigError(
+                f"{where}: mount {self.mount!r} is one of Vault's own mounts, not key/value; "
+                "the vault source reads KV secrets only"
+            )
         self.kv_version = kv_version
         self.path_prefix = _clean_path(path_prefix, f"{where}: path_prefix", allow_empty=True)
         self.field = field or None
@@ -199,6 +219,7 @@ class VaultSource(Source):
 
     def _init_runtime(self) -> None:
         self._lock = threading.Lock()
+        self._kv_mounts: dict[str, int] = {}  # mount → its KV version, as the server reported it
         self._reset_session()
 
     def _reset_session(self) -> None:
@@ -226,6 +247,7 @@ class VaultSource(Source):
             mount, _, path = location.partition("/")
         if not path:
             raise ConfigError(f"vault://{ref.location} needs a path after the mount (MOUNT/PATH)")
+        _refuse_reserved(mount, f"vault://{ref.location}")
         kv = ref.param("kv")
         kv_version = int(kv) if kv else (self.kv_version if mount == self.mount else 2)
         version = ref.param("version")
@@ -245,12 +267,24 @@ class VaultSource(Source):
     def get(self, key: Key) -> Found | NotFound:
         vault_key = _as_key(key)
         where = vault_key.describe()
+        _refuse_reserved(vault_key.mount, where)
         hvac = _import_hvac()
+        usable = self._require_kv(vault_key)
         try:
             data = self._authorized(lambda client: _read(client, vault_key), f"reading {where}")
         except hvac.exceptions.InvalidPath as error:
-            return NotFound(f"no secret at {where}{_deleted_note(error)}")
+            try:
+                return _missing(error, vault_key, where)
+            except BackendError:
+                self._kv_mounts.pop(vault_key.mount, None)  # the mount changed: probe it again next time
+                raise
         except hvac.exceptions.Forbidden:
+            if not usable:  # never "not found": every name would miss the same way
+                raise BackendError(
+                    f"access denied to {where}: there is no mount {vault_key.mount}/, "
+                    "or the token may use nothing in it",
+                    access_denied=True,
+                ) from None
             if self.forbidden_as_missing:
                 return NotFound(f"no secret at {where} (or access denied: forbidden_as_missing = true)")
             raise BackendError(f"access denied to {where}", access_denied=True) from None
@@ -259,25 +293,34 @@ class VaultSource(Source):
         return _pick(vault_key, data, where)
 
     def check(self) -> CheckResult:
-        """Reachable and authenticated: log in if needed, then look the token up."""
+        """Reachable and authenticated (log in if needed, look the token up), and the
+        configured mount exists, is key/value and has the configured KV version."""
         hvac = _import_hvac()
         try:
             info = self._authorized(lambda client: client.auth.token.lookup_self(), "looking up the token")
         except hvac.exceptions.Forbidden:
             # A rejected token was handled above (fresh login or an access error), so
             # this is a policy without lookup-self: the token itself was accepted.
-            return self.result(
-                "ok", f"{self.address()}: authenticated ({self.auth}); the token may not look itself up"
-            )
+            authenticated = f"{self.address()}: authenticated ({self.auth}); the token may not look itself up"
         except hvac.exceptions.InvalidPath as error:
             raise _translate(error, "looking up the token", self) from error
-        data = (info.get("data") if isinstance(info, dict) else None) or {}
-        ttl = data.get("ttl")
-        lifetime = "no expiry" if not ttl else f"token ttl {ttl}s"
-        policies = ", ".join(data.get("policies") or []) or "none"
-        return self.result(
-            "ok", f"{self.address()}: authenticated ({self.auth}), {lifetime}, policies: {policies}"
-        )
+        else:
+            data = (info.get("data") if isinstance(info, dict) else None) or {}
+            ttl = data.get("ttl")
+            lifetime = "no expiry" if not ttl else f"token ttl {ttl}s"
+            policies = ", ".join(data.get("policies") or []) or "none"
+            authenticated = f"{self.address()}: authenticated ({self.auth}), {lifetime}, policies: {policies}"
+        try:
+            if not self._require_kv(VaultKey(self.mount, "", self.kv_version), fresh=True):
+                raise BackendError(
+                    f"there is no mount {self.mount}/ at {self.address()}, or the token may use nothing "
+                    "in it (check the mount setting for a typo, and the token's policies)"
+                )
+        except BackendError as error:
+            if error.retryable or error.access_denied:  # unreachable / unauthenticated, as above
+                raise
+            return self.result("misconfigured", f"{authenticated}; but {error.message}")
+        return self.result("ok", f"{authenticated}; mount {self.mount}/ is KV v{self.kv_version}")
 
     def close(self) -> None:
         with self._lock:
@@ -301,6 +344,62 @@ class VaultSource(Source):
         if not address:
             raise ConfigError(f"source {self.name!r} has no server address: set url = '...' or VAULT_ADDR")
         return address
+
+    # -- key/value only: which mounts may be read ----------------------------
+
+    def _require_kv(self, key: VaultKey, *, fresh: bool = False) -> bool:
+        """Raise unless ``key.mount`` is a KV mount of ``key.kv_version`` (probed once, then cached;
+        ``fresh``: probe again, as ``check`` does).
+
+        False: the server would not say (403: no such mount, or the token may use
+        nothing in it). A read there can then only be refused, and that refusal is
+        an error even with ``forbidden_as_missing``.
+        """
+        actual = None if fresh else self._kv_mounts.get(key.mount)
+        if actual is None:
+            actual = self._probe_mount(key.mount)
+            if actual is None:
+                return False
+            self._kv_mounts[key.mount] = actual
+        if actual != key.kv_version:
+            raise BackendError(
+                f"{key.mount}/ is a KV v{actual} mount, but it is read as KV v{key.kv_version} "
+                f"(set kv_version = {actual} on the source, or ?kv={actual} on a vault:// reference)"
+            )
+        return True
+
+    def _probe_mount(self, mount: str) -> int | None:
+        """The KV version of ``mount``, from ``sys/internal/ui/mounts/<mount>``; errors say what is wrong.
+
+        None: 403 (or 404), which OpenBao and Vault answer both for a mount that
+        does not exist and for one the token may use nothing in.
+        """
+        hvac = _import_hvac()
+        try:
+            response = self._authorized(
+                lambda client: client.adapter.get(f"/v1/sys/internal/ui/mounts/{mount}"),
+                f"probing the mount {mount}/",
+            )
+        except (hvac.exceptions.Forbidden, hvac.exceptions.InvalidPath):
+            return None
+        data = _body(response).get("data")
+        data = data if isinstance(data, dict) else {}
+        kind = str(data.get("type") or "unknown")
+        reported = str(data.get("path") or "").rstrip("/")
+        if reported and reported != mount and not reported.endswith("/" + mount):
+            raise BackendError(f"{mount}/ is not a mount: it lies inside the {kind} mount {reported}/")
+        if kind == "generic":  # the old name of KV v1
+            return 1
+        if kind != "kv":
+            raise BackendError(
+                f"{mount}/ is a {kind!r} mount, not key/value: the vault source and vault:// "
+                "references read KV secrets only"
+            )
+        options = data.get("options")
+        version = str((options.get("version") if isinstance(options, dict) else None) or "1")
+        if version not in ("1", "2"):
+            raise BackendError(f"{mount}/ is a KV mount of unknown version {version!r}")
+        return int(version)
 
     # -- client, login and renewal -------------------------------------------
 
@@ -545,6 +644,7 @@ class VaultSource(Source):
             "_renewable",
             "_expires_at",
             "_refresh_at",
+            "_kv_mounts",
         ):
             state.pop(runtime, None)
         if state.get("_environ") is not None:  # os.environ itself does not pickle either
@@ -667,13 +767,45 @@ def _as_text(item: Any) -> str:
     return item if isinstance(item, str) else json.dumps(item)
 
 
-def _deleted_note(error: Exception) -> str:
+def _reserved(mount: str) -> bool:
+    return mount.split("/", 1)[0] in RESERVED_MOUNTS
+
+
+def _refuse_reserved(mount: str, where: str) -> None:
+    """Vault's own mounts (the token, the mount table, identities) are never read as secrets."""
+    if _reserved(mount):
+        raise BackendError(
+            f"{where}: {mount.split('/', 1)[0]}/ is one of Vault's own mounts, not key/value; "
+            "the vault source and vault:// references read KV secrets only"
+        )
+
+
+def _missing(error: Exception, key: VaultKey, where: str) -> NotFound:
+    """A 404 is "not found" only in the shapes Vault gives a missing secret; others are errors.
+
+    A missing secret is ``{"errors": []}``; a soft-deleted KV v2 version carries its
+    metadata. "no handler for route" is a mount that does not exist, and a warning
+    with no data is a read of the wrong KV version: both would miss every name.
+    """
     body: Any = getattr(error, "json", None)
+    body = body if isinstance(body, dict) else {}
     try:
-        deleted = bool(body["data"]["metadata"]["deletion_time"])
+        if body["data"]["metadata"]["deletion_time"]:
+            return NotFound(f"no secret at {where} (that version is deleted)")
     except (KeyError, TypeError):
-        return ""
-    return " (that version is deleted)" if deleted else ""
+        pass
+    errors = body.get("errors")
+    if errors == []:
+        return NotFound(f"no secret at {where}")
+    said = " ".join(str(item) for item in (errors or []) + (body.get("warnings") or []))
+    if "no handler for route" in said:
+        raise BackendError(f"reading {where}: there is no mount {key.mount}/ (check the mount for a typo)")
+    if "versioned K/V" in said or "K/V v2 mount" in said:
+        raise BackendError(
+            f"reading {where}: {key.mount}/ is a KV v2 mount, but it is read as KV v{key.kv_version} "
+            "(set kv_version = 2 on the source, or ?kv=2 on a vault:// reference)"
+        )
+    raise BackendError(f"reading {where}: the server answered 404 in a way a missing KV secret is not")
 
 
 def _server_says(error: Exception) -> str:

@@ -7,7 +7,8 @@ Point the real client, or a ``gcp-sm`` source, at :attr:`FakeSecretManager.endpo
 a loopback endpoint makes the source use a plaintext channel and no
 credentials, so nothing ever reaches Google.
 
-Implemented RPCs: ``CreateSecret``, ``GetSecret``, ``ListSecrets``,
+Implemented RPCs: ``CreateSecret``, ``GetSecret``, ``ListSecrets`` (paged; of
+the filter language only ``name:TEXT``, secret ids containing TEXT),
 ``DeleteSecret``, ``AddSecretVersion``, ``GetSecretVersion``,
 ``ListSecretVersions``, ``AccessSecretVersion`` (numbered versions and
 ``latest``, the most recently created version whatever its state, as on GCP),
@@ -406,8 +407,11 @@ class FakeSecretManager:
         from google.cloud.secretmanager_v1 import types
 
         project = _project_of(request.parent)
+        wanted = _name_filter(request.filter)
         with self._lock:
-            names = sorted(secret_id for (owner, secret_id) in self._secrets if owner == project)
+            names = sorted(
+                secret_id for (owner, secret_id) in self._secrets if owner == project and wanted in secret_id
+            )
             page, token = _page(names, request.page_size, request.page_token)
             secrets = [self._secret_message(project, name, self._secrets[(project, name)]) for name in page]
         return types.ListSecretsResponse(secrets=secrets, next_page_token=token, total_size=len(names))
@@ -549,6 +553,17 @@ def _version_name(name: str) -> tuple[str, str, str]:
     if match is None:
         raise _Abort("INVALID_ARGUMENT", f"{name!r} is not projects/PROJECT/secrets/SECRET/versions/VERSION")
     return match.group(1), match.group(2), match.group(3)
+
+
+def _name_filter(text: str) -> str:
+    """The TEXT of a ``name:TEXT`` filter ("" for none); the rest of GCP's filter language is refused."""
+    text = text.strip()
+    if not text:
+        return ""
+    match = re.fullmatch(r"name:([A-Za-z0-9_-]+)", text)
+    if match is None:
+        raise _Abort("INVALID_ARGUMENT", f"the fake supports only name:TEXT filters, not {text!r}")
+    return match.group(1)
 
 
 def _page(items: list[str], page_size: int, token: str) -> tuple[list[str], str]:
