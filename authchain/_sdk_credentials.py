@@ -195,12 +195,14 @@ def _watched_class(cls: type) -> type:
     as the plain class, so nothing unpickling it needs this module.
     """
 
+    plain: Any = cls
+
     def refresh(self: Any, request: Any) -> None:
-        super(watched, self).refresh(request)
+        plain.refresh(self, request)  # the next class in the MRO
         register(getattr(self, "token", None))
 
     def __reduce_ex__(self: Any, protocol: Any) -> Any:
-        reduced = super(watched, self).__reduce_ex__(protocol)
+        reduced = plain.__reduce_ex__(self, protocol)
         if not isinstance(reduced, tuple):
             return reduced
 
