@@ -40,6 +40,7 @@ from authchain import masking
 
 __all__ = [
     "register",
+    "register_adc_file",
     "register_aws_credentials",
     "register_service_account_key",
     "scrub_headers",
@@ -228,8 +229,45 @@ def _watched_class(cls: type) -> type:
     return watched
 
 
-def watch_google_credentials(credentials: Any) -> Any:
+def register_adc_file() -> None:
+    """Register the secrets of the file ``google.auth.default()`` reads, if it read one.
+
+    That is ``GOOGLE_APPLICATION_CREDENTIALS``, else gcloud's
+    ``application_default_credentials.json``: a service-account private key,
+    or an authorized user's refresh token and client secret. The loaded
+    credentials hold a private key only as a key object, so the text the file
+    (and anything printing it) shows is registered from the file itself.
+    """
+    import json
+    import os
+
+    path = os.environ.get("GOOGLE_APPLICATION_CREDENTIALS")
+    if not path:
+        try:
+            from google.auth import _cloud_sdk
+
+            well_known: Any = _cloud_sdk.get_application_default_credentials_path  # untyped
+            path = str(well_known())
+        except Exception:  # an SDK without that helper: nothing more to register
+            return
+    try:
+        with open(path, encoding="utf-8") as handle:
+            info = json.load(handle)
+    except (OSError, ValueError):
+        return
+    if not isinstance(info, dict):
+        return
+    register_service_account_key(info)
+    for secret in ("refresh_token", "client_secret"):
+        if isinstance(info.get(secret), str):
+            register(info[secret])
+
+
+def watch_google_credentials(credentials: Any, *, from_adc: bool = False) -> Any:
     """Register ``credentials``' secrets now and each access token it gets from now on.
+
+    ``from_adc``: they came from ``google.auth.default()``; the file it read
+    is registered too (:func:`register_adc_file`).
 
     Static secrets: a user credential's refresh token and client secret.
     Tokens: google-auth sets ``.token`` in ``refresh()``; the object's class is
@@ -237,6 +275,8 @@ def watch_google_credentials(credentials: Any) -> Any:
     object itself is kept, so the SDK's ``isinstance`` checks still hold).
     Returns ``credentials``.
     """
+    if from_adc:
+        register_adc_file()
     if credentials is None:
         return credentials
     for secret in ("refresh_token", "client_secret", "token"):

@@ -134,7 +134,7 @@ def _load(found: Credential, scopes: list[str]) -> Any:
             ) from None
         from authchain._sdk_credentials import watch_google_credentials
 
-        return watch_google_credentials(credentials)  # ADC's tokens are masked once minted
+        return watch_google_credentials(credentials, from_adc=True)  # ADC's secrets and tokens
     from authchain.sources.gcp import load_service_account
 
     where = "explicit GCP credentials" if found.origin == "explicit" else f"GCP credentials {found.name}"

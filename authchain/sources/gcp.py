@@ -272,7 +272,7 @@ class GCPSecretManagerSource(Source):
                     "service-account key, or configure Application Default Credentials",
                     access_denied=True,
                 ) from None
-            return _sdk_credentials.watch_google_credentials(credentials), project
+            return _sdk_credentials.watch_google_credentials(credentials, from_adc=True), project
         value = self.resolve_credential(self.credentials)
         if value is None:
             raise ConfigError(
