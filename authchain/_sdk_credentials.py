@@ -42,6 +42,7 @@ __all__ = [
     "register",
     "register_adc_file",
     "register_aws_credentials",
+    "register_prefect_api_credentials",
     "register_service_account_key",
     "scrub_headers",
     "watch_botocore_session",
@@ -294,3 +295,17 @@ def watch_google_credentials(credentials: Any, *, from_adc: bool = False) -> Any
     with contextlib.suppress(TypeError):
         credentials.__class__ = watched
     return credentials
+
+
+# -- Prefect ---------------------------------------------------------------------------------------
+
+
+def register_prefect_api_credentials() -> None:
+    """Register the Prefect API key and auth string the Prefect client sends (``PREFECT_API_KEY``,
+    ``PREFECT_API_AUTH_STRING``): Prefect's settings read them, never the chain."""
+    from prefect.settings import get_current_settings
+
+    api = get_current_settings().api
+    for secret in (api.key, api.auth_string):
+        if secret is not None:
+            register(secret.get_secret_value())

@@ -187,9 +187,10 @@ def test_an_approle_login_token_is_masked(
         assert_nowhere(value, record_texts(logs), f"the DEBUG log records ({what})")
 
 
+@pytest.mark.parametrize("auth", ["jwt", "kubernetes"])
 @pytest.mark.parametrize("answer", ["no such auth method", "a server echoing the JWT"])
 def test_the_contents_of_jwt_path_are_masked(
-    answer: str, request: pytest.FixtureRequest, tmp_path: Path, logs: list[logging.LogRecord]
+    answer: str, auth: str, request: pytest.FixtureRequest, tmp_path: Path, logs: list[logging.LogRecord]
 ) -> None:
     openbao = request.getfixturevalue("openbao")
     proxy = request.getfixturevalue("tcp_proxy")(tuple(openbao.url.rsplit("/", 1)[-1].split(":")))
@@ -200,9 +201,9 @@ def test_the_contents_of_jwt_path_are_masked(
         "vault",
         request,
         url=proxy.url,
-        auth="jwt",
+        auth=auth,
         role="cm",
-        auth_mount=f"jwt-{token()}",
+        auth_mount=f"{auth}-{token()}",
         jwt_path=str(jwt_file),
     )
     if answer == "a server echoing the JWT":
@@ -554,6 +555,29 @@ def test_google_application_default_credentials_are_masked(
     for what, value in planted.items():
         assert_registered(value, f"the ADC {what}")
         assert_nowhere(value, record_texts(logs), f"the DEBUG log records ({what})")
+
+
+# -- Prefect --------------------------------------------------------------------------------------
+
+
+def test_the_prefect_api_key_and_auth_string_are_masked(
+    request: pytest.FixtureRequest, logs: list[logging.LogRecord]
+) -> None:
+    """Prefect's client sends them (Bearer / Basic) from its own settings; the chain never saw them."""
+    backend = make_backend("prefect", request)
+    import prefect.settings as ps
+
+    secret = canary("stored")
+    backend.put("CM_SECRET", secret)
+    key, auth = canary("pnu"), f"admin:{canary('pass')}"
+    chain = Chain([backend.source], cache_ttl=0, retries=0)
+    with ps.temporary_settings(updates={ps.PREFECT_API_KEY: key, ps.PREFECT_API_AUTH_STRING: auth}):
+        assert chain.resolve("CM_SECRET").get_secret_value() == secret
+        explained, checked = str(chain.explain("CM_SECRET")), check_text(chain)
+    for what, value in {"API key": key, "auth string": auth}.items():
+        assert_registered(value, f"the Prefect {what}")
+        assert_nowhere(value, record_texts(logs), f"the DEBUG log records ({what})")
+        assert_nowhere(value, explained + checked, f"explain and check ({what})")
 
 
 # -- `authchain --debug` in a real process ------------------------------------------------------
