@@ -152,9 +152,17 @@ def _before_parse_issuer(response_dict: Any = None, **_: Any) -> None:
     body = response_dict.get("body") if isinstance(response_dict, dict) else None
     if not isinstance(body, (bytes, bytearray)):
         return
+    import html
+    import json
+
     data = bytes(body)
-    for pattern in (_ISSUED_XML, _ISSUED_JSON):
-        for match in pattern.finditer(data):
+    for match in _ISSUED_XML.finditer(data):
+        register(html.unescape(match.group(2).decode("utf-8", "replace")))
+    for match in _ISSUED_JSON.finditer(data):
+        quoted = b'"' + match.group(2) + b'"'
+        try:
+            register(json.loads(quoted))  # "\/" and "\u002b" as the value really is
+        except ValueError:
             register(match.group(2).decode("utf-8", "replace"))
 
 

@@ -285,13 +285,19 @@ def test_aws_keys_boto3_finds_in_a_shared_credentials_file_are_masked(
         assert_nowhere(value, record_texts(logs), f"the DEBUG log records ({name})")
 
 
+@pytest.mark.parametrize("user", ["aws-sm source", "aws_client factory"])
 def test_credentials_from_assume_role_are_masked_before_botocore_logs_them(
+    user: str,
     request: pytest.FixtureRequest,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     logs: list[logging.LogRecord],
 ) -> None:
-    """A profile with ``role_arn``: boto3 calls STS AssumeRole itself; the answer is logged at DEBUG."""
+    """A profile with ``role_arn``: boto3 calls STS AssumeRole itself; the answer is logged at DEBUG.
+
+    Through the factory no chain fetch holds the records back: STS's answer
+    is masked only if its credentials were registered before botocore logged it.
+    """
     base = _shared_credentials(request, tmp_path, monkeypatch)
     config = tmp_path / "aws-config"
     config.write_text(
@@ -306,8 +312,20 @@ def test_credentials_from_assume_role_are_masked_before_botocore_logs_them(
     logs.clear()
     chain = Chain([backend.source], cache_ttl=0, retries=0)
 
-    assert chain.resolve("CM_SECRET").get_secret_value() == secret
-    signer = backend.source._client()._request_signer
+    if user == "aws-sm source":
+        assert chain.resolve("CM_SECRET").get_secret_value() == secret
+        client = backend.source._client()
+    else:
+        from authchain.clients import aws_client, clear
+
+        clear()
+        request.addfinalizer(clear)
+        client = aws_client(
+            "secretsmanager", profile_name="cm-role", endpoint_url=backend.extras["moto"].url, chain=chain
+        )
+        secret_id = backend.extras["prefix"] + "CM_SECRET"
+        assert client.get_secret_value(SecretId=secret_id)["SecretString"] == secret
+    signer = client._request_signer
     assumed = signer._credentials.get_frozen_credentials()
     assert assumed.access_key != base["aws_access_key_id"], "the request was signed with AssumeRole's keys"
     issued = {
