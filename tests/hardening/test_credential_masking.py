@@ -375,6 +375,9 @@ def test_credentials_of_aws_client_factories_are_masked(
         endpoint_url=moto.url,
         chain=Chain([EnvSource(environ={}, name="empty")]),
     )
+    if explicit is not None:  # masked as soon as they are given, before any request
+        for key, value in keys.items():
+            assert_registered(value, f"explicit {key}")
     assert client.get_secret_value(SecretId=name)["SecretString"] == secret
     for key, value in keys.items():
         assert_registered(value, f"{key} ({how})")
