@@ -674,3 +674,55 @@ def test_debug_never_prints_a_credential_boto3_found(
     else:
         assert wire, f"{mode} shows botocore's own DEBUG logs"
         assert "x-amz-security-token:***" in result.stderr.lower(), "the signed request was logged, masked"
+
+
+@pytest.fixture
+def logging_restored() -> Iterator[None]:
+    """In-process ``--debug`` changes the root logger and the SDK loggers' levels: undo it."""
+    from authchain._sdk_logging import SDK_LOGGERS
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    names = {*SDK_LOGGERS, *(name.split(".")[0] for name in WIRE_LOGGERS)}
+    levels = {name: logging.getLogger(name).level for name in names}
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers:
+            root.removeHandler(handler)
+    root.setLevel(level)
+    for name, saved in levels.items():
+        logging.getLogger(name).setLevel(saved)
+
+
+WIRE_LOGGERS = (
+    "botocore.endpoint",
+    "botocore.parsers",
+    "botocore.auth",
+    "boto3.resources",
+    "urllib3.connectionpool",
+    "hpack.hpack",
+    "h2.connection",
+    "httpcore.http11",
+    "httpx",
+    "grpc._channel",
+    "google.auth.transport.requests",
+    "google.api_core.grpc_helpers",
+    "hvac.adapters",
+)
+
+
+@pytest.mark.parametrize("asked", ["no", "--debug-sdk", "AUTHCHAIN_DEBUG_SDK=1"])
+def test_debug_logging_keeps_every_sdk_wire_logger_above_debug_unless_asked(
+    asked: str, monkeypatch: pytest.MonkeyPatch, logging_restored: None
+) -> None:
+    from authchain.cli import _enable_debug_logging
+
+    monkeypatch.delenv("AUTHCHAIN_DEBUG_SDK", raising=False)
+    if asked == "AUTHCHAIN_DEBUG_SDK=1":
+        monkeypatch.setenv("AUTHCHAIN_DEBUG_SDK", "1")
+    for name in WIRE_LOGGERS:  # as a library leaves them: unset, inheriting from the root
+        logging.getLogger(name.split(".")[0]).setLevel(logging.NOTSET)
+    _enable_debug_logging(sdk=asked == "--debug-sdk")
+    assert logging.getLogger("authchain.sources.vault").isEnabledFor(logging.DEBUG)
+    for name in WIRE_LOGGERS:
+        assert logging.getLogger(name).isEnabledFor(logging.DEBUG) == (asked != "no"), name
