@@ -636,7 +636,14 @@ def aws_cli_project(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str,
         "AWS_ENDPOINT_URL": moto.url,
         "NO_GCE_CHECK": "true",
     }
-    return {"config": str(config), "keys": keys, "secret": secret, "env": environment}
+    return {
+        "config": str(config),
+        "keys": keys,
+        "secret": secret,
+        "env": environment,
+        "credentials_file": str(credentials),
+        "reference": f"aws-sm://{prefix}CM_SECRET",
+    }
 
 
 def _cli(project: dict[str, Any], *argv: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -674,6 +681,25 @@ def test_debug_never_prints_a_credential_boto3_found(
     else:
         assert wire, f"{mode} shows botocore's own DEBUG logs"
         assert "x-amz-security-token:***" in result.stderr.lower(), "the signed request was logged, masked"
+
+
+def test_run_masks_sdk_found_credentials_in_the_childs_output(aws_cli_project: dict[str, Any]) -> None:
+    """The child prints the shared credentials file boto3 read for the parent's lookup."""
+    child = "import sys; print(open(sys.argv[1]).read())"
+    result = _cli(
+        aws_cli_project,
+        "run",
+        "--",
+        sys.executable,
+        "-c",
+        child,
+        aws_cli_project["credentials_file"],
+        CM_REFERENCE=aws_cli_project["reference"],
+    )
+    for name, value in aws_cli_project["keys"].items():
+        assert_nowhere(value, result.stdout + result.stderr, f"the output of `authchain run` ({name})")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "aws_session_token = ***" in result.stdout, "the child printed the file, masked"
 
 
 @pytest.fixture
