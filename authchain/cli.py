@@ -57,7 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--debug",
         action="store_true",
         default=argparse.SUPPRESS,
-        help="debug logging and tracebacks (values stay masked)",
+        help="debug logging and tracebacks (values stay masked; SDK wire logs stay off)",
+    )
+    common.add_argument(
+        "--debug-sdk",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="--debug plus the SDKs' own DEBUG logs (botocore, urllib3, grpc, hvac...; "
+        "also AUTHCHAIN_DEBUG_SDK=1); still masked",
     )
 
     parser = _Parser(
@@ -133,9 +140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # Every log record this process writes (an SDK's included) is masked.
     masking.install_log_masking()
-    debug = getattr(args, "debug", False)
+    debug_sdk = getattr(args, "debug_sdk", False)
+    debug = getattr(args, "debug", False) or debug_sdk
     if debug:
-        _enable_debug_logging()
+        _enable_debug_logging(sdk=debug_sdk)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_CONFIG
@@ -160,12 +168,22 @@ def _fail(error: BaseException, code: int, debug: bool) -> int:
     return code
 
 
-def _enable_debug_logging() -> None:
+def _enable_debug_logging(sdk: bool = False) -> None:
+    """DEBUG logging to stderr, masked; the SDKs' wire loggers only with ``sdk`` or AUTHCHAIN_DEBUG_SDK.
+
+    botocore's DEBUG output alone holds every signed request's headers (an
+    ``x-amz-security-token``) and every response body: useful for debugging an
+    SDK, not for seeing what authchain does. Masked either way.
+    """
+    from authchain._sdk_logging import quiet_sdk_loggers, sdk_debug_requested
+
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(masking.MaskingFilter())
     logging.getLogger().addHandler(handler)
     logging.getLogger().setLevel(logging.DEBUG)
+    if not (sdk or sdk_debug_requested(os.environ)):
+        quiet_sdk_loggers()
 
 
 def _chain(args: argparse.Namespace) -> Chain:

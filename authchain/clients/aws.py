@@ -224,9 +224,12 @@ def _new_session(
         from botocore.credentials import RefreshableCredentials
     except ImportError as error:
         raise ConfigError(f"aws_session needs boto3 (pip install 'authchain[aws]'): {error}") from None
+    from authchain._sdk_credentials import register
     from authchain.sources.aws import _botocore_session
 
-    core = _botocore_session()
+    for value in keys.values():  # explicit keys never went through the chain: masked before any use
+        register(value)
+    core = _botocore_session()  # registers whatever else a client of it signs with
     if settings["profile_name"]:
         core.set_config_variable("profile", settings["profile_name"])
     if keys and expiry is not None and found.name is not None:

@@ -132,7 +132,9 @@ def _load(found: Credential, scopes: list[str]) -> Any:
                 "no Google credentials: put a service-account key in GCP_CREDENTIALS (or pass one), "
                 "or configure Application Default Credentials"
             ) from None
-        return credentials
+        from authchain._sdk_credentials import watch_google_credentials
+
+        return watch_google_credentials(credentials, from_adc=True)  # ADC's secrets and tokens
     from authchain.sources.gcp import load_service_account
 
     where = "explicit GCP credentials" if found.origin == "explicit" else f"GCP credentials {found.name}"

@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
-from authchain import masking
+from authchain import _sdk_credentials, masking
 from authchain.errors import AuthChainError, BackendError, ConfigError
 from authchain.refs import SecretRef
 from authchain.sources.base import (
@@ -226,7 +226,7 @@ def _kind_of(code: str, message: str, status: int | None) -> Kind:
 def _clean(message: str) -> str:
     """SDK error text for a message: masked, one line, bounded."""
     text = " ".join(message.split())
-    return masking.default_masker.mask(text)[:300]
+    return _sdk_credentials.scrub_headers(masking.default_masker.mask(text))[:300]
 
 
 def _classify(error: BaseException) -> _Failure | None:
@@ -347,6 +347,11 @@ def _botocore_session() -> Any:
     descriptions (nothing about credentials or secrets), so sharing it makes
     every client after the first cost ≈50 ms. Each source still gets its own
     session, so credentials and profiles never mix.
+
+    Every credential a client of this session signs with (found by boto3's
+    own provider chain, issued by STS, or given by us) is registered with the
+    masker before the request is signed and logged; see
+    :func:`authchain._sdk_credentials.watch_botocore_session`.
     """
     global _shared_loader
     try:
@@ -360,6 +365,7 @@ def _botocore_session() -> Any:
         loader = _shared_loader
     session = botocore.session.get_session()
     session.register_component("data_loader", loader)
+    _sdk_credentials.watch_botocore_session(session)
     return session
 
 

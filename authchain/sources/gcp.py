@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
-from authchain import masking
+from authchain import _sdk_credentials, masking
 from authchain.errors import BackendError, ConfigError
 from authchain.refs import SecretRef
 from authchain.sources.base import (
@@ -272,7 +272,7 @@ class GCPSecretManagerSource(Source):
                     "service-account key, or configure Application Default Credentials",
                     access_denied=True,
                 ) from None
-            return credentials, project
+            return _sdk_credentials.watch_google_credentials(credentials, from_adc=True), project
         value = self.resolve_credential(self.credentials)
         if value is None:
             raise ConfigError(
@@ -428,7 +428,7 @@ def _status(error: Any) -> str:
 
 def _quote(text: str, limit: int = 200) -> str:
     """SDK text for a message: masked (never a known value) and short."""
-    text = masking.default_masker.mask(text.strip())
+    text = _sdk_credentials.scrub_headers(masking.default_masker.mask(text.strip()))
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
@@ -516,6 +516,8 @@ def load_service_account(
         raise ConfigError(problem) from None
     if not isinstance(info, dict) or info.get("type") != "service_account":
         raise ConfigError(f"{problem}; for other credential types {advice}")
+    # Masked whatever path the key took here (an explicit dict never went through the chain).
+    _sdk_credentials.register_service_account_key(info)
     try:
         load: Any = service_account.Credentials.from_service_account_info  # untyped in google-auth
         credentials = load(info, scopes=list(scopes))
@@ -524,6 +526,7 @@ def load_service_account(
         reason = _quote(str(error)) if isinstance(error, ValueError) else f"missing {error}"
         raise ConfigError(f"{problem}: {reason}") from None
     project = info.get("project_id")
+    _sdk_credentials.watch_google_credentials(credentials)  # each access token, once minted
     return credentials, project if isinstance(project, str) and project else None
 
 

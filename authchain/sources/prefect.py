@@ -182,6 +182,9 @@ def _prefect() -> tuple[Any, type[BaseException], type[BaseException]]:
         from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
     except ImportError:
         raise ConfigError("the prefect source needs Prefect 3: pip install 'authchain[prefect]'") from None
+    from authchain._sdk_credentials import register_prefect_api_credentials
+
+    register_prefect_api_credentials()  # the API key Prefect's client sends: masked like a value
     return Secret, ObjectNotFound, PrefectHTTPStatusError
 
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from authchain import masking
+from authchain import _sdk_credentials, masking
 from authchain.errors import BackendError, ConfigError
 from authchain.refs import SecretRef, is_reference
 from authchain.sources.base import CheckResult, Found, Key, NotFound, Option, Source
@@ -468,7 +468,10 @@ class VaultSource(Source):
         client = hvac.Client(
             url=self.address(), namespace=self.namespace, verify=verify, timeout=self.timeout, session=session
         )
-        client.token = None  # hvac read VAULT_TOKEN / ~/.vault-token; only _login decides what is sent
+        # hvac read VAULT_TOKEN / ~/.vault-token (a token that never went through the
+        # chain): masked from now on, though only _login decides what is sent.
+        _sdk_credentials.register(client.token)
+        client.token = None
         return client
 
     def _login(self, client: Any, *, forget: bool = False) -> None:
@@ -478,6 +481,7 @@ class VaultSource(Source):
         started = self._clock()
         if self.auth == "token":
             client.token = self._token_value()
+            _sdk_credentials.register(client.token)  # may be hvac's own VAULT_TOKEN / ~/.vault-token
             self._session_token = client.token
             self._logged_in = True
             self._expires_at = self._refresh_at = None  # the token's owner manages its lifetime
@@ -487,6 +491,7 @@ class VaultSource(Source):
         if not isinstance(auth, dict) or not auth.get("client_token"):
             raise BackendError(f"{self.auth} login at auth/{self.auth_mount} returned no token")
         client.token = auth["client_token"]
+        _sdk_credentials.register(client.token)  # a login token: no source ever resolved it
         self._session_token = client.token
         self._logged_in = True
         self._set_lifetime(started, float(auth.get("lease_duration") or 0), bool(auth.get("renewable")))
@@ -596,13 +601,15 @@ class VaultSource(Source):
     def _jwt(self) -> str:
         if self.jwt_path is not None:
             try:
-                return self.jwt_path.read_text(encoding="utf-8").strip()
+                jwt = self.jwt_path.read_text(encoding="utf-8").strip()
             except OSError as error:
                 raise BackendError(
                     f"cannot log in with {self.auth}: "
                     f"cannot read the JWT at {self.jwt_path} ({error.strerror})",
                     access_denied=True,
                 ) from None
+            _sdk_credentials.register(jwt)  # read from a file, not through the chain
+            return jwt
         value = self._credential(self.jwt, required=True)
         assert value is not None
         return value
@@ -811,7 +818,7 @@ def _missing(error: Exception, key: VaultKey, where: str) -> NotFound:
 def _server_says(error: Exception) -> str:
     errors = getattr(error, "errors", None) or []
     text = "; ".join(" ".join(str(item).split()) for item in errors) or type(error).__name__
-    return masking.default_masker.mask(text)
+    return _sdk_credentials.scrub_headers(masking.default_masker.mask(text))
 
 
 def _translate(error: Exception, what: str, source: VaultSource) -> BackendError | ConfigError:
@@ -844,4 +851,5 @@ def _translate(error: Exception, what: str, source: VaultSource) -> BackendError
         return BackendError(f"{what}: {type(error).__name__}", retryable=True)
     if isinstance(error, ValueError):  # a body that is not JSON: not a Vault answering
         return BackendError(f"{what}: the server at {source.address()} did not answer like Vault")
-    return BackendError(f"{what}: {type(error).__name__}: {masking.default_masker.mask(str(error))}")
+    text = _sdk_credentials.scrub_headers(masking.default_masker.mask(str(error)))
+    return BackendError(f"{what}: {type(error).__name__}: {text}")
