@@ -219,30 +219,56 @@ class Masker:
         if not index.lengths:
             return data, n
         table, needle = self._finder(index)
-        flags = data.translate(table)  # 1 where a byte could be in a form, in C
         if final:
             closed = stop = n
         else:
-            closed = flags.rfind(0) + 1  # where the trailing run of form bytes starts
+            # Where the trailing run of form bytes starts: only it can continue in the next chunk.
+            width = min(n, index.longest + 64)
+            last = data[n - width :].translate(table).rfind(0)
+            closed = data.translate(table).rfind(0) + 1 if last < 0 and width < n else n - width + last + 1
             stop = max(closed, n - index.longest + 1)  # forms starting before stop are complete
         pieces: list[bytes] = []
         done = 0
-        consumed = n
+        # A run of form bytes as long as the shortest form holds `len(run_of)`
+        # consecutive samples every `step` bytes: look for those in a sample
+        # (an eighth of the bytes, in C), then classify only around them.
+        step = max(1, len(needle) // 8)
+        samples = data[::step].translate(table)
+        run_of = b"\x01" * (len(needle) // step)
+        limit = -(-closed // step)  # the samples before `closed`
         position = 0
-        while position < closed:
-            begin = flags.find(needle, position, closed)  # a run long enough to hold a form
-            if begin < 0:
+        while position < limit:
+            first = samples.find(run_of, position, limit)
+            if first < 0:
                 break
-            end = flags.find(0, begin + len(needle), closed)
-            end = closed if end < 0 else end
-            done = self._replace(data, begin, end, end - begin, pieces, done)[0]
-            position = end
+            after = samples.find(0, first + len(run_of), limit)
+            after = limit if after < 0 else after
+            # Samples first-1 and after hold bytes no form contains: the runs lie between.
+            low = (first - 1) * step + 1 if first else 0
+            done = self._runs(data, low, min(after * step, closed), table, needle, pieces, done)
+            position = after
+        consumed = n
         if closed < n:  # the trailing run: decide what is complete, keep the rest
             done, consumed = self._replace(data, closed, n, stop - closed, pieces, done)
         if not pieces:
             return (data, n) if consumed == n else (data[:consumed], consumed)
         pieces.append(data[done:consumed])
         return b"".join(pieces), consumed
+
+    def _runs(
+        self, data: bytes, low: int, high: int, table: bytes, needle: bytes, pieces: list[bytes], done: int
+    ) -> int:
+        """Mask every run of form bytes in ``data[low:high]`` long enough to hold a form."""
+        flags = data[low:high].translate(table)  # 1 where a byte could be in a form
+        position = 0
+        while True:
+            begin = flags.find(needle, position)
+            if begin < 0:
+                return done
+            end = flags.find(0, begin + len(needle))
+            end = len(flags) if end < 0 else end
+            done = self._replace(data, low + begin, low + end, end - begin, pieces, done)[0]
+            position = end
 
     def _replace(
         self, data: bytes, begin: int, end: int, stop: int, pieces: list[bytes], done: int
