@@ -178,7 +178,7 @@ def run(quick: bool) -> list[Row]:
         Row(
             f"`run` overhead, {label} from the page cache",
             f"`run -- cat FILE` {fmt_time(file_run)} ({largest / file_run / MB:.0f} MB/s)",
-            f"`cat FILE | cat` {fmt_time(file_cat)}",
+            f"`cat FILE`, piped to `cat`, {fmt_time(file_cat)}",
             f"{fmt_ratio(file_run / file_cat)} cat",
             "(a producer that costs nothing, for context)",
             "info",
