@@ -77,14 +77,13 @@ def build_environment(
     scrubbed_names = set(scrub)
     looking = {name: value for name, value in environment.items() if is_reference(value)}
     chain: Chain | None = None
-    if looking:
+    if looking and only is None:  # the config's [run] only applies
         chain = chain_factory()
-        if only is None:
-            only = _configured_only(chain)
+        only = _configured_only(chain)
     chosen = {name: value for name, value in looking.items() if selected(name, only)}
     if chosen:
-        assert chain is not None
-        references = {name: SecretRef.parse(text) for name, text in sorted(chosen.items())}
+        chain = chain or chain_factory()
+        references = {name: _parse(name, text) for name, text in sorted(chosen.items())}
         for name, ref in references.items():
             _check_reference(name, ref, chain, scrubbed_names, cwd or Path.cwd())
         resolved = chain.resolve_many(sorted({str(ref) for ref in references.values()}))
@@ -94,6 +93,13 @@ def build_environment(
             masking.default_masker.add(text)
     _refuse_credentials(environment, scrubbed, chain)
     return environment
+
+
+def _parse(name: str, text: str) -> SecretRef:
+    try:
+        return SecretRef.parse(text)
+    except ConfigError as error:
+        raise ConfigError(f"{name}: {error}") from None
 
 
 def _configured_only(chain: Chain) -> list[str] | None:
