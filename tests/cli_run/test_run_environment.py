@@ -120,20 +120,78 @@ def test_scrubbed_variables_are_gone_and_never_resolved(folders: tuple[Path, Pat
 # -- item 3: login tokens (AppRole against the real OpenBao) ----------------------------
 
 
-def _approle_chain(openbao: OpenBao) -> tuple[Chain, Any]:
+@pytest.fixture(scope="module")
+def jwt_mount(openbao: OpenBao) -> tuple[str, Any]:
+    """A jwt auth mount of this module's own with a fresh RSA key: (mount, sign())."""
+    import base64
+    import time
+
+    pytest.importorskip("cryptography")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    mount = f"jwt-run-{secrets.token_hex(3)}"
+    root = openbao.client()
+    root.sys.enable_auth_method("jwt", path=mount)
+    root.auth.jwt.configure(jwt_validation_pubkeys=[public.decode()], bound_issuer="run-test", path=mount)
+    root.auth.jwt.create_role(
+        "ci",
+        user_claim="sub",
+        allowed_redirect_uris=[],
+        bound_audiences=["authchain"],
+        token_policies=["reader"],
+        path=mount,
+    )
+
+    def encode(data: dict[str, Any]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    def sign() -> str:
+        now = int(time.time())
+        claims = {"sub": "ci-job", "aud": "authchain", "iss": "run-test", "iat": now, "exp": now + 300}
+        unsigned = f"{encode({'alg': 'RS256', 'typ': 'JWT'})}.{encode(claims)}"
+        signature = key.sign(unsigned.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{unsigned}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+
+    return mount, sign
+
+
+def _login_chain(
+    openbao: OpenBao, method: str, jwt_mount: tuple[str, Any], tmp_path: Path
+) -> tuple[Chain, Any]:
+    """A chain whose Vault source logs in with ``method`` (credentials from an env source of its own)."""
     from authchain.sources.vault import VaultSource
 
-    role_id, secret_id = openbao.approles["app"]
-    source = VaultSource(url=openbao.url, auth="approle")
-    chain = Chain([source, EnvSource(environ={"VAULT_ROLE_ID": role_id, "VAULT_SECRET_ID": secret_id})])
-    return chain, source
+    mount, sign = jwt_mount
+    if method == "approle":
+        role_id, secret_id = openbao.approles["app"]
+        source = VaultSource(url=openbao.url, auth="approle")
+        creds = {"VAULT_ROLE_ID": role_id, "VAULT_SECRET_ID": secret_id}
+    elif method == "jwt":
+        source = VaultSource(url=openbao.url, auth="jwt", role="ci", auth_mount=mount, jwt="CI_JWT")
+        creds = {"CI_JWT": sign()}
+    else:  # kubernetes: the same login body, the token read from a service-account file
+        token_file = tmp_path / "sa-token"
+        token_file.write_text(sign(), encoding="utf-8")
+        source = VaultSource(
+            url=openbao.url, auth="kubernetes", role="ci", auth_mount=mount, jwt_path=token_file
+        )
+        creds = {}
+    return Chain([source, EnvSource(environ=creds)]), source
 
 
-def test_a_vault_login_token_never_reaches_the_childs_environment(openbao: OpenBao) -> None:
+@pytest.mark.parametrize("method", ["approle", "jwt", "kubernetes"])
+def test_a_vault_login_token_never_reaches_the_childs_environment(
+    openbao: OpenBao, jwt_mount: tuple[str, Any], tmp_path: Path, method: str
+) -> None:
     folder = f"t/{secrets.token_hex(4)}"
     value = "db-" + secrets.token_hex(12)
     openbao.put(f"{folder}/db", {"password": value})
-    chain, source = _approle_chain(openbao)
+    chain, source = _login_chain(openbao, method, jwt_mount, tmp_path)
     environment = build_environment({"DB": f"vault://secret/{folder}/db#password"}, lambda: chain, scrub=())
     assert environment["DB"] == value
     token = source._session_token
@@ -156,6 +214,9 @@ def test_a_vault_login_token_never_reaches_the_childs_environment(openbao: OpenB
             build_environment(environ, lambda: chain)
         assert token not in str(caught.value), what
         assert value not in str(caught.value), what
+    # An inherited variable holding it (as if an SDK or a script had exported it) is refused too.
+    with pytest.raises(ConfigError):
+        build_environment({"DB": f"vault://secret/{folder}/db#password", "X": f"t={token}"}, lambda: chain)
     chain.close()
 
 
