@@ -2,7 +2,7 @@
 
 - A variable named in ``--scrub`` never reaches the child: not itself, not
   through a reference, not as a copy in another variable or secret.
-- A token a Vault source obtained by logging in (AppRole here, against the
+- A token a Vault source obtained by logging in (AppRole, JWT, Kubernetes, against the
   real OpenBao dev server) never lands in the child's environment.
 - A reference taken from the environment reads files only inside the working
   directory (absolute paths, ``..``, ``~`` and symlinks); ``--only`` and
