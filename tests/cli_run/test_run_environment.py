@@ -385,3 +385,18 @@ def test_config_shows_and_validates_the_run_table(folders: tuple[Path, Path]) ->
         (folder / "authchain.toml").write_text(bad, encoding="utf-8")
         assert config().returncode == 2, bad
     assert os.path.exists(folder / "authchain.toml")
+
+
+def test_a_profile_replaces_run_only(folders: tuple[Path, Path]) -> None:
+    folder, _ = folders
+    api = "api-" + secrets.token_hex(8)
+    (folder / ".env").write_text(f"DB=db-{secrets.token_hex(8)}\nAPI={api}\n", encoding="utf-8")
+    (folder / "authchain.toml").write_text(
+        '[run]\nonly = ["DB_*"]\n\n[profiles.ci.run]\nonly = ["API_*"]\n', encoding="utf-8"
+    )
+    env = {"DB_PASSWORD": "dotenv://.env#DB", "API_KEY": "dotenv://.env#API"}
+    result, seen = launch(folder, "--profile", "ci", env=env)
+    assert result.returncode == 0, result.stderr
+    assert seen is not None
+    assert seen["API_KEY"] == api
+    assert seen["DB_PASSWORD"] == "dotenv://.env#DB"
