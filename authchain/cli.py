@@ -10,23 +10,18 @@ from __future__ import annotations
 
 import argparse
 import base64
-import contextlib
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
-import threading
 from collections.abc import Callable, Sequence
-from typing import IO, Any, NoReturn
+from typing import Any, NoReturn
 
 from authchain import masking
 from authchain._chain import Chain
 from authchain._retry import deadline_scope
 from authchain.errors import AuthChainError, ConfigError, SecretNotFound
-from authchain.refs import is_reference
-from authchain.values import MASK, SecretValue
+from authchain.values import MASK
 
 __all__ = ["main"]
 
@@ -91,8 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="run a command with references in its environment resolved",
         description="Start CMD with every environment variable whose value is a secret "
-        "reference (FOO=vault://...) replaced by the resolved value. Resolved values "
-        "are masked in the command's output unless --no-masking.",
+        "reference (FOO=vault://...) replaced by the resolved value (with --only: the "
+        "variables it names). References from the environment read files only inside the "
+        "working directory. Resolved values are masked in the command's output unless --no-masking.",
     )
     run.add_argument("--no-masking", action="store_true", help="pass the command's output through unchanged")
     run.add_argument(
@@ -102,6 +98,15 @@ def build_parser() -> argparse.ArgumentParser:
         action="extend",
         default=[],
         help="remove these variables (bootstrap credentials) from the command's environment",
+    )
+    run.add_argument(
+        "--only",
+        metavar="NAME",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="resolve only these variables (names or fnmatch patterns such as 'DB_*'; "
+        "default: [run] only in the config, else every reference); recommended in CI",
     )
     run.add_argument("argv", nargs=argparse.REMAINDER, metavar="-- CMD ARGS", help="the command to run")
 
@@ -290,6 +295,8 @@ def _config(args: argparse.Namespace) -> int:
         print("pinned secrets:")
         for name, item in data["secrets"].items():
             print(f"  {name} = {item['reference']}    # {item['origin']}")
+    for key, item in data.get("run", {}).items():
+        print(f"[run] {key} = {json.dumps(item['value'])}    # {item['origin']}")
     for kind, table in data["clients"].items():
         print(f"client factory [clients.{kind}] (as written; ${{VAR}} expanded when a client is built):")
         for key, item in table.items():
@@ -298,126 +305,17 @@ def _config(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from authchain._run import build_environment, run_command
+
     argv = list(args.argv)
     if argv and argv[0] == "--":
         argv = argv[1:]
     if not argv:
         raise ConfigError("run needs a command: authchain run -- CMD ARGS...")
-    environment = dict(os.environ)
-    references = {name: value for name, value in environment.items() if is_reference(value)}
-    # The process-wide masker: it knows these values and every credential the
-    # chain resolved on the way (a Vault token, AWS keys), in all their forms.
-    masker = masking.default_masker
-    if references:
-        resolved = _chain(args).resolve_many(sorted(set(references.values())))
-        for name, reference in references.items():
-            text = _as_text(resolved[reference], name)
-            environment[name] = text
-            masker.add(text)
-    for name in args.scrub:
-        environment.pop(name, None)
-    try:
-        if args.no_masking:
-            child = subprocess.Popen(argv, env=environment)
-            return _wait(child)
-        child = subprocess.Popen(argv, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    except FileNotFoundError:
-        sys.stderr.write(f"authchain: error: command not found: {argv[0]}\n")
-        return 127
-    except PermissionError:
-        sys.stderr.write(f"authchain: error: permission denied: {argv[0]}\n")
-        return 126
-    assert child.stdout is not None
-    assert child.stderr is not None
-    pumps = [
-        threading.Thread(target=_pump, args=(child.stdout, sys.stdout, masker.mask_bytes), daemon=True),
-        threading.Thread(target=_pump, args=(child.stderr, sys.stderr, masker.mask_bytes), daemon=True),
-    ]
-    for pump in pumps:
-        pump.start()
-    code = _wait(child)
-    for pump in pumps:
-        pump.join()
-    return code
-
-
-def _as_text(value: SecretValue[Any], name: str) -> str:
-    secret: str | bytes = value.get_secret_value()
-    if isinstance(secret, bytes):
-        try:
-            return secret.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ConfigError(
-                f"{name} resolved to binary data, which cannot go into an environment variable"
-            ) from None
-    if "\x00" in secret:
-        raise ConfigError(
-            f"{name} resolved to a value containing NUL, which cannot go into an environment variable"
-        )
-    return secret
-
-
-def _wait(child: subprocess.Popen[bytes]) -> int:
-    """Wait for the child, forwarding Ctrl-C and SIGTERM to it; shell-style exit code."""
-
-    def forward(signum: int, frame: Any) -> None:
-        child.send_signal(signum)
-
-    previous = {}
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(ValueError):  # not the main thread: nothing to forward
-            previous[signum] = signal.signal(signum, forward)
-    try:
-        code = child.wait()
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
-    return 128 - code if code < 0 else code
-
-
-def _pump(source: IO[bytes], target: IO[str], mask: Callable[[bytes], bytes]) -> None:
-    """Copy a child's stream, masking whole lines; flush a partial line after 100 ms idle.
-
-    Masking works on complete lines so a value split across two reads is still
-    caught; the idle flush keeps prompts without a newline from hanging.
-    """
-    import selectors
-
-    out = target.buffer if hasattr(target, "buffer") else None
-    fd = source.fileno()
-    pending = b""
-    selector = selectors.DefaultSelector()
-    selector.register(fd, selectors.EVENT_READ)
-
-    def emit(data: bytes) -> None:
-        if not data:
-            return
-        masked = mask(data)
-        if out is not None:
-            out.write(masked)
-            out.flush()
-        else:  # pragma: no cover - a replaced sys.stdout without a buffer
-            target.write(masked.decode("utf-8", "replace"))
-            target.flush()
-
-    try:
-        while True:
-            if not selector.select(timeout=0.1):
-                emit(pending)
-                pending = b""
-                continue
-            chunk = os.read(fd, 65536)
-            if not chunk:
-                break
-            pending += chunk
-            cut = pending.rfind(b"\n") + 1
-            if cut:
-                emit(pending[:cut])
-                pending = pending[cut:]
-        emit(pending)
-    finally:
-        selector.close()
-        source.close()
+    environment = build_environment(
+        os.environ, lambda: _chain(args), scrub=args.scrub, only=args.only or None
+    )
+    return run_command(argv, environment, mask=not args.no_masking)
 
 
 def _keyring(args: argparse.Namespace) -> int:

@@ -52,7 +52,8 @@ TOP_LEVEL: dict[str, Option] = {
         Option("deadline", float, 30.0, "seconds one lookup may take, retries included (0: none)", minimum=0),
     )
 }
-TABLES = ("sources", "secrets", "clients", "profiles")
+TABLES = ("sources", "secrets", "clients", "profiles", "run")
+RUN_KEYS = ("only",)  # [run]: settings of `authchain run`
 CLIENT_KINDS = ("aws", "vault", "gcp", "keyring")
 
 # Keys whose string value would be a credential if written literally.
@@ -86,6 +87,8 @@ class Settings:
     raw_clients: dict[str, dict[str, Any]] = field(default_factory=dict)
     """``[clients.KIND]`` tables as written (``${VAR}`` not yet expanded): the
     client factories expand and validate them when they build a client."""
+    run: dict[str, Any] = field(default_factory=dict)
+    """``[run]``: settings of ``authchain run`` (``only``: the variables it resolves)."""
     environ: Mapping[str, str] | None = field(default=None, repr=False)
     """The environment ``${VAR}`` came from (None: ``os.environ``); never pickled."""
     base_dir: Path = field(default_factory=Path.cwd)
@@ -344,6 +347,15 @@ def _check_layout(data: Mapping[str, Any], settings: Settings, *, where: str, in
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: {settings.key_prefix}clients.{kind} must be a table")
         _reject_literal_secrets(table, f"{where}: {settings.key_prefix}clients.{kind}")
+    _check_run_table(data.get("run", {}), f"{where}: {settings.key_prefix}run")
+
+
+def _check_run_table(table: Mapping[str, Any], where: str) -> None:
+    for key, value in table.items():
+        if key not in RUN_KEYS:
+            raise ConfigError(f"{where}: unknown key {key!s}; known keys: {', '.join(RUN_KEYS)}")
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            raise ConfigError(f'{where}.{key} must be a list of variable names or patterns, e.g. ["DB_*"]')
 
 
 def _merge(settings: Settings, layer: Mapping[str, Any], origin: str) -> None:
@@ -361,6 +373,10 @@ def _merge(settings: Settings, layer: Mapping[str, Any], origin: str) -> None:
             for name, ref in value.items():
                 settings.values.setdefault("_secrets", {})[name] = ref
                 settings.origins[f"secrets.{name}"] = origin
+        elif key == "run":
+            for option, item in value.items():
+                settings.run[option] = list(item)
+                settings.origins[f"run.{option}"] = origin
         elif key == "clients":
             for kind, table in value.items():
                 settings.raw_clients.setdefault(kind, {}).update(table)
@@ -640,6 +656,10 @@ def describe(chain: Chain, settings: Settings) -> dict[str, Any]:
         "sources": sources,
         "secrets": secrets,
         "clients": clients,
+        "run": {
+            key: {"value": value, "origin": settings.origins.get(f"run.{key}", "default")}
+            for key, value in settings.run.items()
+        },
     }
 
 

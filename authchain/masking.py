@@ -72,11 +72,23 @@ class _Index:
     readers only do single dict/set look-ups, which are atomic under the GIL.
     """
 
-    __slots__ = ("digests", "lengths")
+    __slots__ = ("digests", "finder", "groups", "lengths", "longest", "shortest")
 
     def __init__(self) -> None:
         self.lengths: dict[int, int | tuple[int, ...]] = {}
         self.digests: set[bytes] = set()
+        # What the byte scanner needs to skip text no form can be in (see
+        # Masker._byte_spans): the form lengths' range and which coarse byte
+        # groups (_GROUP_OF) forms contain; ``finder`` caches the table built from them.
+        self.longest = 0
+        self.shortest = 0
+        self.groups = 0
+        self.finder: tuple[tuple[int, int], bytes, bytes] | None = None
+
+    def add_shape(self, length: int, groups: int) -> None:
+        self.longest = max(self.longest, length)
+        self.shortest = min(self.shortest, length) if self.shortest else length
+        self.groups |= groups
 
     def add_length(self, fingerprint: int, length: int) -> None:
         known = self.lengths.get(fingerprint)
@@ -149,12 +161,14 @@ class Masker:
             for form in byte_forms
             if len(form) >= self._min_length
         }
+        groups = _groups(byte_forms)
         with self._lock:
             index = self._index
             before = len(index.digests)
             for digest, fingerprint, length in entries:
                 index.digests.add(digest)
                 index.add_length(fingerprint, length)
+                index.add_shape(length, groups)
             self._forms += len(index.digests) - before
             self._values.add(seen)
 
@@ -177,39 +191,146 @@ class Masker:
         """The same for bytes (a child process's output in ``authchain run``)."""
         if not self._index.lengths or len(data) < self._prefix:
             return data
-        text = data.decode("latin-1")  # one character per byte, both ways
-        masked = self._scan(text, lambda piece: piece.encode("latin-1"))
-        return data if masked is text else masked.encode("latin-1")
+        return self.mask_stream(data, final=True)[0]
+
+    def longest_form(self) -> int:
+        """The length of the longest registered form (0: none): what a stream must hold back.
+
+        A length says nothing a reader of the output could not count in ``***``'s
+        place anyway, and no value can be rebuilt from it.
+        """
+        return self._index.longest
+
+    def mask_stream(self, data: bytes, *, final: bool = False) -> tuple[bytes, int]:
+        """Mask the part of a stream's pending bytes that no later byte can change.
+
+        Returns ``(masked, consumed)``: ``masked`` is ``data[:consumed]`` with
+        every registered form replaced, and the caller keeps ``data[consumed:]``
+        and puts it in front of the next chunk. Unless ``final`` (end of
+        output), what is kept is the tail where a form may still begin and be
+        completed by bytes not yet read: at most ``longest_form() - 1`` bytes,
+        and nothing after a byte no form contains (a newline, for most values),
+        so a prompt shows at once up to that tail. The result is what masking
+        the whole stream at once gives, however it was cut into chunks; the
+        work per call is proportional to ``len(data)``.
+        """
+        index = self._index
+        n = len(data)
+        if not index.lengths:
+            return data, n
+        table, needle = self._finder(index)
+        if final:
+            closed = stop = n
+        else:
+            # Where the trailing run of form bytes starts: only it can continue in the next chunk.
+            width = min(n, index.longest + 64)
+            last = data[n - width :].translate(table).rfind(0)
+            closed = data.translate(table).rfind(0) + 1 if last < 0 and width < n else n - width + last + 1
+            stop = max(closed, n - index.longest + 1)  # forms starting before stop are complete
+        pieces: list[bytes] = []
+        done = 0
+        # A run of form bytes as long as the shortest form holds `len(run_of)`
+        # consecutive samples every `step` bytes: look for those in a sample
+        # (an eighth of the bytes, in C), then classify only around them.
+        step = max(1, len(needle) // 8)
+        samples = data[::step].translate(table)
+        run_of = b"\x01" * (len(needle) // step)
+        limit = -(-closed // step)  # the samples before `closed`
+        position = 0
+        while position < limit:
+            first = samples.find(run_of, position, limit)
+            if first < 0:
+                break
+            after = samples.find(0, first + len(run_of), limit)
+            after = limit if after < 0 else after
+            # Samples first-1 and after hold bytes no form contains: the runs lie between.
+            low = (first - 1) * step + 1 if first else 0
+            done = self._runs(data, low, min(after * step, closed), table, needle, pieces, done)
+            position = after
+        consumed = n
+        if closed < n:  # the trailing run: decide what is complete, keep the rest
+            done, consumed = self._replace(data, closed, n, stop - closed, pieces, done)
+        if not pieces:
+            return (data, n) if consumed == n else (data[:consumed], consumed)
+        pieces.append(data[done:consumed])
+        return b"".join(pieces), consumed
+
+    def _runs(
+        self, data: bytes, low: int, high: int, table: bytes, needle: bytes, pieces: list[bytes], done: int
+    ) -> int:
+        """Mask every run of form bytes in ``data[low:high]`` long enough to hold a form."""
+        flags = data[low:high].translate(table)  # 1 where a byte could be in a form
+        position = 0
+        while True:
+            begin = flags.find(needle, position)
+            if begin < 0:
+                return done
+            end = flags.find(0, begin + len(needle))
+            end = len(flags) if end < 0 else end
+            done = self._replace(data, low + begin, low + end, end - begin, pieces, done)[0]
+            position = end
+
+    def _replace(
+        self, data: bytes, begin: int, end: int, stop: int, pieces: list[bytes], done: int
+    ) -> tuple[int, int]:
+        """Append to ``pieces`` the run ``data[begin:end]`` with its forms starting before
+        ``begin + stop`` masked; return the new ``done`` and where undecided bytes start."""
+        spans, hold = self._find_forms(data[begin:end].decode("latin-1"), _latin1, stop)
+        for position, length in spans:
+            pieces += (data[done : begin + position], _REPLACEMENT_BYTES)
+            done = begin + position + length
+        return done, begin + hold
+
+    def _finder(self, index: _Index) -> tuple[bytes, bytes]:
+        key = (index.groups, index.shortest)
+        cached = index.finder
+        if cached is None or cached[0] != key:
+            table = bytes(1 if index.groups & _GROUP_OF[byte] else 0 for byte in range(256))
+            cached = index.finder = (key, table, b"\x01" * max(1, index.shortest))
+        return cached[1], cached[2]
 
     def _scan(self, text: str, to_bytes: Callable[[str], bytes]) -> str:
+        if not self._index.lengths or len(text) < self._prefix:
+            return text
+        spans, _ = self._find_forms(text, to_bytes, len(text))
+        if not spans:
+            return text
+        pieces: list[str] = []
+        start = 0
+        for position, length in spans:
+            pieces += (text[start:position], REPLACEMENT)
+            start = position + length
+        pieces.append(text[start:])
+        return "".join(pieces)
+
+    def _find_forms(
+        self, text: str, to_bytes: Callable[[str], bytes], stop: int
+    ) -> tuple[list[tuple[int, int]], int]:
+        """The forms in ``text`` starting before ``stop`` (position, length), leftmost
+        and longest first; and the first position from ``stop`` on where a form may start."""
         index = self._index
         lengths = index.lengths
         size = self._prefix
-        if not lengths or len(text) < size:
-            return text
+        spans: list[tuple[int, int]] = []
+        start = 0
         # Fingerprint every position in C; only positions whose fingerprint is
         # known get a digest compared (most text has none at all).
         grams = map("".join, zip(*(text[offset:] for offset in range(size)), strict=False))
         prints = map(xor, map(hash, grams), repeat(self._salt))
-        candidates = list(compress(count(), map(lengths.__contains__, prints)))
-        if not candidates:
-            return text
         digests, key = index.digests, self._key
-        pieces: list[str] = []
-        start = 0
-        for position in candidates:
+        for position in compress(count(), map(lengths.__contains__, prints)):
             if position < start:
                 continue  # inside a form already replaced
+            if position >= stop:
+                return spans, position  # a form may start here: undecided
             for length in index.lengths_at(hash(text[position : position + size]) ^ self._salt):
                 piece = text[position : position + length]  # longest first: overlapping values mask whole
                 if len(piece) == length and _blake(to_bytes(piece), key) in digests:
-                    pieces += (text[start:position], REPLACEMENT)
+                    spans.append((position, length))
                     start = position + length
                     break
-        if not pieces:
-            return text
-        pieces.append(text[start:])
-        return "".join(pieces)
+        # Past the last full prefix nothing could be fingerprinted: undecided too.
+        return spans, max(start, min(stop, len(text)), len(text) - size + 1)
 
     def __len__(self) -> int:
         with self._lock:
@@ -221,6 +342,28 @@ class Masker:
     def __reduce__(self) -> Any:
         # Travelling in a pickle would carry digests of every registered value.
         return (type(self), (self._min_length,))
+
+
+# Coarse byte groups for the byte scanner's pre-filter: printable ASCII, space,
+# control characters (newline among them), non-ASCII. What a masker records of a
+# value is which groups its forms touch (at most four bits), never the bytes.
+_GROUP_OF = tuple(
+    1 if 0x21 <= byte <= 0x7E else 2 if byte == 0x20 else 8 if byte >= 0x80 else 4 for byte in range(256)
+)
+_GROUP_TABLE = bytes(_GROUP_OF)
+_REPLACEMENT_BYTES = REPLACEMENT.encode()
+
+
+def _groups(forms: set[bytes]) -> int:
+    groups = 0
+    for form in forms:
+        for byte in set(form.translate(_GROUP_TABLE)):
+            groups |= byte
+    return groups
+
+
+def _latin1(piece: str) -> bytes:
+    return piece.encode("latin-1")
 
 
 def _blake(data: bytes, key: bytes) -> bytes:

@@ -24,7 +24,15 @@ from pathlib import Path
 
 from benchmarks._harness import ROOT, Row, render_table
 
-BENCHMARKS = ("bench_import", "bench_cached", "bench_aws", "bench_vault", "bench_clients", "bench_memory")
+BENCHMARKS = (
+    "bench_import",
+    "bench_cached",
+    "bench_aws",
+    "bench_vault",
+    "bench_clients",
+    "bench_memory",
+    "bench_run",
+)
 TIMEOUT = {False: 300, True: 120}  # seconds per benchmark: full, quick
 START = "<!-- bench:table:start -->"
 END = "<!-- bench:table:end -->"

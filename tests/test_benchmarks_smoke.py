@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ("bench_import", "bench_cached", "bench_aws", "bench_vault", "bench_clients", "bench_memory")
+BENCHMARKS = (
+    "bench_import",
+    "bench_cached",
+    "bench_aws",
+    "bench_vault",
+    "bench_clients",
+    "bench_memory",
+    "bench_run",
+)
 STATUSES = {"met", "MISSED", "met (proposed)", "MISSED (proposed)", "info", "skipped"}
 
 
