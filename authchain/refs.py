@@ -137,7 +137,7 @@ class SecretRef:
     @property
     def field(self) -> str | None:
         """The JSON field to pick from the secret (``#KEY``), if the scheme uses one."""
-        spec = _SCHEMES.get(self.scheme)
+        spec = _SCHEMES.get(self.scheme) or _TESTING_SCHEMES.get(self.scheme)
         if spec is not None and not spec.json_fragment:
             return None
         return self.fragment
@@ -230,7 +230,7 @@ def _scheme_spec(scheme: str) -> _Scheme:
     from authchain._registry import registered_types
 
     if scheme in registered_types():
-        return _PLUGIN_SCHEME
+        return _TESTING_SCHEMES.get(scheme, _PLUGIN_SCHEME)
     known = ", ".join(sorted(_SCHEMES))
     raise ConfigError(f"unknown reference scheme {scheme!r}; known schemes: {known}")
 
@@ -395,6 +395,11 @@ _SCHEMES: dict[str, _Scheme] = {
     ),
     "gcp-sm": _Scheme("gcp-sm://projects/P/secrets/S/versions/V[#KEY] or gcp-sm://S[#KEY]", _gcp_sm),
     "prefect": _Scheme("prefect://BLOCK_NAME[#KEY]", _prefect),
+}
+
+# Schemes of testing tools: known only once test code registers the type
+# (``authchain.testing.register_memory_source()``), never in production.
+_TESTING_SCHEMES: dict[str, _Scheme] = {
     "memory": _Scheme("memory://NAME[#KEY]", _generic),
 }
 

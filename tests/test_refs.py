@@ -336,7 +336,6 @@ def test_known_schemes_are_the_design_ones() -> None:
         "aws-ssm",
         "gcp-sm",
         "prefect",
-        "memory",
     }
 
 

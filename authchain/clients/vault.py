@@ -130,17 +130,18 @@ def _source(
         options = {name: value for name, value in settings.items() if value is not None}
         lookup = chain
         if explicit:
-            from authchain.testing.memory import MemorySource
+            from authchain.clients._explicit import ExplicitValues
+            from authchain.values import SecretValue
 
             # Explicit values answer first, under names of their own: the configured
             # name may be a reference, which would go straight to its backend.
             for name in explicit:
                 options[name] = f"EXPLICIT_{name.upper()}"
-            memory = MemorySource(
-                {f"EXPLICIT_{name.upper()}": _text(value) for name, value in explicit.items()},
+            given = ExplicitValues(
+                {f"EXPLICIT_{name.upper()}": SecretValue(_text(value)) for name, value in explicit.items()},
                 name="explicit",
             )
-            lookup = Chain([memory, *chain.sources], cache_ttl=0)
+            lookup = Chain([given, *chain.sources], cache_ttl=0)
         source = VaultSource(name="vault-client", **options)
         source.bind(lookup)
         return source
