@@ -57,7 +57,7 @@ CLIENT_KINDS = ("aws", "vault", "gcp", "keyring")
 # Keys whose string value would be a credential if written literally.
 _SECRET_KEY = re.compile(
     r"(?:^|_)(token|password|passwd|pwd|secret|secret_id|api_key|apikey|private_key|"
-    r"access_key|secret_key|secret_access_key|client_secret|credentials?)$",
+    r"access_key|secret_key|secret_access_key|client_secret|credentials?|jwt|role_id)$",
     re.IGNORECASE,
 )
 _SECRET_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
@@ -94,6 +94,15 @@ class Settings:
 
     def value(self, key: str) -> Any:
         return self.values.get(key, TOP_LEVEL[key].default)
+
+    def __repr__(self) -> str:
+        # Where the settings came from, not what they hold: a value (a URL with a
+        # password, an expanded ${VAR}) must not reach a log line or a traceback.
+        sources = None if self.sources is None else sorted(self.sources)
+        return (
+            f"Settings(path={self.display!r}, profile={self.profile!r}, sources={sources!r}, "
+            f"secrets={sorted(self.secrets)!r}, clients={sorted(self.raw_clients)!r})"
+        )
 
     @property
     def display(self) -> str:
@@ -342,7 +351,14 @@ def _reject_literal_secrets(table: Mapping[str, Any], where: str) -> None:
     for key, value in table.items():
         if isinstance(value, dict):
             _reject_literal_secrets(value, f"{where}.{key}")
-        elif isinstance(value, str) and _SECRET_KEY.search(key) and not _is_indirect(value):
+            continue
+        if not _SECRET_KEY.search(key):
+            continue
+        if isinstance(value, list):  # credentials = ["AKIA...", "..."]: every item must be indirect
+            literal = any(not isinstance(item, str) or not _is_indirect(item) for item in value)
+        else:
+            literal = isinstance(value, str) and not _is_indirect(value)
+        if literal:
             raise ConfigError(
                 f"{where}.{key} looks like a literal secret. A config holds references, "
                 f"not values: use a reference such as env://{key.upper()} or "
@@ -493,7 +509,7 @@ def describe(chain: Chain, settings: Settings) -> dict[str, Any]:
             shown[key] = {"value": _jsonable(value), "origin": origin}
         sources.append({"name": source.name, "type": source.type, "settings": shown})
     secrets = {
-        name: {"reference": str(ref), "origin": settings.origins.get(f"secrets.{name}", "default")}
+        name: {"reference": _jsonable(str(ref)), "origin": settings.origins.get(f"secrets.{name}", "default")}
         for name, ref in settings.secrets.items()
     }
     clients = {
@@ -517,10 +533,14 @@ def describe(chain: Chain, settings: Settings) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
+    if isinstance(value, str):
+        from authchain._redact import redact_url_passwords
+
+        return redact_url_passwords(value)
+    if isinstance(value, (int, float, bool)) or value is None:
         return value
     if isinstance(value, (list, tuple)):
         return [_jsonable(item) for item in value]
     if isinstance(value, dict):
         return {str(key): _jsonable(item) for key, item in value.items()}
-    return str(value)
+    return _jsonable(str(value))

@@ -173,7 +173,7 @@ class Attempt:
         """The ``name (type): detail`` line used in errors and ``explain``."""
         label = self.source if self.source == self.type else f"{self.source} ({self.type})"
         suffix = " [cached]" if self.cached else ""
-        return f"{label}: {self.detail}{suffix}"
+        return f"{label}: {_shown(self.detail)}{suffix}"
 
 
 @record
@@ -213,7 +213,7 @@ class Explanation:
                     "source": a.source,
                     "type": a.type,
                     "outcome": a.outcome,
-                    "detail": a.detail,
+                    "detail": _shown(a.detail),
                     "cached": a.cached,
                     "status": self._status(a),
                 }
@@ -238,7 +238,7 @@ class Explanation:
             head += f"\npinned in config to {self.pinned_to}"
         rows = [("#", "source", "type", "status", "detail")]
         for number, attempt in enumerate(self.attempts, start=1):
-            detail = attempt.detail + (" [cached]" if attempt.cached else "")
+            detail = _shown(attempt.detail) + (" [cached]" if attempt.cached else "")
             rows.append((str(number), attempt.source, attempt.type, self._status(attempt), detail))
         table = _format_table(rows)
         tail = ""
@@ -246,6 +246,13 @@ class Explanation:
             names = ", ".join(a.source for a in self.shadowed)
             tail = f"\nalso defined in (shadowed): {names}"
         return f"{head}\n{table}{tail}"
+
+
+def _shown(detail: str) -> str:
+    """A source's detail as shown: a URL's password is never part of it."""
+    from authchain._redact import redact_url_passwords
+
+    return redact_url_passwords(detail)
 
 
 def _format_table(rows: Sequence[tuple[str, ...]]) -> str:

@@ -358,7 +358,9 @@ class Source(ABC):
         return self.result("ok", "no check needed")
 
     def result(self, status: CheckStatus, detail: str) -> CheckResult:
-        return CheckResult(self.name, self.type, status, detail)
+        from authchain._redact import redact_url_passwords
+
+        return CheckResult(self.name, self.type, status, redact_url_passwords(detail))
 
     def settings(self) -> dict[str, Any]:
         """The effective settings, for ``authchain config`` (never a secret)."""
