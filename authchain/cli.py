@@ -24,6 +24,7 @@ from typing import IO, Any, NoReturn
 from authchain import masking
 from authchain._chain import Chain
 from authchain._retry import deadline_scope
+from authchain._scrub import scrubbed
 from authchain.errors import AuthChainError, ConfigError, SecretNotFound
 from authchain.refs import is_reference
 from authchain.values import MASK, SecretValue
@@ -323,15 +324,15 @@ def _run(args: argparse.Namespace) -> int:
     return code
 
 
+@scrubbed
 def _as_text(value: SecretValue[Any], name: str) -> str:
     secret: str | bytes = value.get_secret_value()
     if isinstance(secret, bytes):
         try:
             return secret.decode("utf-8")
         except UnicodeDecodeError:
-            raise ConfigError(
-                f"{name} resolved to binary data, which cannot go into an environment variable"
-            ) from None
+            pass  # the error holds the bytes: raised below, outside the handler, without it
+        raise ConfigError(f"{name} resolved to binary data, which cannot go into an environment variable")
     if "\x00" in secret:
         raise ConfigError(
             f"{name} resolved to a value containing NUL, which cannot go into an environment variable"

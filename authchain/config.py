@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from authchain._registry import load_source_class, registered_types
+from authchain._scrub import scrubbed
 from authchain.errors import ConfigError
 from authchain.refs import SecretRef, is_reference
 from authchain.sources.base import Option, _suggest
@@ -130,6 +131,7 @@ def find_config_file(start: Path | None = None, environ: Mapping[str, str] | Non
     return None
 
 
+@scrubbed
 def load_settings(
     path: str | Path | None = None,
     *,

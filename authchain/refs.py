@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from authchain._records import record
+from authchain._scrub import scrubbed
 from authchain.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -109,6 +110,7 @@ class SecretRef:
     params: tuple[tuple[str, str], ...] = ()
 
     @classmethod
+    @scrubbed
     def parse(cls, text: str | SecretRef) -> SecretRef:
         """Parse ``text``; raise :class:`ConfigError` saying what is wrong.
 

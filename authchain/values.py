@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 from authchain._records import record
+from authchain._scrub import scrubbed
 
 __all__ = ["MASK", "Attempt", "Explanation", "Outcome", "SecretValue"]
 
@@ -68,6 +69,7 @@ class SecretValue(Generic[T]):
         # when printing, and the decoder's error keeps the whole value in `.doc`.
         raise ValueError("the secret value is not valid JSON") from None
 
+    @scrubbed
     def fields(self) -> dict[str, SecretValue[str]]:
         """Parse a JSON object and return each top-level field as a ``SecretValue``.
 

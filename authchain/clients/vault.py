@@ -13,7 +13,9 @@ from typing import Any
 
 from authchain._chain import Chain
 from authchain._default import get_default_chain
+from authchain._scrub import scrubbed
 from authchain.clients._base import CACHE, ClientExplanation, client_settings, fingerprint, lookup_credential
+from authchain.errors import ConfigError
 from authchain.sources.base import Option
 
 __all__ = ["explain_vault", "vault_client"]
@@ -41,6 +43,7 @@ def _options() -> tuple[Option, ...]:
     return tuple(option for option in VaultSource.options if option.name in _CLIENT_SETTINGS)
 
 
+@scrubbed
 def vault_client(
     *,
     url: str | None = None,
@@ -70,6 +73,7 @@ def vault_client(
     return source.client()
 
 
+@scrubbed
 def explain_vault(
     *,
     url: str | None = None,
@@ -149,8 +153,15 @@ def _source(
     return CACHE.get_or_build(key, build)
 
 
+@scrubbed
 def _text(value: Any) -> str:
     from authchain.values import SecretValue
 
     raw = value.get_secret_value() if isinstance(value, SecretValue) else value
-    return raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+    if not isinstance(raw, bytes):
+        return str(raw)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass  # the error holds the bytes: raised below, outside the handler, without it
+    raise ConfigError("an explicit Vault credential is bytes that are not UTF-8 text")
