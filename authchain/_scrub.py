@@ -65,4 +65,5 @@ def scrubbed(function: F) -> F:
             clear_frames(error)
             raise
 
+    wrapper.__authchain_scrubbed__ = True  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]

@@ -255,6 +255,18 @@ class Source(ABC):
     """``get_many`` is a real batch call (one request for many keys)."""
     options: ClassVar[tuple[Option, ...]] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A source's read path holds what the backend answered (a parsed secret,
+        # a response body) in its locals: when it raises, no frame keeps them
+        # (authchain._scrub), for every source, plugins included.
+        super().__init_subclass__(**kwargs)
+        from authchain._scrub import scrubbed
+
+        for method in ("get", "get_many"):
+            own = cls.__dict__.get(method)
+            if callable(own) and not getattr(own, "__authchain_scrubbed__", False):
+                setattr(cls, method, scrubbed(own))
+
     def __init__(
         self,
         *,

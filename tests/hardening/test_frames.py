@@ -343,3 +343,54 @@ def test_run_refusing_a_value_holds_no_value() -> None:
         error = raised(lambda secret=secret: _as_text(secret, "NAME"))  # type: ignore[misc]
         assert isinstance(error, ConfigError)
         assert_frames_clean(value, error)
+
+
+# -- a source's own read path, called directly or through the chain -------------------------------
+
+
+def test_a_dotenv_file_that_is_not_text_holds_no_value(tmp_path: Path) -> None:
+    from authchain.sources.dotenv import DotenvSource
+
+    value = fresh()
+    path = tmp_path / ".env"
+    path.write_bytes(f"TOKEN={value}\n".encode() + b"BROKEN=\xff\xfe\n")
+    source = DotenvSource(path=path, name="dotenv")
+    error = raised(lambda: source.get(source.key_for("TOKEN")))
+    assert isinstance(error, AuthChainError)
+    assert_frames_clean(value, error)
+    with Chain([source], cache_ttl=0) as chain:
+        error = raised(lambda: chain.resolve("TOKEN"))
+        assert_frames_clean(value, error)
+
+
+def test_any_source_that_raises_while_holding_a_value_holds_none_after(tmp_path: Path) -> None:
+    """A plugin source (not written with this in mind) parsing a response and raising."""
+    from authchain.errors import BackendError
+    from authchain.sources.base import Found, Key, NotFound, Source
+
+    value = fresh()
+
+    class Careless(Source):
+        type = "careless"
+
+        def key_for(self, name: str) -> Key:
+            return name
+
+        def get(self, key: Key) -> Found | NotFound:
+            response = {"data": [value, "and more"]}
+            if not isinstance(response["data"], dict):
+                raise BackendError("the answer is not a KV secret")
+            return NotFound("never")
+
+        def get_many(self, keys: Any) -> Any:
+            body = json.loads(json.dumps({"values": [value]}))
+            raise KeyError(len(body))
+
+    source = Careless(name="careless")
+    for call in (lambda: source.get("X"), lambda: source.get_many(["X"])):
+        error = raised(call)
+        assert_frames_clean(value, error)
+    with Chain([source], cache_ttl=0) as chain:
+        error = raised(lambda: chain.resolve("X"))
+        assert isinstance(error, BackendError)
+        assert_frames_clean(value, error)
