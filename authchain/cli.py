@@ -180,6 +180,7 @@ def _print_json(data: Any) -> None:
 # -- commands --------------------------------------------------------------
 
 
+@scrubbed
 def _resolve(args: argparse.Namespace) -> int:
     chain = _chain(args)
     with deadline_scope(chain.deadline, chain._clock):  # as Chain.resolve: a hung backend stops
@@ -403,6 +404,7 @@ def _pump(source: IO[bytes], target: IO[str], mask: Callable[[bytes], bytes]) ->
         source.close()
 
 
+@scrubbed
 def _keyring(args: argparse.Namespace) -> int:
     from authchain.sources.keyring import KeyringSource
 
