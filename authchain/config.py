@@ -311,6 +311,8 @@ def _validate(settings: Settings, environ: Mapping[str, str], cwd: Path) -> None
         table = {
             key: expand(value, environ, f"{location}.{key}") for key, value in settings.sources[name].items()
         }
+        for key, value in table.items():
+            check_expanded_secret_setting(key, settings.sources[name][key], value, f"{location}.{key}")
         options = {key: value for key, value in table.items() if key != "type"}
         load_source_class(table["type"]).validate_settings(
             options, where=location, base_dir=settings.base_dir
@@ -366,6 +368,29 @@ def _reject_literal_secrets(table: Mapping[str, Any], where: str) -> None:
                 f"not values: use a reference such as env://{key.upper()} or "
                 f"vault://secret/app#{key}, a secret name such as {key.upper()}, or ${{{key.upper()}}}"
             )
+
+
+def check_expanded_secret_setting(key: str, written: Any, expanded: Any, where: str) -> None:
+    """A credential setting written as ``${VAR}`` must still name or reference a secret once expanded.
+
+    ``token = "${VAULT_TOKEN}"`` with the token itself in ``VAULT_TOKEN`` would
+    make the token a *name* to look up, and names are quoted in "not found"
+    messages. The message never shows what the variable held.
+
+    Raises:
+        ConfigError: a secret-looking key whose expansion is neither a secret
+            name (UPPER_SNAKE) nor a valid reference.
+    """
+    if written == expanded or not _SECRET_KEY.search(key):
+        return
+    items = expanded if isinstance(expanded, list) else [expanded]
+    if all(not isinstance(item, str) or _is_indirect(item) for item in items):
+        return
+    raise ConfigError(
+        f"{where}: ${{...}} expands to text that is neither a secret name nor a reference "
+        "(not shown): a credential setting names where the credential is (DB_PASSWORD, "
+        "env://DB_PASSWORD, vault://secret/app#password), it does not hold it"
+    )
 
 
 def _is_indirect(value: str) -> bool:

@@ -21,7 +21,7 @@ from typing import Any
 from authchain._cache import SingleFlight
 from authchain._chain import Chain
 from authchain._retry import deadline_scope
-from authchain.config import _SECRET_KEY, expand
+from authchain.config import _SECRET_KEY, check_expanded_secret_setting, expand
 from authchain.errors import ConfigError
 from authchain.refs import SecretRef, is_reference
 from authchain.sources.base import Option
@@ -153,6 +153,7 @@ def client_settings(
             origin = "explicit"
         elif option.name in table:
             raw = expand(table[option.name], environ, f"{where} {option.name}")
+            check_expanded_secret_setting(option.name, table[option.name], raw, f"{where} {option.name}")
             result[option.name] = option.coerce(raw, where, base_dir)
             origin = where
         else:

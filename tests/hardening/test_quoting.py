@@ -575,3 +575,30 @@ def test_run_passes_memory_references_through_as_text(tmp_path: Path) -> None:
     done = cli(tmp_path, "check", "--config", str(config))
     assert done.returncode == 2
     assert "unknown source type 'memory'" in done.stderr
+
+
+def _load_and_explain_vault(config: Path, environ: dict[str, str], folder: Path) -> None:
+    from authchain.clients import explain_client
+
+    with build_chain(load_settings(config, environ=environ, cwd=folder)) as chain:
+        explain_client("vault", chain=chain)
+
+
+@pytest.mark.parametrize("table", ["sources.v", "clients.vault"])
+def test_a_credential_setting_expanding_to_a_value_is_refused_unquoted(tmp_path: Path, table: str) -> None:
+    canary = fresh()
+    config = tmp_path / "authchain.toml"
+    source = '[sources.v]\ntype = "vault"\nurl = "http://127.0.0.1:9"\n'
+    body = (
+        f'{source}token = "${{HARDEN_T}}"\n'
+        if table == "sources.v"
+        else f'{source}\n[clients.vault]\nurl = "http://127.0.0.1:9"\ntoken = "${{HARDEN_T}}"\n'
+    )
+    config.write_text(body, encoding="utf-8")
+    for indirect in ("VAULT_TOKEN", "env://VAULT_TOKEN"):
+        _load_and_explain_vault(config, {"HARDEN_T": indirect}, tmp_path)
+    with pytest.raises(ConfigError, match="neither a secret name nor a reference") as caught:
+        _load_and_explain_vault(config, {"HARDEN_T": canary}, tmp_path)
+    assert_absent(canary, str(caught.value), "the error for an expanded credential setting")
+    done = cli(tmp_path, "check", "--config", str(config), env={"HARDEN_T": canary})
+    assert_absent(canary, done.stdout + done.stderr, "`authchain check` output")
