@@ -43,7 +43,9 @@ class SecretValue(Generic[T]):
         if isinstance(value, SecretValue):
             value = value.get_secret_value()
         if not isinstance(value, (str, bytes)):
-            raise TypeError(f"SecretValue holds str or bytes, not {type(value).__name__}")
+            kind = type(value).__name__
+            del value  # a dict of credentials passed by mistake stays out of this frame
+            raise TypeError(f"SecretValue holds str or bytes, not {kind}")
         self._secret: T = value
 
     def get_secret_value(self) -> T:

@@ -394,3 +394,10 @@ def test_any_source_that_raises_while_holding_a_value_holds_none_after(tmp_path:
         error = raised(lambda: chain.resolve("X"))
         assert isinstance(error, BackendError)
         assert_frames_clean(value, error)
+
+
+def test_a_secret_value_of_the_wrong_type_holds_no_value() -> None:
+    value = fresh()
+    error = raised(lambda: SecretValue({"password": value}))  # type: ignore[arg-type]
+    assert isinstance(error, TypeError)
+    assert_frames_clean(value, error)
