@@ -274,10 +274,9 @@ class LazyClient:
 
     def __init__(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         for name, value in _named_arguments(factory, args, kwargs):
-            credential = name in _SECRET_ARGUMENTS or bool(_SECRET_KEY.search(name))
-            if not credential and not isinstance(value, (SecretValue, bytes)):
+            if not _travels_a_credential(name, value):
                 continue
-            if value is not None and not isinstance(value, SecretRef) and not is_reference(value):
+            if value is not None and not _is_valid_reference(value):
                 del args, kwargs, value  # no frame of this error holds the value
                 raise ConfigError(
                     f"lazy({factory.__name__}, ...) travels in pickles: pass {name!r} as a "
@@ -312,6 +311,30 @@ class LazyClient:
     def __repr__(self) -> str:
         args = ", ".join([*(repr(a) for a in self._args), *(f"{k}=..." for k in self._kwargs)])
         return f"lazy({self._factory.__name__}{', ' if args else ''}{args})"
+
+
+def _travels_a_credential(name: str, value: Any) -> bool:
+    """A credential-named argument, a ``SecretValue`` or bytes anywhere, or a URL with a password."""
+    if name in _SECRET_ARGUMENTS or _SECRET_KEY.search(name) or isinstance(value, (SecretValue, bytes)):
+        return True
+    if isinstance(value, str):
+        from authchain._redact import redact_url_passwords
+
+        return redact_url_passwords(value) != value
+    return False
+
+
+def _is_valid_reference(value: Any) -> bool:
+    """A SecretRef, or text that parses as one (a malformed ``env://<value>`` is a value)."""
+    if isinstance(value, SecretRef):
+        return True
+    if not is_reference(value):
+        return False
+    try:
+        SecretRef.parse(value)
+    except ConfigError:
+        return False
+    return True
 
 
 def _named_arguments(

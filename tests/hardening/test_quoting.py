@@ -602,3 +602,22 @@ def test_a_credential_setting_expanding_to_a_value_is_refused_unquoted(tmp_path:
     assert_absent(canary, str(caught.value), "the error for an expanded credential setting")
     done = cli(tmp_path, "check", "--config", str(config), env={"HARDEN_T": canary})
     assert_absent(canary, done.stdout + done.stderr, "`authchain check` output")
+
+
+def test_lazy_refuses_malformed_references_and_urls_with_passwords() -> None:
+    from authchain.clients import lazy, vault_client
+
+    canary = fresh()
+
+    def connect(dsn: str, pool: int = 1) -> None:
+        raise AssertionError("never built")
+
+    for call in (
+        lambda: lazy(vault_client, token=f"env://{canary}!"),
+        lambda: lazy(connect, f"postgres://app:{canary}@db:5432/x"),
+        lambda: lazy(connect, dsn=f"https://ci:{canary}@127.0.0.1/"),
+    ):
+        with pytest.raises(ConfigError) as caught:
+            call()
+        assert_absent(canary, str(caught.value), "lazy()'s error")
+    assert repr(lazy(connect, "postgres://db:5432/x")) == "lazy(connect, 'postgres://db:5432/x')"
