@@ -85,13 +85,6 @@ def register_testing_type(type_name: str, target: str) -> None:
         _testing[type_name] = target
 
 
-def unregister_testing_type(type_name: str) -> None:
-    """Forget a type :func:`register_testing_type` added (tests of the registry itself)."""
-    with _lock:
-        _testing.pop(type_name, None)
-        _loaded.pop(type_name, None)
-
-
 def load_source_class(type_name: str) -> type[Source]:
     """Import the class registered for ``type_name``.
 
