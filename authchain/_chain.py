@@ -29,6 +29,7 @@ from authchain._retry import (
     full_jitter,
     time_left,
 )
+from authchain._scrub import clear_frames, scrubbed
 from authchain.errors import (
     AuthChainError,
     BackendError,
@@ -836,7 +837,9 @@ class Chain:
         suffix = f" ({'; '.join(notes)})" if notes else ""
         skip = source.on_error == "skip"
         # SDK exceptions can carry request and response data: only a scrubbed
-        # stand-in (type, masked text, traceback) goes on as the cause.
+        # stand-in (type, masked text, traceback) goes on as the cause, and no
+        # frame of the failure keeps its locals (a parsed response, a value).
+        clear_frames(error)
         cause = _scrubbed(error.__cause__)
         logger.debug("%s failed%s: %s", source.name, suffix, error.message, exc_info=cause)
         if raise_errors and not skip:
@@ -865,6 +868,7 @@ class Chain:
             return root._pool
 
 
+@scrubbed
 def _pick_field(result: Result, field: str | None, where: str) -> Result:
     """Apply a reference's ``#KEY`` to a JSON secret."""
     if field is None or not isinstance(result, Found):
@@ -926,6 +930,7 @@ def _guarded(source: Source, operation: Callable[[], Any]) -> Callable[[], Any]:
             raise
         except Exception as error:
             failure = BackendError(f"unexpected {type(error).__name__} in the {source.type} source")
+            clear_frames(error)  # the traceback stays (lines only): its frames may hold data fetched
             stand_in = UpstreamError(_type_name(error), "")
             stand_in.__traceback__ = error.__traceback__
         raise failure from stand_in

@@ -4,6 +4,12 @@ authchain registers its own built-ins through the same entry-point group a
 plugin uses (keyring's habit), so nothing is special about them. A fallback
 table keeps a source checkout working before it is installed. Loading a type
 imports only its module; the module imports its SDK when first used.
+
+Testing tools (the ``memory`` source) are not production types: nothing in
+``authchain.testing`` is ever taken from the entry points (a stale install's
+metadata may still list one), so ``authchain run`` and configs do not know
+``memory://``. Test code registers them with :func:`register_testing_type`
+(``authchain.testing.register_memory_source()``; the pytest plugin does it).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from authchain.errors import ConfigError
 if TYPE_CHECKING:
     from authchain.sources.base import Source
 
-__all__ = ["load_source_class", "plugin_errors", "registered_types"]
+__all__ = ["load_source_class", "plugin_errors", "register_testing_type", "registered_types"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +35,6 @@ ENTRY_POINT_GROUP = "authchain.sources"
 _BUILTIN: dict[str, str] = {
     "env": "authchain.sources.env:EnvSource",
     "dotenv": "authchain.sources.dotenv:DotenvSource",
-    "memory": "authchain.testing.memory:MemorySource",
     "aws-sm": "authchain.sources.aws:AWSSecretsManagerSource",
     "aws-ssm": "authchain.sources.aws:AWSParameterStoreSource",
     "vault": "authchain.sources.vault:VaultSource",
@@ -38,9 +43,12 @@ _BUILTIN: dict[str, str] = {
     "prefect": "authchain.sources.prefect:PrefectSource",
 }
 
+_TESTING_PACKAGE = "authchain.testing"
+
 _lock = threading.Lock()
 _loaded: dict[str, type[Source]] = {}
 _errors: dict[str, str] = {}
+_testing: dict[str, str] = {}
 
 
 @lru_cache(maxsize=1)
@@ -49,13 +57,32 @@ def _entry_points() -> dict[str, str]:
 
     found: dict[str, str] = {}
     for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if _is_testing_target(entry.value):
+            continue  # a testing tool is registered by test code, never by an install
         found.setdefault(entry.name, entry.value)
     return found
 
 
+def _is_testing_target(target: str) -> bool:
+    module = target.partition(":")[0].strip()
+    return module == _TESTING_PACKAGE or module.startswith(_TESTING_PACKAGE + ".")
+
+
 def registered_types() -> dict[str, str]:
-    """Every source type name → ``module:Class``; entry points over built-ins."""
-    return {**_BUILTIN, **_entry_points()}
+    """Every source type name → ``module:Class``; entry points over built-ins,
+    then the testing types registered in this process."""
+    return {**_BUILTIN, **_entry_points(), **_testing}
+
+
+def register_testing_type(type_name: str, target: str) -> None:
+    """Make a testing source type (``module:Class``) known in this process.
+
+    For test sessions only: ``authchain.testing.register_memory_source()`` and
+    the pytest plugin call it, so ``type = "memory"`` and ``memory://NAME``
+    work in tests while a production process never knows them.
+    """
+    with _lock:
+        _testing[type_name] = target
 
 
 def load_source_class(type_name: str) -> type[Source]:

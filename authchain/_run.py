@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from authchain import masking
+from authchain._scrub import scrubbed
 from authchain.errors import ConfigError
 from authchain.refs import SecretRef, is_reference
 from authchain.values import SecretValue
@@ -56,6 +57,7 @@ def selected(name: str, only: Sequence[str] | None) -> bool:
     return only is None or any(fnmatch.fnmatchcase(name, pattern) for pattern in only)
 
 
+@scrubbed
 def build_environment(
     environ: Mapping[str, str],
     chain_factory: Callable[[], Chain],
@@ -73,7 +75,7 @@ def build_environment(
     BackendError; nothing it raises quotes a value.
     """
     environment = dict(environ)  # taken before anything resolves: what an SDK sets later stays out
-    scrubbed = {name: environment.pop(name) for name in list(scrub) if name in environment}
+    scrubbed_values = {name: environment.pop(name) for name in list(scrub) if name in environment}
     scrubbed_names = set(scrub)
     looking = {name: value for name, value in environment.items() if is_reference(value)}
     chain: Chain | None = None
@@ -91,7 +93,7 @@ def build_environment(
             text = _as_text(resolved[str(ref)], name)
             environment[name] = text
             masking.default_masker.add(text)
-    _refuse_credentials(environment, scrubbed, chain)
+    _refuse_credentials(environment, scrubbed_values, chain)
     return environment
 
 
@@ -175,15 +177,15 @@ def _login_tokens(chain: Chain | None) -> list[tuple[str, str]]:
     return found
 
 
+@scrubbed
 def _as_text(value: SecretValue[Any], name: str) -> str:
     secret: str | bytes = value.get_secret_value()
     if isinstance(secret, bytes):
         try:
             return secret.decode("utf-8")
         except UnicodeDecodeError:
-            raise ConfigError(
-                f"{name} resolved to binary data, which cannot go into an environment variable"
-            ) from None
+            pass  # the error holds the bytes: raised below, outside the handler, without it
+        raise ConfigError(f"{name} resolved to binary data, which cannot go into an environment variable")
     if "\x00" in secret:
         raise ConfigError(
             f"{name} resolved to a value containing NUL, which cannot go into an environment variable"

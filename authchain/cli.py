@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 from authchain import masking
 from authchain._chain import Chain
 from authchain._retry import deadline_scope
+from authchain._scrub import scrubbed
 from authchain.errors import AuthChainError, ConfigError, SecretNotFound
 from authchain.values import MASK
 
@@ -202,6 +203,7 @@ def _print_json(data: Any) -> None:
 # -- commands --------------------------------------------------------------
 
 
+@scrubbed
 def _resolve(args: argparse.Namespace) -> int:
     chain = _chain(args)
     with deadline_scope(chain.deadline, chain._clock):  # as Chain.resolve: a hung backend stops
@@ -318,6 +320,7 @@ def _run(args: argparse.Namespace) -> int:
     return run_command(argv, environment, mask=not args.no_masking)
 
 
+@scrubbed
 def _keyring(args: argparse.Namespace) -> int:
     from authchain.sources.keyring import KeyringSource
 

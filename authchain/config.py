@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from authchain._registry import load_source_class, registered_types
+from authchain._scrub import scrubbed
 from authchain.errors import ConfigError
 from authchain.refs import SecretRef, is_reference
 from authchain.sources.base import Option, _suggest
@@ -59,7 +60,7 @@ CLIENT_KINDS = ("aws", "vault", "gcp", "keyring")
 # Keys whose string value would be a credential if written literally.
 _SECRET_KEY = re.compile(
     r"(?:^|_)(token|password|passwd|pwd|secret|secret_id|api_key|apikey|private_key|"
-    r"access_key|secret_key|secret_access_key|client_secret|credentials?)$",
+    r"access_key|secret_key|secret_access_key|client_secret|credentials?|jwt|role_id)$",
     re.IGNORECASE,
 )
 # Hostile-input bounds for a config file (see _read_toml): an authchain config
@@ -105,6 +106,15 @@ class Settings:
     def value(self, key: str) -> Any:
         return self.values.get(key, TOP_LEVEL[key].default)
 
+    def __repr__(self) -> str:
+        # Where the settings came from, not what they hold: a value (a URL with a
+        # password, an expanded ${VAR}) must not reach a log line or a traceback.
+        sources = None if self.sources is None else sorted(self.sources)
+        return (
+            f"Settings(path={self.display!r}, profile={self.profile!r}, sources={sources!r}, "
+            f"secrets={sorted(self.secrets)!r}, clients={sorted(self.raw_clients)!r})"
+        )
+
     @property
     def display(self) -> str:
         return str(self.path) if self.path else "(no config file)"
@@ -131,6 +141,7 @@ def find_config_file(start: Path | None = None, environ: Mapping[str, str] | Non
     return None
 
 
+@scrubbed
 def load_settings(
     path: str | Path | None = None,
     *,
@@ -443,6 +454,8 @@ def _validate(settings: Settings, environ: Mapping[str, str], cwd: Path) -> None
         table = {
             key: expand(value, environ, f"{location}.{key}") for key, value in settings.sources[name].items()
         }
+        for key, value in table.items():
+            check_expanded_secret_setting(key, settings.sources[name][key], value, f"{location}.{key}")
         options = {key: value for key, value in table.items() if key != "type"}
         load_source_class(table["type"]).validate_settings(
             options, where=location, base_dir=settings.base_dir
@@ -485,12 +498,42 @@ def _reject_literal_secrets(table: Mapping[str, Any], where: str) -> None:
     for key, value in table.items():
         if isinstance(value, dict):
             _reject_literal_secrets(value, f"{where}.{key}")
-        elif isinstance(value, str) and _SECRET_KEY.search(key) and not _is_indirect(value):
+            continue
+        if not _SECRET_KEY.search(key):
+            continue
+        if isinstance(value, list):  # credentials = ["AKIA...", "..."]: every item must be indirect
+            literal = any(not isinstance(item, str) or not _is_indirect(item) for item in value)
+        else:
+            literal = isinstance(value, str) and not _is_indirect(value)
+        if literal:
             raise ConfigError(
                 f"{where}.{key} looks like a literal secret. A config holds references, "
                 f"not values: use a reference such as env://{key.upper()} or "
                 f"vault://secret/app#{key}, a secret name such as {key.upper()}, or ${{{key.upper()}}}"
             )
+
+
+def check_expanded_secret_setting(key: str, written: Any, expanded: Any, where: str) -> None:
+    """A credential setting written as ``${VAR}`` must still name or reference a secret once expanded.
+
+    ``token = "${VAULT_TOKEN}"`` with the token itself in ``VAULT_TOKEN`` would
+    make the token a *name* to look up, and names are quoted in "not found"
+    messages. The message never shows what the variable held.
+
+    Raises:
+        ConfigError: a secret-looking key whose expansion is neither a secret
+            name (UPPER_SNAKE) nor a valid reference.
+    """
+    if written == expanded or not _SECRET_KEY.search(key):
+        return
+    items = expanded if isinstance(expanded, list) else [expanded]
+    if all(not isinstance(item, str) or _is_indirect(item) for item in items):
+        return
+    raise ConfigError(
+        f"{where}: ${{...}} expands to text that is neither a secret name nor a reference "
+        "(not shown): a credential setting names where the credential is (DB_PASSWORD, "
+        "env://DB_PASSWORD, vault://secret/app#password), it does not hold it"
+    )
 
 
 def _is_indirect(value: str) -> bool:
@@ -636,7 +679,7 @@ def describe(chain: Chain, settings: Settings) -> dict[str, Any]:
             shown[key] = {"value": _jsonable(value), "origin": origin}
         sources.append({"name": source.name, "type": source.type, "settings": shown})
     secrets = {
-        name: {"reference": str(ref), "origin": settings.origins.get(f"secrets.{name}", "default")}
+        name: {"reference": _jsonable(str(ref)), "origin": settings.origins.get(f"secrets.{name}", "default")}
         for name, ref in settings.secrets.items()
     }
     clients = {
@@ -664,10 +707,14 @@ def describe(chain: Chain, settings: Settings) -> dict[str, Any]:
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, (str, int, float, bool)) or value is None:
+    if isinstance(value, str):
+        from authchain._redact import redact_url_passwords
+
+        return redact_url_passwords(value)
+    if isinstance(value, (int, float, bool)) or value is None:
         return value
     if isinstance(value, (list, tuple)):
         return [_jsonable(item) for item in value]
     if isinstance(value, dict):
         return {str(key): _jsonable(item) for key, item in value.items()}
-    return str(value)
+    return _jsonable(str(value))

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +42,7 @@ from authchain._default import set_default_chain
 from authchain.config import _SECRET_KEY
 from authchain.errors import ConfigError
 from authchain.masking import install_log_masking
-from authchain.refs import is_reference
+from authchain.refs import SecretRef, is_reference
 
 try:
     from distributed import WorkerPlugin
@@ -88,8 +89,10 @@ class AuthchainWorkerPlugin(WorkerPlugin):
         env: environment variables to set on each worker before the chain is
             built (``VAULT_ADDR``, ``AUTHCHAIN_PROFILE``, ``PREFECT_API_URL``). The
             plugin is pickled, so these must not be secrets: a name that looks
-            like a credential (``*_TOKEN``, ``*_PASSWORD``, ``*_SECRET_ACCESS_KEY``,
-            ...) is refused unless its value is a reference.
+            like a credential (``*_TOKEN``, ``*PASSWORD``, ``*_SECRET_ACCESS_KEY``,
+            ``GITHUB_PAT``, ``JWT``, ``SENTRY_DSN``, ``VAULT_ROLE_ID``, ...) is
+            refused unless its value is a valid reference, and so is a URL with
+            a user part (``postgres://user:pw@host``) under any name.
         log_masking: install log masking on the workers (default True).
 
     Raises:
@@ -239,15 +242,64 @@ async def dask_setup(worker: Any) -> None:
     await worker.plugin_add(AuthchainWorkerPlugin(), name=PLUGIN_NAME, catch_errors=False)
 
 
+# Name parts that make a variable a credential: whole ``_``-separated parts
+# (``GITHUB_PAT``, ``JWT``, ``SENTRY_DSN``) and words found anywhere in a name
+# (``PGPASSWORD``, ``MYSQL_PWD``, ``VAULT_ROLE_ID``).
+_CREDENTIAL_PARTS = frozenset(
+    {
+        "AUTH", "AUTHORIZATION", "CERT", "COOKIE", "CREDENTIAL", "CREDENTIALS", "CREDS",
+        "DSN", "JWT", "KEY", "KEYS", "OTP", "PASS", "PAT", "PIN", "PRIVATE", "PW",
+        "PWD", "SESSION", "SIGNATURE", "SALT",
+    }
+)  # fmt: skip
+_CREDENTIAL_WORDS = (
+    "PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "APIKEY", "ROLE_ID", "ROLEID",
+    "SECRET_ID", "PRIVATE_KEY", "ACCESS_KEY", "CONNECTION_STRING", "CONN_STR", "DATABASE_URL",
+)  # fmt: skip
+_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*@")
+
+
+def _credential_name(name: str) -> bool:
+    upper = name.upper()
+    parts = set(re.split(r"[^A-Z0-9]+", upper))
+    return bool(parts & _CREDENTIAL_PARTS) or any(word in upper for word in _CREDENTIAL_WORDS)
+
+
+def _is_parsable_reference(value: str) -> bool:
+    if not is_reference(value):
+        return False
+    try:
+        SecretRef.parse(value)
+    except ConfigError:
+        return False
+    return True
+
+
 def _checked_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The plugin's ``env``: references, or settings that cannot be credentials.
+
+    The plugin is pickled to every worker, so a value in it travels in clear.
+    A credential-looking name (``*_TOKEN``, ``PGPASSWORD``, ``GITHUB_PAT``,
+    ``JWT``, ``SENTRY_DSN``, ``VAULT_ROLE_ID``, ...) needs a reference as its
+    value, and a URL with a user part (``postgres://user:pw@host``,
+    ``https://key@sentry``) is refused under any name. No message quotes a value.
+    """
     checked: dict[str, str] = {}
     for name, value in env.items():
         if not isinstance(name, str) or not isinstance(value, str) or not name:
             raise ConfigError("env must map variable names to strings")
-        if _SECRET_KEY.search(name) and not is_reference(value):
+        if _is_parsable_reference(value):
+            checked[name] = value
+            continue
+        if is_reference(value):
             raise ConfigError(
-                f"env[{name!r}] looks like a credential, and the worker plugin travels in a pickle: "
-                "give workers their credentials through their own environment "
+                f"env[{name!r}] is not a valid reference (value not shown); the worker plugin "
+                "travels in a pickle, so it takes references such as vault://secret/app#password"
+            )
+        if _SECRET_KEY.search(name) or _credential_name(name) or _USERINFO.search(value):
+            raise ConfigError(
+                f"env[{name!r}] looks like a credential (value not shown), and the worker plugin "
+                "travels in a pickle: give workers their credentials through their own environment "
                 "(LocalCluster(env=...), the deployment) or a secret store, or pass a reference"
             )
         checked[name] = value

@@ -44,7 +44,16 @@ __all__ = [
 
 
 class AuthChainError(Exception):
-    """Base class of every error authchain raises on purpose."""
+    """Base class of every error authchain raises on purpose.
+
+    The password of any URL in the message (``https://user:PW@host``) is
+    redacted here, whoever wrote the message.
+    """
+
+    def __init__(self, *args: object) -> None:
+        from authchain._redact import redact_url_passwords
+
+        super().__init__(*(redact_url_passwords(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class ConfigError(AuthChainError, ValueError):
@@ -101,7 +110,9 @@ class BackendError(AuthChainError):
         retryable: bool = False,
         access_denied: bool = False,
     ) -> None:
-        self.message = message
+        from authchain._redact import redact_url_passwords
+
+        self.message = redact_url_passwords(message)
         self.source = source
         self.access_denied = access_denied
         self.retryable = retryable and not access_denied

@@ -5,15 +5,22 @@ a reference to a backend whose extra is not installed still parses (resolving
 it is what fails, with the extra named). Each scheme has one small validator;
 a malformed reference is a :class:`~authchain.errors.ConfigError` that says
 what is wrong and shows the expected form.
+
+No message quotes the text it was given, nor any part of it: a reference is
+where a value is sometimes pasted by mistake (``SecretRef.parse(password)``,
+``P = "env://<the value>"``, ``vault://admin:PW@cache``). Messages name the
+scheme (when it is a known one), the rule broken, the position of a bad
+character, and the expected form.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from authchain._records import record
+from authchain._scrub import scrubbed
 from authchain.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -103,6 +110,7 @@ class SecretRef:
     params: tuple[tuple[str, str], ...] = ()
 
     @classmethod
+    @scrubbed
     def parse(cls, text: str | SecretRef) -> SecretRef:
         """Parse ``text``; raise :class:`ConfigError` saying what is wrong.
 
@@ -116,7 +124,7 @@ class SecretRef:
         match = _SCHEME_RE.fullmatch(text)
         if match is None:
             raise ConfigError(
-                f"{_shorten(text)!r} is not a reference: expected SCHEME://..., "
+                "the text is not a reference (not shown: it may be a value): expected SCHEME://..., "
                 "for example env://DB_PASSWORD or vault://secret/app#password"
             )
         scheme, rest = match.groups()
@@ -137,7 +145,7 @@ class SecretRef:
     @property
     def field(self) -> str | None:
         """The JSON field to pick from the secret (``#KEY``), if the scheme uses one."""
-        spec = _SCHEMES.get(self.scheme)
+        spec = _SCHEMES.get(self.scheme) or _TESTING_SCHEMES.get(self.scheme)
         if spec is not None and not spec.json_fragment:
             return None
         return self.fragment
@@ -230,9 +238,11 @@ def _scheme_spec(scheme: str) -> _Scheme:
     from authchain._registry import registered_types
 
     if scheme in registered_types():
-        return _PLUGIN_SCHEME
+        return _TESTING_SCHEMES.get(scheme, _PLUGIN_SCHEME)
     known = ", ".join(sorted(_SCHEMES))
-    raise ConfigError(f"unknown reference scheme {scheme!r}; known schemes: {known}")
+    raise ConfigError(
+        f"unknown reference scheme (not shown){_suggestion(scheme, _SCHEMES)}; known schemes: {known}"
+    )
 
 
 def _split(scheme: str, rest: str, spec: _Scheme) -> tuple[str, str | None, dict[str, str]]:
@@ -249,23 +259,28 @@ def _split(scheme: str, rest: str, spec: _Scheme) -> tuple[str, str | None, dict
         key, has_eq, value = item.partition("=")
         if not has_eq or not key or not value:
             raise ConfigError(
-                f"reference {scheme}://... has a malformed parameter {_shorten(item)!r} "
-                f"(expected NAME=VALUE); expected {spec.form}"
+                f"reference {scheme}://... has a malformed parameter (expected NAME=VALUE); "
+                f"expected {spec.form}"
             )
-        if key in params:
-            raise ConfigError(f"reference {scheme}://... repeats the parameter {key!r}")
         if spec is not _PLUGIN_SCHEME and key not in spec.params:
             allowed = ", ".join(sorted(spec.params)) or "none"
             raise ConfigError(
-                f"reference {scheme}://... has unknown parameter {key!r} "
+                f"reference {scheme}://... has an unknown parameter{_suggestion(key, spec.params)} "
                 f"(allowed: {allowed}); expected {spec.form}"
             )
+        if key in params:
+            shown = "" if spec is _PLUGIN_SCHEME else f" {key!r}"  # a known name, safe to show
+            raise ConfigError(f"reference {scheme}://... repeats the parameter{shown}")
         params[key] = value
     return rest, fragment if has_fragment else None, params
 
 
-def _shorten(text: str, limit: int = 60) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+def _suggestion(word: str, known: Iterable[str]) -> str:
+    """`` (did you mean 'vault'?)`` naming a known word close to ``word``, never ``word`` itself."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _require(condition: bool, message: str) -> None:
@@ -275,18 +290,23 @@ def _require(condition: bool, message: str) -> None:
 
 def _check_json_field(fragment: str | None) -> None:
     if fragment is not None:
-        _require(bool(_JSON_KEY.fullmatch(fragment)), f"#{fragment!r} is not a valid field name")
+        _require(bool(_JSON_KEY.fullmatch(fragment)), "the #KEY is not a valid field name")
 
 
 def _env(location: str, fragment: str | None, params: dict[str, str]) -> str:
-    _require(bool(_ENV_NAME.fullmatch(location)), f"{location!r} is not a variable name")
+    _require(
+        bool(_ENV_NAME.fullmatch(location)), "the location is not a variable name ([A-Za-z_][A-Za-z0-9_.-]*)"
+    )
     _check_json_field(fragment)
     return location
 
 
 def _dotenv(location: str, fragment: str | None, params: dict[str, str]) -> str:
     _require(fragment is not None, "the variable to read is missing (#KEY)")
-    _require(bool(_ENV_NAME.fullmatch(fragment or "")), f"{fragment!r} is not a variable name")
+    _require(
+        bool(_ENV_NAME.fullmatch(fragment or "")),
+        "the #KEY is not a variable name ([A-Za-z_][A-Za-z0-9_.-]*)",
+    )
     return location
 
 
@@ -300,12 +320,12 @@ def _keyring(location: str, fragment: str | None, params: dict[str, str]) -> str
 def _vault(location: str, fragment: str | None, params: dict[str, str]) -> str:
     segments = location.split("/")
     _require(len(segments) >= 2, "needs a mount and a path (MOUNT/PATH)")
-    for segment in segments:
+    for number, segment in enumerate(segments, start=1):
         _require(segment != "", "the path has an empty segment ('//' or a leading/trailing '/')")
         _require(segment not in {".", ".."}, "'.' and '..' are not allowed in a path")
         _require(
             bool(_VAULT_SEGMENT.fullmatch(segment)),
-            f"path segment {segment!r} has characters outside [A-Za-z0-9_.@+=,-]",
+            f"path segment {number} has characters outside [A-Za-z0-9_.@+=,-]",
         )
     _require(params.get("kv", "2") in {"1", "2"}, "kv must be 1 or 2")
     if "version" in params:
@@ -319,21 +339,24 @@ def _aws_sm(location: str, fragment: str | None, params: dict[str, str]) -> str:
     arn = _AWS_SM_ARN.fullmatch(location)
     _require(
         bool(arn) or (bool(_AWS_SM_NAME.fullmatch(location)) and not location.startswith("arn:")),
-        f"{_shorten(location)!r} is neither a secret name ([A-Za-z0-9/_+=.@-]) nor a Secrets Manager ARN",
+        "the location is neither a secret name ([A-Za-z0-9/_+=.@-]) nor a Secrets Manager ARN",
     )
     if "stage" in params:
         _require(bool(_AWS_STAGE.fullmatch(params["stage"])), "stage is not a valid staging label")
     if "version_id" in params:
         _require(bool(_AWS_VERSION_ID.fullmatch(params["version_id"])), "version_id is not a version id")
     if "region" in params:
-        _require(bool(_AWS_REGION.fullmatch(params["region"])), f"{params['region']!r} is not a region")
+        _require(
+            bool(_AWS_REGION.fullmatch(params["region"])),
+            "the region is not a region name (such as eu-west-1)",
+        )
     _check_json_field(fragment)
     return location
 
 
 def _aws_ssm(location: str, fragment: str | None, params: dict[str, str]) -> str:
     name, colon, selector = location.rpartition(":") if ":" in location else (location, "", "")
-    _require(bool(_SSM_NAME.fullmatch(name)), f"{_shorten(name)!r} is not a parameter name")
+    _require(bool(_SSM_NAME.fullmatch(name)), "the location is not a parameter name (/PATH/NAME)")
     if colon:
         _require(bool(_SSM_LABEL.fullmatch(selector)), "the :VERSION or :LABEL selector is empty or invalid")
         _require(
@@ -345,7 +368,10 @@ def _aws_ssm(location: str, fragment: str | None, params: dict[str, str]) -> str
     if "label" in params:
         _require(bool(_SSM_LABEL.fullmatch(params["label"])), "label is not a valid label")
     if "region" in params:
-        _require(bool(_AWS_REGION.fullmatch(params["region"])), f"{params['region']!r} is not a region")
+        _require(
+            bool(_AWS_REGION.fullmatch(params["region"])),
+            "the region is not a region name (such as eu-west-1)",
+        )
     _check_json_field(fragment)
     return location
 
@@ -354,12 +380,12 @@ def _gcp_sm(location: str, fragment: str | None, params: dict[str, str]) -> str:
     parts = location.split("/")
     if parts[0] == "projects":
         _require(len(parts) in {4, 6} and parts[2] == "secrets", "expected projects/P/secrets/S[/versions/V]")
-        _require(bool(_GCP_PROJECT.fullmatch(parts[1])), f"{parts[1]!r} is not a project id")
+        _require(bool(_GCP_PROJECT.fullmatch(parts[1])), "the project is not a project id ([a-z0-9-])")
         secret, rest = parts[3], parts[4:]
     else:
         _require(len(parts) in {1, 3}, "expected S or S/versions/V with a configured project")
         secret, rest = parts[0], parts[1:]
-    _require(bool(_GCP_ID.fullmatch(secret)), f"{secret!r} is not a secret id ([A-Za-z0-9_-], 1-255)")
+    _require(bool(_GCP_ID.fullmatch(secret)), "the secret is not a secret id ([A-Za-z0-9_-], 1-255)")
     if rest:
         _require(rest[0] == "versions" and bool(_GCP_ID.fullmatch(rest[1])), "expected .../versions/V")
     _check_json_field(fragment)
@@ -367,7 +393,7 @@ def _gcp_sm(location: str, fragment: str | None, params: dict[str, str]) -> str:
 
 
 def _prefect(location: str, fragment: str | None, params: dict[str, str]) -> str:
-    _require(bool(_PREFECT_BLOCK.fullmatch(location)), f"{location!r} is not a block name ([a-z0-9-])")
+    _require(bool(_PREFECT_BLOCK.fullmatch(location)), "the location is not a block name ([a-z0-9-])")
     _check_json_field(fragment)
     return location
 
@@ -395,6 +421,11 @@ _SCHEMES: dict[str, _Scheme] = {
     ),
     "gcp-sm": _Scheme("gcp-sm://projects/P/secrets/S/versions/V[#KEY] or gcp-sm://S[#KEY]", _gcp_sm),
     "prefect": _Scheme("prefect://BLOCK_NAME[#KEY]", _prefect),
+}
+
+# Schemes of testing tools: known only once test code registers the type
+# (``authchain.testing.register_memory_source()``), never in production.
+_TESTING_SCHEMES: dict[str, _Scheme] = {
     "memory": _Scheme("memory://NAME[#KEY]", _generic),
 }
 

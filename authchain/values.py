@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 from authchain._records import record
+from authchain._scrub import scrubbed
 
 __all__ = ["MASK", "Attempt", "Explanation", "Outcome", "SecretValue"]
 
@@ -42,7 +43,9 @@ class SecretValue(Generic[T]):
         if isinstance(value, SecretValue):
             value = value.get_secret_value()
         if not isinstance(value, (str, bytes)):
-            raise TypeError(f"SecretValue holds str or bytes, not {type(value).__name__}")
+            kind = type(value).__name__
+            del value  # a dict of credentials passed by mistake stays out of this frame
+            raise TypeError(f"SecretValue holds str or bytes, not {kind}")
         self._secret: T = value
 
     def get_secret_value(self) -> T:
@@ -68,6 +71,7 @@ class SecretValue(Generic[T]):
         # when printing, and the decoder's error keeps the whole value in `.doc`.
         raise ValueError("the secret value is not valid JSON") from None
 
+    @scrubbed
     def fields(self) -> dict[str, SecretValue[str]]:
         """Parse a JSON object and return each top-level field as a ``SecretValue``.
 
@@ -173,7 +177,7 @@ class Attempt:
         """The ``name (type): detail`` line used in errors and ``explain``."""
         label = self.source if self.source == self.type else f"{self.source} ({self.type})"
         suffix = " [cached]" if self.cached else ""
-        return f"{label}: {self.detail}{suffix}"
+        return f"{label}: {_shown(self.detail)}{suffix}"
 
 
 @record
@@ -213,7 +217,7 @@ class Explanation:
                     "source": a.source,
                     "type": a.type,
                     "outcome": a.outcome,
-                    "detail": a.detail,
+                    "detail": _shown(a.detail),
                     "cached": a.cached,
                     "status": self._status(a),
                 }
@@ -238,7 +242,7 @@ class Explanation:
             head += f"\npinned in config to {self.pinned_to}"
         rows = [("#", "source", "type", "status", "detail")]
         for number, attempt in enumerate(self.attempts, start=1):
-            detail = attempt.detail + (" [cached]" if attempt.cached else "")
+            detail = _shown(attempt.detail) + (" [cached]" if attempt.cached else "")
             rows.append((str(number), attempt.source, attempt.type, self._status(attempt), detail))
         table = _format_table(rows)
         tail = ""
@@ -246,6 +250,13 @@ class Explanation:
             names = ", ".join(a.source for a in self.shadowed)
             tail = f"\nalso defined in (shadowed): {names}"
         return f"{head}\n{table}{tail}"
+
+
+def _shown(detail: str) -> str:
+    """A source's detail as shown: a URL's password is never part of it."""
+    from authchain._redact import redact_url_passwords
+
+    return redact_url_passwords(detail)
 
 
 def _format_table(rows: Sequence[tuple[str, ...]]) -> str:

@@ -1069,7 +1069,7 @@ def test_json_that_is_not_an_object_is_a_backend_error() -> None:
 
 
 def test_malformed_reference_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="malformed env:// reference: '1BAD' is not a variable name"):
+    with pytest.raises(ConfigError, match="malformed env:// reference: the location is not a variable name"):
         Chain([EnvSource(environ={})]).resolve("env://1BAD")
 
 

@@ -144,10 +144,10 @@ GCP_FORM = "gcp-sm://projects/P/secrets/S/versions/V[#KEY] or gcp-sm://S[#KEY]"
 # text, fragment of the "what is wrong" message, expected form shown
 BAD: list[tuple[str, str, str]] = [
     ("env://", "is not a variable name", "env://NAME[#KEY]"),
-    ("env://1ABC", "'1ABC' is not a variable name", "env://NAME[#KEY]"),
+    ("env://1ABC", "the location is not a variable name", "env://NAME[#KEY]"),
     ("env://A/B", "is not a variable name", "env://NAME[#KEY]"),
     ("env://A#", "empty #KEY", "env://NAME[#KEY]"),
-    ("env://A?x=1", "unknown parameter 'x'", "env://NAME[#KEY]"),
+    ("env://A?x=1", "unknown parameter (allowed: none)", "env://NAME[#KEY]"),
     ("env://A B", "space or control character", "env://NAME[#KEY]"),
     ("env://A\tB", "space or control character", "env://NAME[#KEY]"),
     ("dotenv://.env", "the variable to read is missing (#KEY)", "dotenv://[PATH]#KEY"),
@@ -161,16 +161,16 @@ BAD: list[tuple[str, str, str]] = [
     ("vault://secret/app?version=abc", "version must be a positive integer", VAULT_FORM),
     ("vault://secret/app?version=-1", "version must be a positive integer", VAULT_FORM),
     ("vault://secret/app?kv=1&version=2", "version needs KV v2", VAULT_FORM),
-    ("vault://secret/app?stage=x", "unknown parameter 'stage' (allowed: kv, version)", VAULT_FORM),
-    ("vault://secret/app?version", "malformed parameter 'version' (expected NAME=VALUE)", VAULT_FORM),
+    ("vault://secret/app?stage=x", "unknown parameter (allowed: kv, version)", VAULT_FORM),
+    ("vault://secret/app?version", "malformed parameter (expected NAME=VALUE)", VAULT_FORM),
     ("vault://secret/app?version=", "malformed parameter", VAULT_FORM),
     ("vault://secret/app?=2", "malformed parameter", VAULT_FORM),
     ("aws-sm://arn:aws:not-an-arn", "neither a secret name", AWS_SM_FORM),
     ("aws-sm://bad!name", "neither a secret name", AWS_SM_FORM),
     ("aws-sm://s?stage=bad!label", "stage is not a valid staging label", AWS_SM_FORM),
     ("aws-sm://s?version_id=short", "version_id is not a version id", AWS_SM_FORM),
-    ("aws-sm://s?region=mars", "'mars' is not a region", AWS_SM_FORM),
-    ("aws-sm://s?kv=1", "unknown parameter 'kv'", AWS_SM_FORM),
+    ("aws-sm://s?region=mars", "the region is not a region name", AWS_SM_FORM),
+    ("aws-sm://s?kv=1", "unknown parameter", AWS_SM_FORM),
     ("aws-ssm://", "is not a parameter name", AWS_SSM_FORM),
     ("aws-ssm:///a//b", "is not a parameter name", AWS_SSM_FORM),
     ("aws-ssm:///app/db:", "selector is empty or invalid", AWS_SSM_FORM),
@@ -178,15 +178,15 @@ BAD: list[tuple[str, str, str]] = [
     ("aws-ssm:///app/db?version=x", "version must be a positive integer", AWS_SSM_FORM),
     ("aws-ssm:///app/db?version=2&label=blue", "a version or a label, not both", AWS_SSM_FORM),
     ("aws-ssm:///app/db?region=nowhere", "is not a region", AWS_SSM_FORM),
-    ("gcp-sm://projects/Bad_Proj/secrets/s", "'Bad_Proj' is not a project id", GCP_FORM),
+    ("gcp-sm://projects/Bad_Proj/secrets/s", "the project is not a project id", GCP_FORM),
     ("gcp-sm://projects/p/secrets", "expected projects/P/secrets/S[/versions/V]", GCP_FORM),
     ("gcp-sm://projects/p/keys/s", "expected projects/P/secrets/S[/versions/V]", GCP_FORM),
     ("gcp-sm://projects/p/secrets/s/versions", "expected projects/P/secrets/S[/versions/V]", GCP_FORM),
     ("gcp-sm://projects/p/secrets/s/vers/1", "expected .../versions/V", GCP_FORM),
     ("gcp-sm://a/b", "expected S or S/versions/V", GCP_FORM),
-    ("gcp-sm://bad.id", "'bad.id' is not a secret id", GCP_FORM),
+    ("gcp-sm://bad.id", "the secret is not a secret id", GCP_FORM),
     ("gcp-sm://", "is not a secret id", GCP_FORM),
-    ("prefect://Bad_Block", "'Bad_Block' is not a block name", "prefect://BLOCK_NAME[#KEY]"),
+    ("prefect://Bad_Block", "the location is not a block name", "prefect://BLOCK_NAME[#KEY]"),
     ("prefect://", "is not a block name", "prefect://BLOCK_NAME[#KEY]"),
     ("memory://", "the location is empty", "memory://NAME[#KEY]"),
 ]
@@ -237,7 +237,8 @@ def test_unknown_scheme_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError) as info:
         SecretRef.parse("postgres://user@host/db")
     message = str(info.value)
-    assert "unknown reference scheme 'postgres'" in message
+    assert "unknown reference scheme (not shown)" in message
+    assert "postgres" not in message.split(";")[0], "the scheme given is not quoted"
     for scheme in ("env", "dotenv", "vault", "aws-sm", "aws-ssm", "gcp-sm", "keyring", "prefect"):
         assert scheme in message
 
@@ -336,7 +337,6 @@ def test_known_schemes_are_the_design_ones() -> None:
         "aws-ssm",
         "gcp-sm",
         "prefect",
-        "memory",
     }
 
 

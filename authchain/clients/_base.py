@@ -21,7 +21,7 @@ from typing import Any
 from authchain._cache import SingleFlight
 from authchain._chain import Chain
 from authchain._retry import deadline_scope
-from authchain.config import expand
+from authchain.config import _SECRET_KEY, check_expanded_secret_setting, expand
 from authchain.errors import ConfigError
 from authchain.refs import SecretRef, is_reference
 from authchain.sources.base import Option
@@ -153,6 +153,7 @@ def client_settings(
             origin = "explicit"
         elif option.name in table:
             raw = expand(table[option.name], environ, f"{where} {option.name}")
+            check_expanded_secret_setting(option.name, table[option.name], raw, f"{where} {option.name}")
             result[option.name] = option.coerce(raw, where, base_dir)
             origin = where
         else:
@@ -272,9 +273,11 @@ class LazyClient:
     """
 
     def __init__(self, factory: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        for name in _SECRET_ARGUMENTS:
-            value = kwargs.get(name)
-            if value is not None and not isinstance(value, SecretRef) and not is_reference(value):
+        for name, value in _named_arguments(factory, args, kwargs):
+            if not _travels_a_credential(name, value):
+                continue
+            if value is not None and not _is_valid_reference(value):
+                del args, kwargs, value  # no frame of this error holds the value
                 raise ConfigError(
                     f"lazy({factory.__name__}, ...) travels in pickles: pass {name!r} as a "
                     "reference (SecretRef or 'scheme://...') or configure it, not as a value"
@@ -308,6 +311,74 @@ class LazyClient:
     def __repr__(self) -> str:
         args = ", ".join([*(repr(a) for a in self._args), *(f"{k}=..." for k in self._kwargs)])
         return f"lazy({self._factory.__name__}{', ' if args else ''}{args})"
+
+
+def _travels_a_credential(name: str, value: Any) -> bool:
+    """A credential-named argument, a ``SecretValue`` or bytes anywhere, or a URL with a password."""
+    if name in _SECRET_ARGUMENTS or _SECRET_KEY.search(name) or isinstance(value, (SecretValue, bytes)):
+        return True
+    if isinstance(value, str):
+        from authchain._redact import redact_url_passwords
+
+        return redact_url_passwords(value) != value
+    return False
+
+
+def _is_valid_reference(value: Any) -> bool:
+    """A SecretRef, or text that parses as one (a malformed ``env://<value>`` is a value)."""
+    if isinstance(value, SecretRef):
+        return True
+    if not is_reference(value):
+        return False
+    try:
+        SecretRef.parse(value)
+    except ConfigError:
+        return False
+    return True
+
+
+def _named_arguments(
+    factory: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> list[tuple[str, Any]]:
+    """Every argument with the parameter name it binds to, positional ones included.
+
+    ``lazy(aws_session, {...})`` must be refused like ``lazy(aws_session,
+    credentials={...})``: a credential given positionally travels in the
+    pickle just the same. Arguments that do not fit the factory's signature
+    are refused here (the call would fail later anyway, after the pickle
+    carried them); without a signature, every positional argument counts as
+    a credential.
+
+    Raises:
+        ConfigError: the arguments do not match the factory's parameters
+            (the message names no value).
+    """
+    import inspect
+
+    label = getattr(factory, "__name__", type(factory).__name__)
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return [*kwargs.items(), *(("credentials", value) for value in args)]
+    try:
+        bound = signature.bind_partial(*args, **kwargs)
+    except TypeError:
+        error = ConfigError(
+            f"lazy({label}, ...): the arguments do not match the parameters of {label} (values not shown)"
+        )
+    else:
+        named: list[tuple[str, Any]] = []
+        for name, value in bound.arguments.items():
+            kind = signature.parameters[name].kind
+            if kind is inspect.Parameter.VAR_KEYWORD:
+                named.extend(value.items())
+            elif kind is inspect.Parameter.VAR_POSITIONAL:
+                named.extend((f"*{name}", item) for item in value)
+            else:
+                named.append((name, value))
+        return named
+    del args, kwargs  # raised outside the handler, from a frame without the values
+    raise error
 
 
 def lazy(factory: Callable[..., Any], *args: Any, **kwargs: Any) -> LazyClient:

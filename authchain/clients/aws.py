@@ -15,6 +15,7 @@ from typing import Any
 
 from authchain._chain import Chain
 from authchain._default import get_default_chain
+from authchain._scrub import scrubbed
 from authchain.clients._base import (
     CACHE,
     ClientExplanation,
@@ -42,6 +43,7 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
+@scrubbed
 def aws_session(
     credentials: Any = None,
     *,
@@ -69,6 +71,7 @@ def aws_session(
     return session
 
 
+@scrubbed
 def aws_client(
     service: str,
     *,
@@ -109,6 +112,7 @@ def aws_client(
     return CACHE.get_or_build(client_key, build)
 
 
+@scrubbed
 def explain_aws(
     credentials: Any = None,
     *,
@@ -183,6 +187,7 @@ def _session(
     return CACHE.get_or_build(key, build), key
 
 
+@scrubbed
 def _keys(found: Credential) -> tuple[dict[str, str], datetime | None]:
     if found.value is None:
         return {}, None
@@ -212,8 +217,10 @@ def _parse_expiry(value: Any, where: str) -> datetime:
     try:
         moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
     except ValueError:
-        raise ConfigError(f"{where}: Expiration must be an ISO 8601 timestamp") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        pass  # its message quotes the text: raised below, outside the handler, without it
+    else:
+        return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    raise ConfigError(f"{where}: Expiration must be an ISO 8601 timestamp")
 
 
 def _new_session(

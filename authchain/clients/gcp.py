@@ -13,6 +13,7 @@ from typing import Any
 
 from authchain._chain import Chain
 from authchain._default import get_default_chain
+from authchain._scrub import scrubbed
 from authchain.clients._base import (
     CACHE,
     ClientExplanation,
@@ -37,6 +38,7 @@ OPTIONS: tuple[Option, ...] = (
 )
 
 
+@scrubbed
 def gcp_credentials(
     credentials: Any = None,
     *,
@@ -60,6 +62,7 @@ def gcp_credentials(
     return CACHE.get_or_build(key, lambda: _load(found, scopes))
 
 
+@scrubbed
 def gcp_secret_manager_client(
     credentials: Any = None,
     *,
@@ -91,6 +94,7 @@ def gcp_secret_manager_client(
     return CACHE.get_or_build(key, build)
 
 
+@scrubbed
 def explain_gcp(
     credentials: Any = None,
     *,

@@ -13,7 +13,9 @@ from typing import Any
 
 from authchain._chain import Chain
 from authchain._default import get_default_chain
+from authchain._scrub import scrubbed
 from authchain.clients._base import CACHE, ClientExplanation, client_settings, fingerprint, lookup_credential
+from authchain.errors import ConfigError
 from authchain.sources.base import Option
 
 __all__ = ["explain_vault", "vault_client"]
@@ -41,6 +43,7 @@ def _options() -> tuple[Option, ...]:
     return tuple(option for option in VaultSource.options if option.name in _CLIENT_SETTINGS)
 
 
+@scrubbed
 def vault_client(
     *,
     url: str | None = None,
@@ -70,6 +73,7 @@ def vault_client(
     return source.client()
 
 
+@scrubbed
 def explain_vault(
     *,
     url: str | None = None,
@@ -130,17 +134,18 @@ def _source(
         options = {name: value for name, value in settings.items() if value is not None}
         lookup = chain
         if explicit:
-            from authchain.testing.memory import MemorySource
+            from authchain.clients._explicit import ExplicitValues
+            from authchain.values import SecretValue
 
             # Explicit values answer first, under names of their own: the configured
             # name may be a reference, which would go straight to its backend.
             for name in explicit:
                 options[name] = f"EXPLICIT_{name.upper()}"
-            memory = MemorySource(
-                {f"EXPLICIT_{name.upper()}": _text(value) for name, value in explicit.items()},
+            given = ExplicitValues(
+                {f"EXPLICIT_{name.upper()}": SecretValue(_text(value)) for name, value in explicit.items()},
                 name="explicit",
             )
-            lookup = Chain([memory, *chain.sources], cache_ttl=0)
+            lookup = Chain([given, *chain.sources], cache_ttl=0)
         source = VaultSource(name="vault-client", **options)
         source.bind(lookup)
         return source
@@ -148,8 +153,15 @@ def _source(
     return CACHE.get_or_build(key, build)
 
 
+@scrubbed
 def _text(value: Any) -> str:
     from authchain.values import SecretValue
 
     raw = value.get_secret_value() if isinstance(value, SecretValue) else value
-    return raw.decode("utf-8") if isinstance(raw, bytes) else str(raw)
+    if not isinstance(raw, bytes):
+        return str(raw)
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        pass  # the error holds the bytes: raised below, outside the handler, without it
+    raise ConfigError("an explicit Vault credential is bytes that are not UTF-8 text")

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
 from authchain import _sdk_credentials, masking
+from authchain._scrub import scrubbed
 from authchain.errors import AuthChainError, BackendError, ConfigError
 from authchain.refs import SecretRef
 from authchain.sources.base import (
@@ -93,6 +94,7 @@ _EXPECTED_SHAPE = (
 )
 
 
+@scrubbed
 def parse_aws_credentials(value: SecretValue[Any], where: str) -> dict[str, str]:
     """Turn a JSON credential secret into boto3 ``Session`` keyword arguments.
 

@@ -255,6 +255,18 @@ class Source(ABC):
     """``get_many`` is a real batch call (one request for many keys)."""
     options: ClassVar[tuple[Option, ...]] = ()
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # A source's read path holds what the backend answered (a parsed secret,
+        # a response body) in its locals: when it raises, no frame keeps them
+        # (authchain._scrub), for every source, plugins included.
+        super().__init_subclass__(**kwargs)
+        from authchain._scrub import scrubbed
+
+        for method in ("get", "get_many"):
+            own = cls.__dict__.get(method)
+            if callable(own) and not getattr(own, "__authchain_scrubbed__", False):
+                setattr(cls, method, scrubbed(own))
+
     def __init__(
         self,
         *,
@@ -358,7 +370,9 @@ class Source(ABC):
         return self.result("ok", "no check needed")
 
     def result(self, status: CheckStatus, detail: str) -> CheckResult:
-        return CheckResult(self.name, self.type, status, detail)
+        from authchain._redact import redact_url_passwords
+
+        return CheckResult(self.name, self.type, status, redact_url_passwords(detail))
 
     def settings(self) -> dict[str, Any]:
         """The effective settings, for ``authchain config`` (never a secret)."""

@@ -121,7 +121,9 @@ class DotenvSource(Source):
             return dict(dotenv_values(path, interpolate=self.interpolate, encoding=self.encoding))
         except (OSError, UnicodeDecodeError) as error:
             reason = error.strerror if isinstance(error, OSError) else f"not {self.encoding} text"
-            raise BackendError(f"cannot read {path}: {reason}") from None
+        # Raised outside the handler: a UnicodeDecodeError holds the file's bytes,
+        # and python-dotenv's frames its text; neither may travel on as __context__.
+        raise BackendError(f"cannot read {path}: {reason}")
 
     def check(self) -> CheckResult:
         if not self.path.exists():

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from authchain import _sdk_credentials, masking
+from authchain._scrub import scrubbed
 from authchain.errors import BackendError, ConfigError
 from authchain.refs import SecretRef
 from authchain.sources.base import (
@@ -499,6 +500,7 @@ def secret_manager_client(
     )
 
 
+@scrubbed
 def load_service_account(
     value: SecretValue[Any], scopes: Sequence[str], problem: str, advice: str
 ) -> tuple[Any, str | None]:

@@ -11,7 +11,7 @@ from authchain.refs import SecretRef
 from authchain.sources.base import CheckResult, Found, Key, NotFound, Source
 from authchain.values import SecretValue
 
-__all__ = ["MemorySource"]
+__all__ = ["MemorySource", "register_memory_source"]
 
 
 class MemorySource(Source):
@@ -95,3 +95,16 @@ class MemorySource(Source):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+
+
+def register_memory_source() -> None:
+    """Make ``type = "memory"`` and ``memory://NAME`` known in this process (tests only).
+
+    The memory source is a testing tool, so it is not a production source
+    type: ``authchain run`` passes ``memory://...`` through as plain text and
+    a config naming it is an error. The pytest plugin calls this at start-up;
+    call it yourself in other test runners.
+    """
+    from authchain._registry import register_testing_type
+
+    register_testing_type("memory", f"{__name__}:MemorySource")

@@ -1,7 +1,8 @@
 """pytest plugin (entry point ``pytest11``): the ``authchain_secrets`` fixture.
 
 Kept light on purpose: it is loaded into every pytest run in an environment
-where authchain is installed.
+where authchain is installed. Loading it registers the ``memory`` source type
+(a testing tool, unknown to production processes) for the test session.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from authchain.testing.memory import MemorySource
+from authchain.testing.memory import MemorySource, register_memory_source
+
+register_memory_source()
 
 
 @pytest.fixture
