@@ -149,7 +149,10 @@ class Chain:
         self._root = self  # what views made by _without() bind new sources to
         self._init_runtime()
         for source in self._sources:
-            if getattr(source, "_chain", None) is None:  # a shared source keeps its first chain
+            # A shared source keeps its first chain while that chain is open; once
+            # it is closed (close() is final) the source's credentials come from here.
+            previous: Chain | None = getattr(source, "_chain", None)
+            if previous is None or previous._closed.is_set():
                 source.bind(self)
 
     def _init_runtime(self) -> None:

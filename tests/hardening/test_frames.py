@@ -336,7 +336,7 @@ def test_config_errors_hold_no_value_from_the_file_or_the_environment(tmp_path: 
 
 
 def test_run_refusing_a_value_holds_no_value() -> None:
-    from authchain.cli import _as_text
+    from authchain._run import _as_text
 
     value = fresh()
     for secret in (SecretValue(value + "\x00"), SecretValue(b"\xff" + value.encode())):
