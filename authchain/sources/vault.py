@@ -141,7 +141,9 @@ class VaultSource(Source):
             "secret_id", str, None, "name or reference of the AppRole secret id (default VAULT_SECRET_ID)"
         ),
         Option("role", str, None, "role to log in as (kubernetes, jwt)"),
-        Option("jwt", str, None, "name or reference of the JWT (auth = jwt without jwt_path; default VAULT_JWT)"),
+        Option(
+            "jwt", str, None, "name or reference of the JWT (auth = jwt without jwt_path; default VAULT_JWT)"
+        ),
         Option(
             "jwt_path",
             str,
