@@ -17,6 +17,7 @@ from typing import Any
 from authchain._chain import Chain
 from authchain._default import get_default_chain
 from authchain.clients._base import CACHE, ClientExplanation, client_settings, fingerprint, lookup_credential
+from authchain.config import untrusted_endpoint
 from authchain.errors import ConfigError
 from authchain.refs import SecretRef, is_reference
 from authchain.sources.base import Option
@@ -149,7 +150,10 @@ def _source(
     given = {"token": token, "role_id": role_id, "secret_id": secret_id, "jwt": jwt}
     _names_from_references(given, settings)
     explicit = {name: value for name, value in given.items() if value is not None}
-    key = fingerprint("vault", {**settings, "chain": id(chain)}, explicit)
+    # A server address (or TLS trust) from an untrusted config file gets no credentials.
+    written = ("verify", "ca_cert") if url is not None else ("url", "verify", "ca_cert")
+    refused = untrusted_endpoint(chain.settings, "clients.vault", written)
+    key = fingerprint("vault", {**settings, "chain": id(chain), "refused": bool(refused)}, explicit)
 
     def build() -> VaultSource:
         options = {name: value for name, value in settings.items() if value is not None}
@@ -167,6 +171,8 @@ def _source(
             )
             lookup = Chain([memory, *chain.sources], cache_ttl=0)
         source = VaultSource(name="vault-client", **options)
+        if refused:
+            source.restrict_credentials(refused)
         source.bind(lookup)
         return source
 
