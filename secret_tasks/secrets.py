@@ -77,9 +77,11 @@ class SecretTask(Task):
         return value
 
     def _chain(self) -> tuple[Chain, bool]:
-        """The chain this run asks, and whether the run made it (then it closes it)."""
-        if self.chain is not None:
-            return self.chain, False
+        """The chain this run asks, and whether the run made it (then it closes it).
+
+        ``source_options`` win over ``chain``: the settings the caller wrote are
+        the ones used, and ``chain`` is then where their credentials are found.
+        """
         if self.source_options:
             from authchain._registry import load_source_class
 
@@ -90,8 +92,10 @@ class SecretTask(Task):
             # as a configured source's are: through the configured chain, without
             # this source. A one-source chain could never find them, and the SDK
             # would then log in as whoever VAULT_TOKEN or ~/.vault-token is.
-            source.bind(get_default_chain())
+            source.bind(self.chain or get_default_chain())
             return Chain([source], cache_ttl=0), True
+        if self.chain is not None:
+            return self.chain, False
         return get_default_chain(), False
 
     def run_label(self, parameters: dict[str, Any]) -> str:

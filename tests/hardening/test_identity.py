@@ -15,6 +15,7 @@ a restricted IAM user under the name the task gives).
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,6 +131,27 @@ def test_vault_task_without_a_token_name_still_uses_the_configured_chain(
     """No name given: the default name, VAULT_TOKEN, through the chain (the environment here)."""
     task = VaultSecret(vault_world["root_only_path"], key="v", source_options={"url": openbao.url})
     assert task.run().get_secret_value() == vault_world["root_only"]
+
+
+def test_source_options_win_over_a_chain_which_only_supplies_their_credentials(
+    openbao: OpenBao, vault_world: dict[str, str]
+) -> None:
+    """A task given both: its own settings are used, not the chain's Vault and its root token."""
+    from authchain import Chain
+    from authchain.sources.env import EnvSource
+    from authchain.sources.vault import VaultSource
+
+    restricted = os.environ["MY_VAULT_TOKEN"]
+    creds = EnvSource(environ={"ROOT_NAME": openbao.root_token, "MY_VAULT_TOKEN": restricted}, name="creds")
+    chain = Chain([VaultSource(url=openbao.url, token="ROOT_NAME"), creds], cache_ttl=0, retries=0)
+    options = {"url": openbao.url, "token": "MY_VAULT_TOKEN"}
+    task = VaultSecret(vault_world["root_only_path"], key="v", chain=chain, source_options=options)
+    with pytest.raises(BackendError) as caught:
+        task.run()
+    assert caught.value.access_denied
+    assert_refused(caught.value, vault_world["root_only"], openbao.root_token)
+    readable = VaultSecret(vault_world["readable_path"], key="v", chain=chain, source_options=options)
+    assert readable.run().get_secret_value() == vault_world["readable"]
 
 
 # -- Vault: AppRole names in source_options --------------------------------------------------
