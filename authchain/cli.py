@@ -280,6 +280,8 @@ def _config(args: argparse.Namespace) -> int:
     print("sources, in the order asked (after the explicit argument):")
     for number, source in enumerate(data["sources"], start=1):
         print(f"  {number}. {source['name']} (type {source['type']})")
+        if "credentials" in source:
+            print(f"       credentials: {source['credentials']}")
         for key, item in source["settings"].items():
             print(f"       {key} = {json.dumps(item['value'])}    # {item['origin']}")
     if data["secrets"]:

@@ -538,7 +538,10 @@ def describe(chain: Chain, settings: Settings) -> dict[str, Any]:
                 value = raw.get(key, "**********")
             origin = settings.origins.get(f"sources.{source.name}.{key}", "default")
             shown[key] = {"value": _jsonable(value), "origin": origin}
-        sources.append({"name": source.name, "type": source.type, "settings": shown})
+        entry: dict[str, Any] = {"name": source.name, "type": source.type, "settings": shown}
+        if getattr(source, "_credentials_refused", None):
+            entry["credentials"] = "refused: its endpoint comes from an untrusted config file"
+        sources.append(entry)
     secrets = {
         name: {"reference": str(ref), "origin": settings.origins.get(f"secrets.{name}", "default")}
         for name, ref in settings.secrets.items()

@@ -257,9 +257,12 @@ def test_the_cli_refuses_and_says_how_to_trust(attacker: Listener, user: dict[st
         result = cli(user, *command)
         assert result.returncode == 2 or command[0] == "explain", result.stderr
         assert "authchain trust" in result.stdout + result.stderr
-    shown = cli(user, "config", "--json")
-    assert json.loads(shown.stdout)["trust"] == "untrusted"
-    assert "NOT trusted" in cli(user, "config").stdout
+    shown = json.loads(cli(user, "config", "--json").stdout)
+    assert shown["trust"] == "untrusted"
+    assert shown["sources"][0]["credentials"].startswith("refused")
+    text = cli(user, "config").stdout
+    assert "NOT trusted" in text
+    assert "credentials: refused" in text
     assert_nothing_arrived(attacker, user)
     # Positive control: trusted, the same file sends the token where it says.
     trusted = cli(user, "trust")

@@ -279,6 +279,10 @@ def test_aws_session_with_named_credentials_never_uses_boto3s_chain(
     missing = f"MISSING_{secrets.token_hex(4).upper()}"
     with pytest.raises(ConfigError, match=missing):
         session(missing)
+    # A bare name passed as the credentials themselves is not JSON keys: an error, never boto3's chain.
+    with pytest.raises(ConfigError, match="not JSON") as caught:
+        aws_session(credentials="MY_AWS_CREDENTIALS", region_name=REGION)
+    assert_refused(caught.value, aws_world["admin_secret"])
     client = session("MY_AWS_CREDENTIALS").client("secretsmanager", endpoint_url=moto.url)
     denied = client.exceptions.ClientError
     with pytest.raises(denied) as caught:
