@@ -121,6 +121,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     config.add_argument("--json", action="store_true")
 
+    trust = commands.add_parser(
+        "trust",
+        help="let a config file found upwards name where credentials go (like direnv allow)",
+        description="A config file found by searching upwards from the working directory may "
+        "configure the chain, but sources whose endpoint (url, endpoint_url, endpoint) it names "
+        "get no credentials until you trust it. This records the file's path and SHA-256 in "
+        "$XDG_CONFIG_HOME/authchain/trusted.json; any change to the file needs trusting again.",
+    )
+    trust.add_argument(
+        "path", nargs="?", metavar="PATH", help="the config file (default: the one found from here upwards)"
+    )
+    trust.add_argument("--revoke", action="store_true", help="forget the file instead of trusting it")
+
     keyring = commands.add_parser(
         "keyring",
         parents=[common],
@@ -283,6 +296,7 @@ def _config(args: argparse.Namespace) -> int:
         _print_json(data)
         return EXIT_OK
     print(f"config file: {data['file'] or '(none found; using the default chain)'}")
+    print(f"trust:       {_TRUST_TEXT.get(data['trust'], data['trust'])}")
     print(f"profile:     {data['profile'] or '(none)'}")
     print("settings:")
     for key in TOP_LEVEL:
@@ -291,6 +305,8 @@ def _config(args: argparse.Namespace) -> int:
     print("sources, in the order asked (after the explicit argument):")
     for number, source in enumerate(data["sources"], start=1):
         print(f"  {number}. {source['name']} (type {source['type']})")
+        if "credentials" in source:
+            print(f"       credentials: {source['credentials']}")
         for key, item in source["settings"].items():
             print(f"       {key} = {json.dumps(item['value'])}    # {item['origin']}")
     if data["secrets"]:
@@ -303,6 +319,44 @@ def _config(args: argparse.Namespace) -> int:
         print(f"client factory [clients.{kind}] (as written; ${{VAR}} expanded when a client is built):")
         for key, item in table.items():
             print(f"  {key} = {json.dumps(item['value'])}    # {item['origin']}")
+    return EXIT_OK
+
+
+_TRUST_TEXT = {
+    "named": "named by you (AUTHCHAIN_CONFIG or --config): trusted",
+    "trusted": "found upwards, trusted with `authchain trust`",
+    "untrusted": "found upwards and NOT trusted: sources whose endpoint it names get no "
+    "credentials (run `authchain trust` to trust it as it is)",
+    "no file": "(no file)",
+}
+
+
+def _trust_command(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from authchain import _trust
+    from authchain.config import find_config_file
+
+    if args.path:
+        path = Path(args.path).expanduser()
+    else:
+        searched = {k: v for k, v in os.environ.items() if k != "AUTHCHAIN_CONFIG"}
+        found = find_config_file(Path.cwd(), searched)
+        if found is None:
+            raise ConfigError(
+                "no authchain.toml (or pyproject.toml with [tool.authchain]) found from here upwards"
+            )
+        path = found
+    if args.revoke:
+        if not _trust.revoke(path):
+            sys.stderr.write(f"{path} was not trusted\n")
+            return EXIT_NOT_FOUND
+        sys.stderr.write(f"no longer trusted: {path}\n")
+        return EXIT_OK
+    digest = _trust.trust(path)
+    sys.stderr.write(
+        f"trusted: {path.resolve()} (sha256 {digest[:16]}...); a change to it needs trusting again\n"
+    )
     return EXIT_OK
 
 
@@ -369,6 +423,7 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "check": _check,
     "config": _config,
     "keyring": _keyring,
+    "trust": _trust_command,
 }
 
 

@@ -3,7 +3,9 @@
 Config lives in ``authchain.toml`` (top level) or ``[tool.authchain]`` in
 ``pyproject.toml``, found from the working directory upwards;
 ``AUTHCHAIN_CONFIG`` names a file and ``AUTHCHAIN_PROFILE`` picks
-``[profiles.NAME]``. This module turns that into :class:`Settings`, typed and
+``[profiles.NAME]``. A file found by the search is not trusted to name
+where credentials go until ``authchain trust`` records it (see
+:mod:`authchain._trust`). This module turns that into :class:`Settings`, typed and
 validated, recording where each setting came from; it does no backend I/O.
 Every error names the file, the key and what was expected, and never echoes
 a value (a misplaced secret must not be printed back).
@@ -13,9 +15,10 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import stat
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,6 +98,11 @@ class Settings:
     base_dir: Path = field(default_factory=Path.cwd)
     cwd: Path = field(default_factory=Path.cwd)
     key_prefix: str = ""
+    trust: str = "no file"
+    """``named`` (the user named the file), ``trusted`` (found and trusted with
+    ``authchain trust``), ``untrusted`` (found, and not trusted as it is now),
+    or ``no file``. Sources whose endpoint an untrusted file names get no
+    credentials (:func:`build_chain`)."""
 
     def __getstate__(self) -> dict[str, Any]:
         # A pickled chain carries its settings; the environment (which may hold
@@ -158,6 +166,7 @@ def load_settings(
     environ = os.environ if environ is None else environ
     cwd = cwd or Path.cwd()
     config_path = Path(path).expanduser() if path is not None else find_config_file(cwd, environ)
+    searched = path is None and not environ.get("AUTHCHAIN_CONFIG")
     profile = profile or environ.get("AUTHCHAIN_PROFILE") or None
     if config_path is None:
         if profile:
@@ -167,9 +176,43 @@ def load_settings(
         settings = _settings_from_file(config_path, profile)
     settings.cwd = cwd
     settings.environ = None if environ is os.environ else environ
+    settings.trust = _trust_status(config_path, searched, environ)
     _apply_environment(settings, environ)
     _validate(settings, environ, cwd)
     return settings
+
+
+def _trust_status(path: Path | None, searched: bool, environ: Mapping[str, str]) -> str:
+    from authchain._trust import is_trusted
+
+    if path is None:
+        return "no file"
+    if not searched:
+        return "named"
+    return "trusted" if is_trusted(path, environ) else "untrusted"
+
+
+def untrusted_endpoint(settings: Settings | None, prefix: str, names: Iterable[str]) -> str | None:
+    """Why credentials must not go where ``names`` point, or None when they may.
+
+    ``prefix`` is ``sources.NAME`` or ``clients.KIND``; ``names`` are the
+    settings that decide where credentials are sent. The answer is a reason
+    (for a ``ConfigError``) when the settings come from a file found by
+    searching upwards that the user has not trusted as it is now.
+    """
+    if settings is None or settings.trust != "untrusted":
+        return None
+    written = [name for name in names if f"{prefix}.{name}" in settings.origins]
+    if not written:
+        return None
+    path = shlex.quote(str(settings.path))
+    return (
+        f"{settings.path}: {settings.key_prefix}{prefix}.{written[0]} decides where credentials are sent, "
+        "and this file was found by searching upwards from the working directory without being trusted, "
+        "so no credentials (from the environment, ~/.vault-token, an SDK's own chain or any other "
+        f"source) are sent there. If you trust this file as it is, run `authchain trust {path}` "
+        "(again after each change), or name it with AUTHCHAIN_CONFIG or --config"
+    )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -643,7 +686,11 @@ def build_chain(settings: Settings, cwd: Path | None = None) -> Chain:
         origin = settings.origins.get(f"sources.{name}.type", settings.display)
         where = f"{origin}: {settings.key_prefix}sources.{name}"
         options = {key: value for key, value in table.items() if key != "type"}
-        sources.append(cls.from_settings(name, options, where=where, base_dir=settings.base_dir))
+        source = cls.from_settings(name, options, where=where, base_dir=settings.base_dir)
+        refused = untrusted_endpoint(settings, f"sources.{name}", cls.endpoint_options)
+        if refused:
+            source.restrict_credentials(refused)
+        sources.append(source)
     return Chain(
         sources,
         cache_ttl=settings.value("cache_ttl"),
@@ -677,7 +724,10 @@ def describe(chain: Chain, settings: Settings) -> dict[str, Any]:
                 value = raw.get(key, "**********")
             origin = settings.origins.get(f"sources.{source.name}.{key}", "default")
             shown[key] = {"value": _jsonable(value), "origin": origin}
-        sources.append({"name": source.name, "type": source.type, "settings": shown})
+        entry: dict[str, Any] = {"name": source.name, "type": source.type, "settings": shown}
+        if getattr(source, "_credentials_refused", None):
+            entry["credentials"] = "refused: its endpoint comes from an untrusted config file"
+        sources.append(entry)
     secrets = {
         name: {"reference": _jsonable(str(ref)), "origin": settings.origins.get(f"secrets.{name}", "default")}
         for name, ref in settings.secrets.items()
@@ -694,6 +744,7 @@ def describe(chain: Chain, settings: Settings) -> dict[str, Any]:
     }
     return {
         "file": str(settings.path) if settings.path else None,
+        "trust": settings.trust,
         "profile": settings.profile,
         "settings": top,
         "sources": sources,

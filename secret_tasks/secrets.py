@@ -7,7 +7,8 @@ them for a JSON object secret), raises ``SecretNotFound`` when nothing has
 it unless ``default=`` was given at init, and takes an optional ``chain``.
 ``source_options`` builds a dedicated source of the task's backend with
 those settings (``{"url": ..., "auth": {...}}`` for Vault) instead of the
-configured one.
+configured one; the credentials it names are looked up through the
+configured chain, and one that nothing has is an error.
 """
 
 from __future__ import annotations
@@ -76,16 +77,25 @@ class SecretTask(Task):
         return value
 
     def _chain(self) -> tuple[Chain, bool]:
-        """The chain this run asks, and whether the run made it (then it closes it)."""
-        if self.chain is not None:
-            return self.chain, False
+        """The chain this run asks, and whether the run made it (then it closes it).
+
+        ``source_options`` win over ``chain``: the settings the caller wrote are
+        the ones used, and ``chain`` is then where their credentials are found.
+        """
         if self.source_options:
             from authchain._registry import load_source_class
 
             source = load_source_class(self.scheme).from_settings(
                 self.scheme, self.source_options, where=f"{type(self).__name__}(source_options=...)"
             )
+            # Its credentials (a token name, AppRole ids, AWS keys) are looked up
+            # as a configured source's are: through the configured chain, without
+            # this source. A one-source chain could never find them, and the SDK
+            # would then log in as whoever VAULT_TOKEN or ~/.vault-token is.
+            source.bind(self.chain or get_default_chain())
             return Chain([source], cache_ttl=0), True
+        if self.chain is not None:
+            return self.chain, False
         return get_default_chain(), False
 
     def run_label(self, parameters: dict[str, Any]) -> str:

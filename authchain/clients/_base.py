@@ -88,10 +88,13 @@ def lookup_credential(
         explicit: a value the caller passed (str, bytes, dict or SecretValue), or None.
         name: the credential's name or reference (``AWS_CREDENTIALS``).
         required: a configured name that nothing has is a ``ConfigError``
-            rather than a quiet fall-back to the SDK's default identity.
+            rather than a quiet fall-back to the SDK's default identity. A
+            reference passed as ``explicit`` is always required: the caller
+            named it.
     """
     if isinstance(explicit, SecretRef) or is_reference(explicit):
-        name, explicit = explicit, None  # a reference is a place to look, not a value
+        # A reference is a place to look, not a value, and one the caller named.
+        name, explicit, required = explicit, None, True
     if explicit is not None:
         if isinstance(explicit, Mapping):
             explicit = json.dumps(dict(explicit))
@@ -108,7 +111,8 @@ def lookup_credential(
     if required:
         raise ConfigError(
             f"[clients.{kind}] credentials {label!r} were not found by any source "
-            f"(sources of the client's own kind are never asked for its credentials)"
+            f"(sources of the client's own kind are never asked for its credentials, and a "
+            f"named credential is never replaced by the SDK's default identity)"
         )
     return Credential(None, "native default", label)
 

@@ -25,6 +25,7 @@ from authchain.clients._base import (
     fingerprint,
     lookup_credential,
 )
+from authchain.config import untrusted_endpoint
 from authchain.errors import ConfigError
 from authchain.refs import SecretRef
 from authchain.sources.base import Option
@@ -99,6 +100,11 @@ def aws_client(
         OPTIONS,
         {"region_name": region_name, "profile_name": profile_name, "endpoint_url": endpoint_url},
     )
+    # Every request is signed with the session's keys and carries its session
+    # token: an endpoint only an untrusted config file names gets neither.
+    refused = untrusted_endpoint(chain.settings, "clients.aws", () if endpoint_url else ("endpoint_url",))
+    if refused:
+        raise ConfigError(refused)
     session, key = _session(credentials, region_name, profile_name, credential_name, chain, settings)
     extra = {"service": service, "endpoint_url": settings["endpoint_url"], "kwargs": client_kwargs}
 

@@ -22,10 +22,11 @@ from authchain.clients._base import (
     fingerprint,
     lookup_credential,
 )
+from authchain.config import untrusted_endpoint
 from authchain.errors import ConfigError
 from authchain.refs import SecretRef
 from authchain.sources.base import Option
-from authchain.sources.gcp import CLOUD_PLATFORM_SCOPE
+from authchain.sources.gcp import CLOUD_PLATFORM_SCOPE, _is_loopback
 
 __all__ = ["explain_gcp", "gcp_credentials", "gcp_secret_manager_client"]
 
@@ -77,6 +78,9 @@ def gcp_secret_manager_client(
     """
     chain = chain or get_default_chain()
     settings = client_settings("gcp", chain, OPTIONS, {"endpoint": endpoint})
+    refused = untrusted_endpoint(chain.settings, "clients.gcp", () if endpoint else ("endpoint",))
+    if refused and not _is_loopback(settings["endpoint"] or ""):  # loopback: plaintext, no credentials
+        raise ConfigError(refused)
     found = _credential(credentials, credential_name, chain)
     key = fingerprint(
         "gcp-sm-client", {"endpoint": settings["endpoint"], "origin": found.origin}, {"key": found.value}

@@ -4,7 +4,10 @@ The settings are a Vault source's (``url``, ``namespace``, ``auth``, ...) from
 ``[clients.vault]``; the login itself is the vault source's, so renewal and
 re-login behave the same. Explicit credentials come first, then the
 configured names through the chain (never from any Vault source: no
-recursion), then hvac's own ``VAULT_TOKEN`` / ``~/.vault-token``.
+recursion), then, only when no token name was given anywhere, hvac's own
+``VAULT_TOKEN`` / ``~/.vault-token``. A credential passed as a reference
+(``token="env://MY_TOKEN"``) is a name to look up, like ``credential_names``;
+a named credential nothing has is an error, never another identity.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from authchain._chain import Chain
 from authchain._default import get_default_chain
 from authchain._scrub import scrubbed
 from authchain.clients._base import CACHE, ClientExplanation, client_settings, fingerprint, lookup_credential
+from authchain.config import untrusted_endpoint
 from authchain.errors import ConfigError
+from authchain.refs import SecretRef, is_reference
 from authchain.sources.base import Option
 
 __all__ = ["explain_vault", "vault_client"]
@@ -60,7 +65,8 @@ def vault_client(
 
     Args:
         url: server address (default ``[clients.vault] url``, else ``VAULT_ADDR``).
-        token, role_id, secret_id, jwt: explicit credential *values* (str or SecretValue).
+        token, role_id, secret_id, jwt: explicit credential *values* (str or SecretValue),
+            or references (``SecretRef`` / ``"env://MY_TOKEN"``) to look up through the chain.
         auth: ``token`` (default), ``approle``, ``kubernetes`` or ``jwt``.
         credential_names: override the names looked up through the chain
             (``{"token": "VAULT_TOKEN"}``; defaults from ``[clients.vault]``).
@@ -94,13 +100,34 @@ def explain_vault(
     )
     settings.update(credential_names or {})
     explicit = {"token": token, "role_id": role_id, "secret_id": secret_id, "jwt": jwt}
+    _names_from_references(explicit, settings)
     for piece in _pieces(settings["auth"]):
-        found = lookup_credential(explicit[piece], settings[piece], chain, kind="vault")
+        from authchain.sources.vault import DEFAULT_CREDENTIAL_NAMES
+
+        named = settings[piece] is not None
+        name = settings[piece] or DEFAULT_CREDENTIAL_NAMES[piece]
+        try:
+            found = lookup_credential(explicit[piece], name, chain, kind="vault", required=named)
+        except ConfigError:
+            explanation.origins[piece] = f"missing: {name} was not found (a named credential has no fallback)"
+            continue
         origin = found.origin
         if found.value is None and piece == "token":
             origin = "native default (hvac: VAULT_TOKEN / ~/.vault-token)"
         explanation.origins[piece] = origin
     return explanation
+
+
+def _names_from_references(explicit: dict[str, Any], settings: dict[str, Any]) -> None:
+    """Move credentials passed as references from ``explicit`` to the names in ``settings``.
+
+    A reference says where to look, exactly as ``credential_names`` does; sent
+    as a token it would be the reference's text, and nothing it names.
+    """
+    for piece, value in list(explicit.items()):
+        if isinstance(value, SecretRef) or is_reference(value):
+            settings[piece] = str(value)
+            explicit[piece] = None
 
 
 def _pieces(auth: str) -> tuple[str, ...]:
@@ -123,12 +150,13 @@ def _source(
     chain = chain or get_default_chain()
     settings = client_settings("vault", chain, _options(), {"url": url, "auth": auth, "namespace": namespace})
     settings.update(credential_names or {})
-    explicit = {
-        name: value
-        for name, value in {"token": token, "role_id": role_id, "secret_id": secret_id, "jwt": jwt}.items()
-        if value is not None
-    }
-    key = fingerprint("vault", {**settings, "chain": id(chain)}, explicit)
+    given = {"token": token, "role_id": role_id, "secret_id": secret_id, "jwt": jwt}
+    _names_from_references(given, settings)
+    explicit = {name: value for name, value in given.items() if value is not None}
+    # A server address (or TLS trust) from an untrusted config file gets no credentials.
+    written = ("verify", "ca_cert") if url is not None else ("url", "verify", "ca_cert")
+    refused = untrusted_endpoint(chain.settings, "clients.vault", written)
+    key = fingerprint("vault", {**settings, "chain": id(chain), "refused": bool(refused)}, explicit)
 
     def build() -> VaultSource:
         options = {name: value for name, value in settings.items() if value is not None}
@@ -147,6 +175,8 @@ def _source(
             )
             lookup = Chain([given, *chain.sources], cache_ttl=0)
         source = VaultSource(name="vault-client", **options)
+        if refused:
+            source.restrict_credentials(refused)
         source.bind(lookup)
         return source
 

@@ -377,6 +377,7 @@ class _AWSSource(Source):
     rank = 100
     extra = "aws"
     batches = True
+    endpoint_options = ("endpoint_url",)
     service: ClassVar[str]
     probe_operation: ClassVar[str]
     probe_results: ClassVar[str]
@@ -425,6 +426,9 @@ class _AWSSource(Source):
             return client
 
     def _new_client(self, region: str | None) -> Any:
+        # Before boto3's own provider chain as well: every request is signed
+        # with whatever keys it finds, and carries their session token.
+        self.ensure_credentials_allowed()
         session = _botocore_session()
         from botocore.config import Config
         from botocore.exceptions import NoRegionError, ProfileNotFound

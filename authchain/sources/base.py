@@ -254,6 +254,10 @@ class Source(ABC):
     batches: ClassVar[bool] = False
     """``get_many`` is a real batch call (one request for many keys)."""
     options: ClassVar[tuple[Option, ...]] = ()
+    endpoint_options: ClassVar[tuple[str, ...]] = ()
+    """Settings that decide where, or to whom, this source sends its credentials
+    (a server URL, a TLS trust setting). When an untrusted config file sets one,
+    the source gets no credentials at all: see :meth:`restrict_credentials`."""
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # A source's read path holds what the backend answered (a parsed secret,
@@ -382,6 +386,28 @@ class Source(ABC):
         """Called by the chain that owns this source; see :meth:`resolve_credential`."""
         self._chain: Chain | None = chain
 
+    def restrict_credentials(self, reason: str) -> None:
+        """Give this source no credentials at all: every lookup of one raises ``ConfigError(reason)``.
+
+        Set by :func:`authchain.config.build_chain` on a source whose endpoint
+        an untrusted config file names (found by searching upwards and not
+        trusted with ``authchain trust``): the user's tokens and keys, found
+        through the chain or by the SDK itself, must not go to an address only
+        that file chose. Travels with the source when it is pickled.
+        """
+        self._credentials_refused: str | None = reason
+
+    def ensure_credentials_allowed(self) -> None:
+        """Raise the ``ConfigError`` of :meth:`restrict_credentials`, if set.
+
+        Sources call it before *any* credential acquisition, the SDK's own
+        defaults included (hvac's ``~/.vault-token``, boto3's provider chain,
+        ``google.auth.default()``); :meth:`resolve_credential` calls it itself.
+        """
+        reason = getattr(self, "_credentials_refused", None)
+        if reason:
+            raise ConfigError(reason)
+
     def resolve_credential(self, name: str | SecretRef, *, default: Any = None) -> SecretValue[Any] | None:
         """Resolve a credential this source needs (a token, keys) through its chain.
 
@@ -389,7 +415,12 @@ class Source(ABC):
         already resolving its own credentials), so there is no recursion. A
         source used on its own asks the default chain the same way. Returns
         ``default`` when nothing has it, so the SDK's own default can apply.
+
+        Raises:
+            ConfigError: the source's credentials are restricted (see
+                :meth:`restrict_credentials`).
         """
+        self.ensure_credentials_allowed()
         chain = getattr(self, "_chain", None)
         if chain is None:
             from authchain._default import get_default_chain

@@ -97,6 +97,7 @@ class GCPSecretManagerSource(Source):
     rank = 100
     extra = "gcp"
     concurrent = True
+    endpoint_options = ("endpoint",)
     options = (
         Option("project", str, None, "GCP project id (default: GOOGLE_CLOUD_PROJECT or the credentials')"),
         Option("prefix", str, "", "prepended to every name"),
@@ -245,6 +246,10 @@ class GCPSecretManagerSource(Source):
     def _build_client(self) -> Any:
         if self._plaintext():
             logger.debug("%s: plaintext gRPC to %s (loopback)", self.name, self.endpoint)
+        else:
+            # A TLS channel carries an access token on every call: refuse before
+            # the SDK resolves the host or looks for credentials.
+            self.ensure_credentials_allowed()
         return secret_manager_client(
             self.endpoint, lambda: self._credentials()[0], self.reconnect_backoff_max
         )
@@ -260,6 +265,7 @@ class GCPSecretManagerSource(Source):
             return self._auth
 
     def _load_credentials(self) -> tuple[Any, str | None]:
+        self.ensure_credentials_allowed()  # google.auth.default() included
         _import_sdk()
         import google.auth
         from google.auth import exceptions as auth_errors

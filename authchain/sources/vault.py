@@ -66,6 +66,15 @@ _SEGMENT = re.compile(r"[A-Za-z0-9_.@+=,-]+")
 _CREDENTIAL_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
 # Vault's built-in mounts: never key/value, refused before any request.
 RESERVED_MOUNTS = frozenset({"sys", "auth", "identity", "cubbyhole"})
+# The names looked up when a setting is not given. Only these may fall back to
+# hvac's own VAULT_TOKEN / ~/.vault-token (token) or be absent (secret_id): a
+# name the user wrote that nothing has is an error, never another identity.
+DEFAULT_CREDENTIAL_NAMES = {
+    "token": "VAULT_TOKEN",
+    "role_id": "VAULT_ROLE_ID",
+    "secret_id": "VAULT_SECRET_ID",
+    "jwt": "VAULT_JWT",
+}
 
 
 @dataclass(frozen=True)
@@ -111,9 +120,10 @@ class VaultSource(Source):
         auth_mount: where the auth method is mounted (default: its own name).
         token, role_id, secret_id, jwt: the *names* (or references) of the
             credentials, resolved through the owning chain without this source
-            (``VAULT_TOKEN``, ``VAULT_ROLE_ID``, ``VAULT_SECRET_ID``, ``VAULT_JWT``).
-            A token nothing has falls back to hvac's own ``VAULT_TOKEN`` /
-            ``~/.vault-token``.
+            (default ``VAULT_TOKEN``, ``VAULT_ROLE_ID``, ``VAULT_SECRET_ID``,
+            ``VAULT_JWT``). Only when ``token`` is not given may a token nothing
+            has fall back to hvac's own ``VAULT_TOKEN`` / ``~/.vault-token``; a
+            name given here that nothing has is an error (never another identity).
         role: the role to log in as (kubernetes, jwt).
         jwt_path: a file holding the JWT (kubernetes default: the
             service-account token; jwt: read ``jwt`` through the chain when unset).
@@ -124,6 +134,7 @@ class VaultSource(Source):
     rank = 100
     extra = "vault"
     concurrent = True
+    endpoint_options = ("url", "verify", "ca_cert")
     options = (
         Option("url", str, None, "server address (default: $VAULT_ADDR)"),
         Option("namespace", str, None, "Vault Enterprise / OpenBao namespace"),
@@ -137,11 +148,17 @@ class VaultSource(Source):
         Option("forbidden_as_missing", bool, False, "treat 403 as not found"),
         Option("auth", str, "token", "auth method", choices=AUTH_METHODS),
         Option("auth_mount", str, None, "where the auth method is mounted (default: its name)"),
-        Option("token", str, "VAULT_TOKEN", "name or reference of the token (auth = token)"),
-        Option("role_id", str, "VAULT_ROLE_ID", "name or reference of the AppRole role id"),
-        Option("secret_id", str, "VAULT_SECRET_ID", "name or reference of the AppRole secret id"),
+        # Defaults None: "not given" must stay distinguishable from a name the
+        # user wrote (DEFAULT_CREDENTIAL_NAMES holds the names then looked up).
+        Option("token", str, None, "name or reference of the token (auth = token; default VAULT_TOKEN)"),
+        Option("role_id", str, None, "name or reference of the AppRole role id (default VAULT_ROLE_ID)"),
+        Option(
+            "secret_id", str, None, "name or reference of the AppRole secret id (default VAULT_SECRET_ID)"
+        ),
         Option("role", str, None, "role to log in as (kubernetes, jwt)"),
-        Option("jwt", str, "VAULT_JWT", "name or reference of the JWT (auth = jwt without jwt_path)"),
+        Option(
+            "jwt", str, None, "name or reference of the JWT (auth = jwt without jwt_path; default VAULT_JWT)"
+        ),
         Option(
             "jwt_path",
             str,
@@ -166,11 +183,11 @@ class VaultSource(Source):
         forbidden_as_missing: bool = False,
         auth: str = "token",
         auth_mount: str | None = None,
-        token: str = "VAULT_TOKEN",  # noqa: S107 - the name of the secret, not a token
-        role_id: str = "VAULT_ROLE_ID",
-        secret_id: str = "VAULT_SECRET_ID",  # noqa: S107 - a name, as above
+        token: str | None = None,
+        role_id: str | None = None,
+        secret_id: str | None = None,
         role: str | None = None,
-        jwt: str = "VAULT_JWT",
+        jwt: str | None = None,
         jwt_path: str | Path | None = None,
         environ: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -205,11 +222,14 @@ class VaultSource(Source):
         self.forbidden_as_missing = forbidden_as_missing
         self.auth = auth
         self.auth_mount = _clean_path(auth_mount or auth, f"{where}: auth_mount", allow_empty=False)
-        self.token = _credential_name(token, f"{where}: token")
-        self.role_id = _credential_name(role_id, f"{where}: role_id")
-        self.secret_id = _credential_name(secret_id, f"{where}: secret_id")
+        given = {"token": token, "role_id": role_id, "secret_id": secret_id, "jwt": jwt}
+        self._named = frozenset(setting for setting, name in given.items() if name is not None)
+        names = {setting: name or DEFAULT_CREDENTIAL_NAMES[setting] for setting, name in given.items()}
+        self.token = _credential_name(names["token"], f"{where}: token")
+        self.role_id = _credential_name(names["role_id"], f"{where}: role_id")
+        self.secret_id = _credential_name(names["secret_id"], f"{where}: secret_id")
         self.role = role
-        self.jwt = _credential_name(jwt, f"{where}: jwt")
+        self.jwt = _credential_name(names["jwt"], f"{where}: jwt")
         if jwt_path is None and auth == "kubernetes":
             jwt_path = KUBERNETES_TOKEN_PATH
         self.jwt_path = Path(jwt_path) if jwt_path is not None else None
@@ -505,7 +525,8 @@ class VaultSource(Source):
         try:
             if self.auth == "approle":
                 role_id = self._credential(self.role_id, required=True)
-                secret_id = self._credential(self.secret_id, required=False)
+                # AppRoles may have no secret id; one the user named must exist.
+                secret_id = self._credential(self.secret_id, required="secret_id" in self._named)
                 return client.auth.approle.login(role_id, secret_id, mount_point=self.auth_mount)
             jwt = self._jwt()
             if self.auth == "kubernetes":
@@ -586,7 +607,8 @@ class VaultSource(Source):
         return False
 
     def _token_value(self) -> str:
-        value = self._credential(self.token, required=False)
+        self.ensure_credentials_allowed()  # before hvac's own default too
+        value = self._credential(self.token, required="token" in self._named)
         if value is None:
             hvac = _import_hvac()
             value = hvac.utils.get_token_from_env()  # hvac's own default: VAULT_TOKEN, ~/.vault-token
@@ -599,6 +621,7 @@ class VaultSource(Source):
         return str(value)
 
     def _jwt(self) -> str:
+        self.ensure_credentials_allowed()  # a file's contents are a credential too
         if self.jwt_path is not None:
             try:
                 jwt = self.jwt_path.read_text(encoding="utf-8").strip()
@@ -619,7 +642,8 @@ class VaultSource(Source):
         if found is None:
             if required:
                 raise BackendError(
-                    f"cannot log in with {self.auth}: {name} was not found by any other source",
+                    f"cannot log in with {self.auth}: {name} was not found by any other source "
+                    "(a credential named in the settings is never replaced by another identity)",
                     access_denied=True,
                 )
             return None

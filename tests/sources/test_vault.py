@@ -278,8 +278,11 @@ def test_token_falls_back_to_hvac_default(
     value = canary()
     openbao.put(f"{prefix}/X", {"X": value})
     monkeypatch.setenv("VAULT_TOKEN", openbao.tokens["reader"])
-    source = vault(openbao, {}, token="NOT_SET_ANYWHERE", path_prefix=prefix)
+    source = vault(openbao, {}, path_prefix=prefix)  # no token name given: hvac's default may apply
     assert value_of(source.get(source.key_for("X"))) == value
+    named = vault(openbao, {}, token="NOT_SET_ANYWHERE", path_prefix=prefix)
+    with pytest.raises(BackendError, match="NOT_SET_ANYWHERE was not found"):  # a named one never does
+        named.get(named.key_for("X"))
 
 
 def test_no_token_anywhere_is_an_access_error(
