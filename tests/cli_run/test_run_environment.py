@@ -226,7 +226,12 @@ def test_a_login_token_stays_out_of_the_cli_run(openbao: OpenBao, folders: tuple
     role_id, secret_id = openbao.approles["app"]
     config = f'[sources.env]\ntype = "env"\n\n[sources.vault]\ntype = "vault"\nurl = "{openbao.url}"\n'
     (folder / "authchain.toml").write_text(config + 'auth = "approle"\n', encoding="utf-8")
-    creds = {"VAULT_ROLE_ID": role_id, "VAULT_SECRET_ID": secret_id}
+    # Named, not found by searching upwards: an untrusted file could not send credentials to its url.
+    creds = {
+        "VAULT_ROLE_ID": role_id,
+        "VAULT_SECRET_ID": secret_id,
+        "AUTHCHAIN_CONFIG": str(folder / "authchain.toml"),
+    }
     prefix = f"t/{secrets.token_hex(4)}"
     value = "db-" + secrets.token_hex(12)
     openbao.put(f"{prefix}/db", {"password": value})
