@@ -346,3 +346,37 @@ def test_a_corrupt_trust_store_trusts_nothing(user: dict[str, str]) -> None:
     assert load_settings().trust == "untrusted"
     _trust.trust(config)  # rewritten
     assert load_settings().trust == "trusted"
+
+
+def test_an_untrusted_file_cannot_choose_a_keyring_backend_to_import(
+    user: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A keyring ``backend`` is a dotted path that gets imported: a cloned repository
+    could name a module of its own (the working directory is on ``sys.path`` under
+    ``python -m``). Until the file is trusted, that module is never imported."""
+    pytest.importorskip("keyring")
+    module = f"planted_{secrets.token_hex(4)}"
+    marker = Path(user["home"]) / f"{module}.ran"
+    (Path(user["repo"]) / f"{module}.py").write_text(
+        f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+        "from keyrings.alt.file import PlaintextKeyring as Backend\n"
+    )
+    monkeypatch.syspath_prepend(user["repo"])
+    path = write_config(user, f'[sources.k]\ntype = "keyring"\nbackend = "{module}.Backend"\n')
+    with pytest.raises(ConfigError, match="authchain trust"):
+        Chain.from_config().resolve("DB_PASSWORD")
+    with pytest.raises(ConfigError, match="authchain trust"):
+        from authchain.clients import keyring_backend
+
+        write_config(user, f'[clients.keyring]\nbackend = "{module}.Backend"\n')
+        keyring_backend()
+    assert not marker.exists(), "an untrusted config file had a module of its choosing imported"
+    assert module not in sys.modules
+    # Trusted as it is, the same file may choose its backend.
+    write_config(user, f'[sources.k]\ntype = "keyring"\nbackend = "{module}.Backend"\n')
+    from authchain._trust import trust
+
+    trust(path, os.environ)
+    with pytest.raises(SecretNotFound):
+        Chain.from_config().resolve("DB_PASSWORD")
+    assert marker.exists()

@@ -7,6 +7,7 @@ from typing import Any
 from authchain._chain import Chain
 from authchain._default import get_default_chain
 from authchain.clients._base import CACHE, ClientExplanation, client_settings, fingerprint
+from authchain.config import untrusted_endpoint
 from authchain.sources.base import Option
 
 __all__ = ["explain_keyring", "keyring_backend"]
@@ -24,11 +25,17 @@ def keyring_backend(backend: str | None = None, *, chain: Chain | None = None) -
 
     chain = chain or get_default_chain()
     settings = client_settings("keyring", chain, OPTIONS, {"backend": backend})
-    key = fingerprint("keyring", settings)
-    source = CACHE.get_or_build(
-        key, lambda: KeyringSource(name="keyring-client", backend=settings["backend"])
-    )
-    return source.keyring_backend()
+    # A backend path only an untrusted config file names is code that file chose to import.
+    refused = untrusted_endpoint(chain.settings, "clients.keyring", () if backend else ("backend",))
+    key = fingerprint("keyring", {**settings, "refused": bool(refused)})
+
+    def build() -> KeyringSource:
+        source = KeyringSource(name="keyring-client", backend=settings["backend"])
+        if refused:
+            source.restrict_credentials(refused)
+        return source
+
+    return CACHE.get_or_build(key, build).keyring_backend()
 
 
 def explain_keyring(backend: str | None = None, *, chain: Chain | None = None) -> ClientExplanation:

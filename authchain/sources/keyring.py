@@ -49,6 +49,8 @@ class KeyringSource(Source):
     """
 
     type = "keyring"
+    # A dotted backend path is imported: only a trusted config file may choose it.
+    endpoint_options = ("backend",)
     rank = 150  # the last of the secret stores, as in the canonical order
     extra = "keyring"
     concurrent = False  # desktop keyrings (D-Bus, Keychain) are not made for parallel callers
@@ -177,6 +179,9 @@ class KeyringSource(Source):
             return keyring.get_keyring()
         if not isinstance(self._given, str):
             return self._given
+        # Importing a dotted path runs code: an untrusted config file found upwards
+        # (a cloned repository) must not choose it (its own module would be on sys.path).
+        self.ensure_credentials_allowed()
         module_name, _, class_name = self._given.replace(":", ".").rpartition(".")
         try:
             cls = getattr(importlib.import_module(module_name), class_name)

@@ -296,11 +296,13 @@ def test_cli_uses_the_configured_keyring_source(tmp_path: Path) -> None:
         f'[sources.keyring]\ntype = "keyring"\nservice = "configured"\nbackend = "{PLAINTEXT}"\n'
     )
     value = canary()
+    # Named, not found upwards: an untrusted file may not choose a backend to import.
+    named = ("--config", str(tmp_path / "authchain.toml"))
     # The environment names the null backend: only the configured one can store it.
-    result = cli(tmp_path, "keyring", "set", "configured", "TOKEN", stdin=value, backend=FAIL)
+    result = cli(tmp_path, "keyring", "set", "configured", "TOKEN", *named, stdin=value, backend=FAIL)
     assert result.returncode == 0, result.stderr
     assert stored(tmp_path, "configured", "TOKEN") == value
-    found = cli(tmp_path, "resolve", "--reveal", "TOKEN", backend=FAIL)
+    found = cli(tmp_path, "resolve", "--reveal", "TOKEN", *named, backend=FAIL)
     assert found.stdout == value + "\n"
 
 
