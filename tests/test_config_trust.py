@@ -365,10 +365,11 @@ def test_an_untrusted_file_cannot_choose_a_keyring_backend_to_import(
     path = write_config(user, f'[sources.k]\ntype = "keyring"\nbackend = "{module}.Backend"\n')
     with pytest.raises(ConfigError, match="authchain trust"):
         Chain.from_config().resolve("DB_PASSWORD")
-    with pytest.raises(ConfigError, match="authchain trust"):
-        from authchain.clients import keyring_backend
+    from authchain.clients import keyring_backend
 
-        write_config(user, f'[clients.keyring]\nbackend = "{module}.Backend"\n')
+    write_config(user, f'[clients.keyring]\nbackend = "{module}.Backend"\n')
+    reset_default_chain()
+    with pytest.raises(ConfigError, match="authchain trust"):
         keyring_backend()
     assert not marker.exists(), "an untrusted config file had a module of its choosing imported"
     assert module not in sys.modules
