@@ -1,10 +1,18 @@
 """Replace known secret values with ``***`` in text, log records and child output.
 
-Every value the chain resolves is registered here (values of 4+ characters),
-together with the encoded forms it most often leaks in: base64 (standard and
-URL-safe, padded or not), URL-encoding, JSON string escaping and Python
+Every value the chain resolves is registered here, together with the encoded
+forms programs print it in: base64 (standard and URL-safe, padded or not, and
+the part that stays the same when the value sits at any byte offset inside a
+longer base64 string, as in HTTP Basic's ``user:password``), URL-encoding
+(upper- and lower-case hex), hex (both cases), JSON string escaping and Python
 ``repr`` escaping. A JSON object or array also registers each string inside it,
 so one field of a credential document is masked on its own.
+
+Values shorter than :data:`MIN_LENGTH` (8) characters are not masked in text:
+replacing every occurrence of a short string rewrites ordinary words (a secret
+``INFO`` turned ``INFORMATION`` into ``***RMATION``), and a short string that
+is a whole word cannot be told from the same word in a log line. Registering
+one logs a warning once per source, without the value.
 
 What is stored is only what matching needs, never a value: a keyed BLAKE2b
 digest of each form and a 64-bit fingerprint of its first four characters
@@ -20,10 +28,12 @@ fingerprint as text and as Latin-1-decoded bytes, so it is stored once.
 first value is registered, not with ``authchain``: start-up time matters to
 the short scripts and CLIs this library serves.
 
-``install_log_masking()`` masks every log record the process creates from then
-on (message, arguments, ``extra`` fields, exception and stack text): a
-log-record factory puts a masking filter on each logger that makes a record,
-and the same filter goes on the root logger's and Prefect's handlers. Records
+``install_log_masking()`` masks every log record at the point of output
+(message, arguments, ``extra`` fields, exception and stack text): it wraps
+``logging.Handler.handle``, so every handler masks a record before its filters
+and ``emit`` see it, whichever way the record came (a logger, a queue
+listener, ``logging.makeLogRecord`` on a socket receiver) and whenever the
+handler was created. Records
 that an SDK emits *while* a source is fetching (such
 as botocore's ``Response body:`` at DEBUG) are held back until the chain has
 registered the value just fetched, then masked and emitted: see
@@ -56,10 +66,13 @@ __all__ = [
     "register",
 ]
 
-MIN_LENGTH = 4
+MIN_LENGTH = 8
+"""Values shorter than this are not masked in text (see the module docstring)."""
 REPLACEMENT = "***"
 _PREFIX = 4  # characters fingerprinted per form: the shortest form a default masker keeps
 _MAX_JSON_DEPTH = 8
+_MAX_WARNED = 256  # labels remembered for the one-time short-value warning
+logger = logging.getLogger(__name__)
 
 
 class _Index:
@@ -112,14 +125,24 @@ class Masker:
         self._index = _Index()
         self._values: set[bytes] = set()
         self._forms = 0
+        self._generation = 0  # changes whenever a value is registered: records masked before are stale
+        self._warned: set[str] = set()
         self._lock = threading.Lock()
 
     # -- registering -------------------------------------------------------------
 
-    def add(self, value: str | bytes | SecretValue[Any]) -> None:
-        """Register a value and its encoded forms (shorter than ``min_length``: ignored)."""
+    def add(self, value: str | bytes | SecretValue[Any], *, label: str | None = None) -> None:
+        """Register a value and its encoded forms.
+
+        A value shorter than ``min_length`` is not registered: masking it
+        would rewrite ordinary text. That is logged once per ``label`` (the
+        source or name the value came from, never the value), so a user
+        learns that this secret is not masked.
+        """
         plain: str | bytes = value.get_secret_value() if isinstance(value, SecretValue) else value
         if len(plain) < self._min_length:
+            if plain:
+                self._warn_short(label)
             return
         if isinstance(plain, bytes):
             raw = plain
@@ -157,6 +180,20 @@ class Masker:
                 index.add_length(fingerprint, length)
             self._forms += len(index.digests) - before
             self._values.add(seen)
+            self._generation += 1
+
+    def _warn_short(self, label: str | None) -> None:
+        key = label or ""
+        with self._lock:
+            if key in self._warned or len(self._warned) >= _MAX_WARNED:
+                return
+            self._warned.add(key)
+        logger.warning(
+            "a secret value%s is shorter than %d characters and is not masked in text output "
+            "(masking so short a string would rewrite ordinary words); use a longer value",
+            f" from {label}" if label else "",
+            self._min_length,
+        )
 
     def _digest(self, form: str | bytes) -> bytes:
         data = form.encode("utf-8", "surrogatepass") if isinstance(form, str) else form
@@ -222,6 +259,11 @@ class Masker:
         # Travelling in a pickle would carry digests of every registered value.
         return (type(self), (self._min_length,))
 
+    @property
+    def generation(self) -> int:
+        """A number that changes whenever a value is registered (text masked before may now change)."""
+        return self._generation
+
 
 def _blake(data: bytes, key: bytes) -> bytes:
     import hashlib
@@ -235,15 +277,27 @@ def _forms(text: str | None, raw: bytes) -> tuple[set[str], set[bytes]]:
     import json
     from urllib.parse import quote, quote_plus
 
-    encoded = base64.b64encode(raw).decode()
-    urlsafe = base64.urlsafe_b64encode(raw).decode()
-    texts = {encoded, encoded.rstrip("="), urlsafe, urlsafe.rstrip("="), repr(raw)[2:-1]}
+    hexed = raw.hex()
+    texts = {repr(raw)[2:-1], hexed, hexed.upper()}
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(raw).decode()
+        texts |= {whole, whole.rstrip("=")}
+        # Inside a longer base64 string (HTTP Basic encodes ``user:password``)
+        # the value starts at one of three byte offsets within a 3-byte group;
+        # the groups wholly inside the value encode the same whatever surrounds
+        # them, so that middle part is a form of its own (its first and last
+        # character or two, shared with the neighbours, stay).
+        for skip in (1, 2, 0):
+            middle = raw[skip:]
+            middle = middle[: len(middle) - len(middle) % 3]
+            if middle:
+                texts.add(encode(middle).decode())
     if text is not None:
         escaped = json.dumps(text)[1:-1]
+        quoted = {quote(text, safe=""), quote(text), quote_plus(text, safe="")}
+        texts |= quoted | {_lower_hex(form) for form in quoted}
         texts |= {
             text,
-            quote(text, safe=""),
-            quote_plus(text, safe=""),
             escaped,
             json.dumps(text, ensure_ascii=False)[1:-1],
             repr(text)[1:-1],
@@ -251,6 +305,13 @@ def _forms(text: str | None, raw: bytes) -> tuple[set[str], set[bytes]]:
         }
     byte_forms = {raw} | {form.encode("utf-8", "surrogatepass") for form in texts}
     return texts, byte_forms
+
+
+def _lower_hex(quoted: str) -> str:
+    """``quote``'s ``%2F`` escapes in lower case (``%2f``), as some encoders write them."""
+    import re
+
+    return re.sub("%[0-9A-F]{2}", lambda escape: escape.group().lower(), quoted)
 
 
 def _json_leaves(text: str | None) -> Iterator[str]:
@@ -276,8 +337,14 @@ def _json_leaves(text: str | None) -> Iterator[str]:
 
 # -- log records ---------------------------------------------------------------------
 
-# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+# Attributes every LogRecord has; anything else on a record came from ``extra=``
+# (underscore-prefixed ones included) or from a filter or handler.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_MARK = "_authchain_mask"  # set by the record factory: hold the record, or mask it
+_DONE = "_authchain_masked"  # (this process, masker generation) a record was masked at
+_OWN = frozenset({_MARK, _DONE})
+_PROCESS = object()  # a record pickled to another process arrives with a different object
+_WITHHELD = "(a log record authchain could not mask was withheld)"
 
 
 def mask_record(record: logging.LogRecord, masker: Masker | None = None) -> None:
@@ -303,49 +370,111 @@ def mask_record(record: logging.LogRecord, masker: Masker | None = None) -> None
     if record.exc_info and record.exc_info[1] is not None:
         text = record.exc_text or logging.Formatter().formatException(record.exc_info)
         masked_text = masker.mask(text)
+        # Formatters print exc_text when it is set: what was checked is what is shown.
+        record.exc_text = masked_text
         if masked_text != text:
             # The exception object itself would print the value again: keep only the text.
-            record.exc_text, record.exc_info = masked_text, None
+            record.exc_info = None
     elif record.exc_text:
         record.exc_text = masker.mask(record.exc_text)
     if record.stack_info:
         record.stack_info = masker.mask(record.stack_info)
     for name, value in list(vars(record).items()):
-        if name not in _STANDARD and not name.startswith("_"):
+        if name not in _STANDARD and name not in _OWN:
             masked_value = _mask_object(value, masker)
             if masked_value is not value:
                 setattr(record, name, masked_value)
 
 
 def _mask_object(value: Any, masker: Masker, depth: int = 0) -> Any:
-    """``value`` with registered forms masked: the same object when nothing changed."""
+    """``value`` with registered forms masked: the same object when nothing changed.
+
+    Containers are walked to ``_MAX_JSON_DEPTH`` levels; anything deeper, and
+    any other object, is judged by its ``str()`` and its ``repr()`` (``%s``
+    and ``%r`` show those) and replaced by a stand-in showing both masked.
+    """
     if isinstance(value, str):
         masked = masker.mask(value)
         return value if masked == value else masked
-    if isinstance(value, bytes):
-        masked_bytes = masker.mask_bytes(value)
+    if isinstance(value, (bytes, bytearray)):
+        masked_bytes = masker.mask_bytes(bytes(value))
         return value if masked_bytes == value else masked_bytes
-    if isinstance(value, (int, float, bool, SecretValue)) or value is None or depth > _MAX_JSON_DEPTH:
+    if value is None or isinstance(value, (bool, SecretValue)):
         return value
-    if isinstance(value, (tuple, list)):
-        items = [_mask_object(item, masker, depth + 1) for item in value]
-        if all(new is old for new, old in zip(items, value, strict=True)):
+    if depth < _MAX_JSON_DEPTH:
+        if isinstance(value, (tuple, list)):
+            items = [_mask_object(item, masker, depth + 1) for item in value]
+            if all(new is old for new, old in zip(items, value, strict=True)):
+                return value
+            return items if isinstance(value, list) else tuple(items)
+        if isinstance(value, dict):
+            pairs = [
+                (key, item, _mask_object(key, masker, depth + 1), _mask_object(item, masker, depth + 1))
+                for key, item in value.items()
+            ]
+            if all(new_key is key and new_item is item for key, item, new_key, new_item in pairs):
+                return value
+            return {new_key: new_item for _, _, new_key, new_item in pairs}  # keys can hold a value too
+    return _Masked.of(value, masker)
+
+
+class _Masked:
+    """Stands in for an object whose ``str()`` or ``repr()`` showed a registered value."""
+
+    __slots__ = ("_repr", "_str")
+
+    def __init__(self, shown: str, represented: str) -> None:
+        self._str = shown
+        self._repr = represented
+
+    @classmethod
+    def of(cls, value: Any, masker: Masker) -> Any:
+        """``value`` itself when neither its ``str()`` nor its ``repr()`` shows a value, else a stand-in."""
+        try:
+            shown: str | None = str(value)
+        except Exception:
+            shown = None
+        try:
+            represented: str | None = repr(value)
+        except Exception:
+            represented = None
+        masked_shown = None if shown is None else masker.mask(shown)
+        if represented == shown:
+            masked_repr = masked_shown
+        else:
+            masked_repr = None if represented is None else masker.mask(represented)
+        if masked_shown == shown and masked_repr == represented:
             return value
-        return type(value)(items) if isinstance(value, list) else tuple(items)
-    if isinstance(value, dict):
-        pairs = [
-            (key, item, _mask_object(key, masker, depth + 1), _mask_object(item, masker, depth + 1))
-            for key, item in value.items()
-        ]
-        if all(new_key is key and new_item is item for key, item, new_key, new_item in pairs):
-            return value
-        return {new_key: new_item for _, _, new_key, new_item in pairs}  # keys can hold a value too
+        return cls(masked_shown or REPLACEMENT, masked_repr or REPLACEMENT)
+
+    def __str__(self) -> str:
+        return self._str
+
+    def __repr__(self) -> str:
+        return self._repr
+
+    def __format__(self, spec: str) -> str:
+        return format(self._str, spec)
+
+
+def _mask_once(record: logging.LogRecord) -> None:
+    """Mask a record with the default masker, unless done since the last value was registered.
+
+    A record that cannot be masked (a ``__str__`` that raises half-way) is
+    withheld: its text is replaced, never passed on unmasked.
+    """
+    generation = default_masker.generation
+    done = record.__dict__.get(_DONE)
+    if isinstance(done, tuple) and done[0] is _PROCESS and done[1] == generation:
+        return
     try:
-        shown = str(value)
+        mask_record(record)
     except Exception:
-        return value
-    masked = masker.mask(shown)
-    return value if masked == shown else masked
+        record.msg, record.args, record.exc_info, record.exc_text = _WITHHELD, None, None, None
+        record.stack_info = None
+        for name in [name for name in vars(record) if name not in _STANDARD and name not in _OWN]:
+            setattr(record, name, REPLACEMENT)
+    record.__dict__[_DONE] = (_PROCESS, generation)
 
 
 class MaskingFilter(logging.Filter):
@@ -366,15 +495,18 @@ class MaskingFilter(logging.Filter):
 default_masker = Masker()
 
 
-def register(value: str | bytes | SecretValue[Any]) -> None:
-    """Register a value with the process-wide masker (the chain does this for you)."""
-    default_masker.add(value)
+def register(value: str | bytes | SecretValue[Any], *, label: str | None = None) -> None:
+    """Register a value with the process-wide masker (the chain does this for you).
+
+    ``label`` names where the value came from, for the warning about values
+    too short to mask.
+    """
+    default_masker.add(value, label=label)
 
 
 # -- holding records back while a source fetches ----------------------------------------
 
 _HELD: ContextVar[list[logging.LogRecord] | None] = ContextVar("authchain_held_records", default=None)
-_MARK = "_authchain_mask"
 
 
 @contextlib.contextmanager
@@ -402,7 +534,7 @@ def _release(held: list[logging.LogRecord]) -> None:
         if outer is not None:  # still inside an outer fetch: its value is not registered yet
             outer.append(record)
             continue
-        mask_record(record)
+        _mask_once(record)
         logger = logging.getLogger() if record.name == "root" else logging.getLogger(record.name)
         with contextlib.suppress(Exception):
             logger.handle(record)
@@ -412,7 +544,9 @@ class _RecordFilter(logging.Filter):
     """On every logger that made a record since masking was installed: mask it, or hold it.
 
     A logger filter runs after ``extra=`` fields are set on the record and
-    before any handler sees it, whichever handlers there are.
+    before any handler sees it. Handlers mask again at output (see
+    :func:`_install_output_masking`), which costs nothing for a record
+    masked here unless a value was registered in between.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -422,7 +556,7 @@ class _RecordFilter(logging.Filter):
         if isinstance(mark, list):  # made during a fetch: wait for its values (see holding)
             mark.append(record)
             return False
-        mask_record(record)
+        _mask_once(record)
         return True
 
 
@@ -443,16 +577,54 @@ def _masking_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     return record
 
 
+def _masked_handle(handle: Callable[..., Any]) -> Callable[..., Any]:
+    import functools
+
+    @functools.wraps(handle)
+    def masked(self: Any, record: logging.LogRecord) -> Any:
+        _mask_once(record)
+        return handle(self, record)
+
+    masked._authchain_masks = True  # type: ignore[attr-defined]
+    return masked
+
+
+def _install_output_masking() -> None:
+    """Make every handler mask a record before its filters and ``emit`` see it.
+
+    Masking at the point of output is what holds whatever path a record took:
+    a logger's handlers, a ``QueueListener`` or a socket receiver handing a
+    record made by ``logging.makeLogRecord`` straight to a handler, handlers
+    created after this call. ``logging.Handler.handle`` is wrapped, and so is
+    ``handle`` on every handler class that overrides it, plus
+    ``Logger.callHandlers`` for a class defined later that overrides
+    ``handle`` without calling the base. Call with ``_install_lock`` held.
+    """
+    classes: list[type[Any]] = [logging.Handler, logging.Logger]
+    pending: list[type[Any]] = [logging.Handler]
+    while pending:
+        for subclass in pending.pop().__subclasses__():
+            pending.append(subclass)
+            classes.append(subclass)
+    for cls in classes:
+        name = "callHandlers" if issubclass(cls, logging.Logger) else "handle"
+        method = cls.__dict__.get(name)
+        if callable(method) and not getattr(method, "_authchain_masks", False):
+            setattr(cls, name, _masked_handle(method))
+
+
 def install_log_masking(logger: logging.Logger | None = None) -> MaskingFilter:
     """Mask every secret value resolved in this process in log output.
 
-    Installs (once) a log-record factory that puts a masking filter on every
-    logger that makes a record, so each record is masked before any handler
-    sees it, whatever handlers there are (including handlers added after this
-    call, such as the ones Prefect configures on its first run); and attaches
-    the masking filter to every handler of ``logger`` (root by default) and,
-    when Prefect is already imported, of Prefect's loggers, for records made
-    some other way. It never imports Prefect itself.
+    Installs (once) masking at the point of output: every handler, including
+    ones created later and ones fed by queue listeners or socket receivers,
+    masks a record before its filters and ``emit`` see it (message,
+    arguments, ``extra`` fields, exception and stack text). It also installs
+    a log-record factory that puts a filter on every logger that makes a
+    record, which holds back records an SDK makes while a source fetches
+    (see :func:`holding`); and attaches a :class:`MaskingFilter` to every
+    handler of ``logger`` (root by default) and, when Prefect is already
+    imported, of Prefect's loggers. It never imports Prefect itself.
 
     Example:
         >>> import authchain
@@ -463,6 +635,7 @@ def install_log_masking(logger: logging.Logger | None = None) -> MaskingFilter:
         if _previous_factory is None:
             _previous_factory = logging.getLogRecordFactory()
             logging.setLogRecordFactory(_masking_factory)
+            _install_output_masking()
     masking_filter = MaskingFilter()
     targets = [logger or logging.getLogger()]
     if logger is None and "prefect" in sys.modules:

@@ -1,6 +1,6 @@
 """authchain.masking under pressure: every form, every part of a log record, every logger.
 
-What the issue promises: every value resolved in the process (4+ characters)
+What the issue promises: every value resolved in the process (8+ characters)
 is replaced by ``***`` in log messages, their arguments and exception text,
 also in its base64, URL-encoded and JSON-escaped forms; on the root logger and
 on Prefect's loggers once Prefect is imported (without importing Prefect
@@ -82,14 +82,14 @@ def test_fields_of_a_json_secret_are_masked_on_their_own() -> None:
     assert masker.mask(f"login {user} with {password}") == "login *** with ***"
 
 
-def test_minimum_length_is_four() -> None:
+def test_minimum_length_is_eight() -> None:
     masker = Masker()
-    masker.add("abc")
-    masker.add(b"xyz")
+    masker.add("abcdefg")
+    masker.add(b"tuvwxyz")
     assert len(masker) == 0
-    assert masker.mask("abc xyz") == "abc xyz"
-    masker.add("wxyz")
-    assert masker.mask("a wxyz b") == "a *** b"
+    assert masker.mask("abcdefg tuvwxyz") == "abcdefg tuvwxyz"
+    masker.add("stuvwxyz")
+    assert masker.mask("a stuvwxyz b") == "a *** b"
 
 
 def test_registered_values_cannot_be_read_back() -> None:
