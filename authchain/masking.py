@@ -596,9 +596,9 @@ def _install_output_masking() -> None:
     a logger's handlers, a ``QueueListener`` or a socket receiver handing a
     record made by ``logging.makeLogRecord`` straight to a handler, handlers
     created after this call. ``logging.Handler.handle`` is wrapped, and so is
-    ``handle`` on every handler class that overrides it, plus
-    ``Logger.callHandlers`` for a class defined later that overrides
-    ``handle`` without calling the base. Call with ``_install_lock`` held.
+    ``handle`` on every handler class that overrides it, now or in a class
+    defined later (through ``__init_subclass__``), plus ``Logger.callHandlers``.
+    Call with ``_install_lock`` held.
     """
     classes: list[type[Any]] = [logging.Handler, logging.Logger]
     pending: list[type[Any]] = [logging.Handler]
@@ -611,6 +611,18 @@ def _install_output_masking() -> None:
         method = cls.__dict__.get(name)
         if callable(method) and not getattr(method, "_authchain_masks", False):
             setattr(cls, name, _masked_handle(method))
+    previous = logging.Handler.__dict__.get("__init_subclass__")
+
+    def init_subclass(cls: type[Any], /, **kwargs: Any) -> None:
+        if previous is not None:
+            previous.__get__(None, cls)(**kwargs)
+        else:
+            super(logging.Handler, cls).__init_subclass__(**kwargs)
+        method = cls.__dict__.get("handle")
+        if callable(method) and not getattr(method, "_authchain_masks", False):
+            cls.handle = _masked_handle(method)
+
+    logging.Handler.__init_subclass__ = classmethod(init_subclass)  # type: ignore[assignment]
 
 
 def install_log_masking(logger: logging.Logger | None = None) -> MaskingFilter:
