@@ -114,7 +114,7 @@ class Masker:
         >>> masker.mask("password=hunter2-example")
         'password=***'
         >>> masker
-        <Masker: 2 masked forms>
+        <Masker: 6 masked forms>
     """
 
     def __init__(self, min_length: int = MIN_LENGTH) -> None:
