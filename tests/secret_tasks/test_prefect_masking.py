@@ -154,3 +154,55 @@ def test_a_secret_task_masks_prefect_run_logs_in_the_api_log_table(
         assert form not in console, "a form of the canary reached the flow's console output"
     assert not basic_leaks(value, everything), "the canary's base64 at an offset reached the log table"
     assert not basic_leaks(value, console)
+
+
+TASK_LOGGER = r"""
+import logging, sys
+from authchain import masking
+from secret_tasks import Task
+
+value = sys.argv[1]
+masking.register(value)  # as a Secret task's lookup does; nothing installs log masking here
+handler = logging.StreamHandler(sys.stdout)
+handler.setFormatter(logging.Formatter("%(message)s|%(_token)s|%(deep)s"))
+logger = logging.getLogger("secret_tasks.Probe")
+logger.addHandler(handler)
+logger.setLevel(logging.DEBUG)
+
+class Probe(Task):
+    def run(self):
+        extra = {"_token": value, "deep": [[[[[[[[[[[[value]]]]]]]]]]]]}
+        self.logger.info("message %s", value, extra=extra)
+        try:
+            raise ValueError(f"Invalid header value b'Bearer {value}'")
+        except ValueError:
+            self.logger.exception("failed", extra=extra)
+        self.logger.info("stack", stack_info=True, extra=extra)
+        local_value = value
+        self.logger.info("done", extra=extra)
+
+Probe().run()
+"""
+
+
+def test_task_logger_masks_exception_stack_and_extra_without_install(tmp_path: Path) -> None:
+    value = canary("task-logger")
+    script = tmp_path / "task_logger.py"
+    script.write_text(TASK_LOGGER)
+    done = subprocess.run(
+        [sys.executable, str(script), value],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    output = done.stdout + done.stderr
+    assert "message ***|***|" in output
+    assert "Bearer ***" in output
+    assert "Stack (most recent call last)" in output
+    assert "done|***|" in output
+    for form in forms(value):
+        assert form not in output, "a form of the canary reached Task.logger's output"
