@@ -14,8 +14,8 @@ replacing every occurrence of a short string rewrites ordinary words (a secret
 is a whole word cannot be told from the same word in a log line. Registering
 one logs a warning once per source, without the value.
 
-What is stored is only what matching needs, never a value: a keyed BLAKE2b
-digest of each form and a 64-bit fingerprint of its first four characters
+What is stored is only what matching needs, never a value: a 32-bit keyed
+BLAKE2b digest of each form and a 64-bit fingerprint of its first four characters
 (with a random key made per process). Text is scanned for fingerprints in C
 first; only where one matches is a digest computed and compared. So the
 registry cannot be read back (no accessor, a repr with a count, no values in
@@ -75,34 +75,52 @@ _MAX_WARNED = 256  # labels remembered for the one-time short-value warning
 logger = logging.getLogger(__name__)
 
 
-class _Index:
-    """Fingerprints of form prefixes (→ the lengths of forms starting so) and digests of whole forms.
+_LENGTH_BITS = 24  # a form's length, packed under its digest (forms up to 16 MB)
+_LENGTH_MASK = (1 << _LENGTH_BITS) - 1
 
-    A fingerprint almost always has one length: it is stored as a bare int
-    (small ints are shared objects) and only becomes a tuple, longest first,
-    when two forms share a prefix; at 10 000 registered values that is a few
-    MB less than a tuple each. Mutated in place under the masker's lock;
-    readers only do single dict/set look-ups, which are atomic under the GIL.
+
+class _Index:
+    """Fingerprints of form prefixes → (a digest of the whole form, its length), packed in one int.
+
+    Each entry is ``digest << 24 | length``, with a 32-bit keyed digest: a
+    text position is a candidate only where its first characters have the
+    fingerprint of a registered form, so the digest only has to tell apart
+    the few strings that start like one (a wrong match: about one in four
+    billion such candidates). Packing keeps one int per form, without a
+    separate set of digests, which matters with the many forms a value has
+    (base64 at three offsets, hex): at 10 000 registered values that is
+    several MB less. A fingerprint almost always has one form: it is stored
+    as a bare int and only becomes a tuple, longest first, when forms share
+    a prefix. Mutated in place under the masker's lock; readers only do
+    single dict look-ups, which are atomic under the GIL.
     """
 
-    __slots__ = ("digests", "lengths")
+    __slots__ = ("entries",)
 
     def __init__(self) -> None:
-        self.lengths: dict[int, int | tuple[int, ...]] = {}
-        self.digests: set[bytes] = set()
+        self.entries: dict[int, int | tuple[int, ...]] = {}
 
-    def add_length(self, fingerprint: int, length: int) -> None:
-        known = self.lengths.get(fingerprint)
+    def add(self, fingerprint: int, digest: int, length: int) -> bool:
+        """Add a form; False when it was there already."""
+        packed = digest << _LENGTH_BITS | length
+        known = self.entries.get(fingerprint)
         if known is None:
-            self.lengths[fingerprint] = length
-            return
-        lengths = {known} if isinstance(known, int) else set(known)
-        if length not in lengths:
-            self.lengths[fingerprint] = tuple(sorted(lengths | {length}, reverse=True))
+            self.entries[fingerprint] = packed
+            return True
+        packs = {known} if isinstance(known, int) else set(known)
+        if packed in packs:
+            return False
+        packs.add(packed)
+        self.entries[fingerprint] = tuple(sorted(packs, key=lambda entry: entry & _LENGTH_MASK, reverse=True))
+        return True
+
+    def at(self, fingerprint: int) -> tuple[int, ...]:
+        """The packed forms starting with this fingerprint, longest first."""
+        known = self.entries[fingerprint]
+        return (known,) if isinstance(known, int) else known
 
     def lengths_at(self, fingerprint: int) -> tuple[int, ...]:
-        known = self.lengths[fingerprint]
-        return (known,) if isinstance(known, int) else known
+        return tuple(entry & _LENGTH_MASK for entry in self.at(fingerprint))
 
 
 class Masker:
@@ -161,24 +179,21 @@ class Masker:
             text_forms |= leaf_text
             byte_forms |= leaf_bytes
         entries = {
-            (self._digest(form), self._fingerprint(form[: self._prefix]), len(form))
+            (self._form_digest(form), self._fingerprint(form[: self._prefix]), len(form))
             for form in text_forms
-            if len(form) >= self._min_length
+            if self._min_length <= len(form) <= _LENGTH_MASK
         }
         # Bytes are fingerprinted as Latin-1 text (one character per byte), so one
         # scanner serves both; for an ASCII form that is the text entry again.
         entries |= {
-            (self._digest(form), self._fingerprint(form[: self._prefix].decode("latin-1")), len(form))
+            (self._form_digest(form), self._fingerprint(form[: self._prefix].decode("latin-1")), len(form))
             for form in byte_forms
-            if len(form) >= self._min_length
+            if self._min_length <= len(form) <= _LENGTH_MASK
         }
         with self._lock:
             index = self._index
-            before = len(index.digests)
             for digest, fingerprint, length in entries:
-                index.digests.add(digest)
-                index.add_length(fingerprint, length)
-            self._forms += len(index.digests) - before
+                self._forms += index.add(fingerprint, digest, length)
             self._values.add(seen)
             self._generation += 1
 
@@ -199,6 +214,10 @@ class Masker:
         data = form.encode("utf-8", "surrogatepass") if isinstance(form, str) else form
         return _blake(data, self._key)
 
+    def _form_digest(self, form: str | bytes) -> int:
+        data = form.encode("utf-8", "surrogatepass") if isinstance(form, str) else form
+        return _short_digest(data, self._key)
+
     def _fingerprint(self, prefix: str) -> int:
         # hash() is SipHash keyed per process; the salt keeps the stored numbers
         # from being plain hash() values of a short string.
@@ -212,7 +231,7 @@ class Masker:
 
     def mask_bytes(self, data: bytes) -> bytes:
         """The same for bytes (a child process's output in ``authchain run``)."""
-        if not self._index.lengths or len(data) < self._prefix:
+        if not self._index.entries or len(data) < self._prefix:
             return data
         text = data.decode("latin-1")  # one character per byte, both ways
         masked = self._scan(text, lambda piece: piece.encode("latin-1"))
@@ -220,26 +239,27 @@ class Masker:
 
     def _scan(self, text: str, to_bytes: Callable[[str], bytes]) -> str:
         index = self._index
-        lengths = index.lengths
+        entries = index.entries
         size = self._prefix
-        if not lengths or len(text) < size:
+        if not entries or len(text) < size:
             return text
         # Fingerprint every position in C; only positions whose fingerprint is
         # known get a digest compared (most text has none at all).
         grams = map("".join, zip(*(text[offset:] for offset in range(size)), strict=False))
         prints = map(xor, map(hash, grams), repeat(self._salt))
-        candidates = list(compress(count(), map(lengths.__contains__, prints)))
+        candidates = list(compress(count(), map(entries.__contains__, prints)))
         if not candidates:
             return text
-        digests, key = index.digests, self._key
+        key = self._key
         pieces: list[str] = []
         start = 0
         for position in candidates:
             if position < start:
                 continue  # inside a form already replaced
-            for length in index.lengths_at(hash(text[position : position + size]) ^ self._salt):
+            for packed in index.at(hash(text[position : position + size]) ^ self._salt):
+                length = packed & _LENGTH_MASK
                 piece = text[position : position + length]  # longest first: overlapping values mask whole
-                if len(piece) == length and _blake(to_bytes(piece), key) in digests:
+                if len(piece) == length and _short_digest(to_bytes(piece), key) == packed >> _LENGTH_BITS:
                     pieces += (text[start:position], REPLACEMENT)
                     start = position + length
                     break
@@ -269,6 +289,12 @@ def _blake(data: bytes, key: bytes) -> bytes:
     import hashlib
 
     return hashlib.blake2b(data, key=key, digest_size=16).digest()
+
+
+def _short_digest(data: bytes, key: bytes) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(data, key=key, digest_size=4).digest(), "big")
 
 
 def _forms(text: str | None, raw: bytes) -> tuple[set[str], set[bytes]]:
