@@ -184,11 +184,11 @@ class Masker:
             if self._min_length <= len(form) <= _LENGTH_MASK
         }
         # Bytes are fingerprinted as Latin-1 text (one character per byte), so one
-        # scanner serves both; for an ASCII form that is the text entry again.
+        # scanner serves both; an ASCII form is the text entry again (not hashed twice).
         entries |= {
             (self._form_digest(form), self._fingerprint(form[: self._prefix].decode("latin-1")), len(form))
             for form in byte_forms
-            if self._min_length <= len(form) <= _LENGTH_MASK
+            if self._min_length <= len(form) <= _LENGTH_MASK and (text is None or not form.isascii())
         }
         with self._lock:
             index = self._index
@@ -321,7 +321,7 @@ def _forms(text: str | None, raw: bytes) -> tuple[set[str], set[bytes]]:
     if text is not None:
         escaped = json.dumps(text)[1:-1]
         quoted = {quote(text, safe=""), quote(text), quote_plus(text, safe="")}
-        texts |= quoted | {_lower_hex(form) for form in quoted}
+        texts |= quoted | {_lower_hex(form) for form in quoted if "%" in form}
         texts |= {
             text,
             escaped,
