@@ -218,6 +218,15 @@ def _with_log_masking(run: F) -> F:
     through ``__wrapped__``.
     """
 
+    if inspect.iscoroutinefunction(run):
+
+        @functools.wraps(run)
+        async def run_async_with_log_masking(*args: Any, **kwargs: Any) -> Any:
+            _ensure_log_masking()
+            return await run(*args, **kwargs)
+
+        return run_async_with_log_masking  # type: ignore[return-value]
+
     @functools.wraps(run)
     def run_with_log_masking(*args: Any, **kwargs: Any) -> Any:
         _ensure_log_masking()

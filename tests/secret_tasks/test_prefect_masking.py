@@ -206,3 +206,23 @@ def test_task_logger_masks_exception_stack_and_extra_without_install(tmp_path: P
     assert "done|***|" in output
     for form in forms(value):
         assert form not in output, "a form of the canary reached Task.logger's output"
+
+
+def test_an_async_task_still_runs_as_an_async_prefect_task(prefect_api: PrefectAPI) -> None:
+    """The wrapper that installs log masking keeps ``run`` a coroutine function."""
+    import asyncio
+
+    from prefect import flow
+
+    from secret_tasks import Task
+
+    class Double(Task):
+        async def run(self, number: int) -> int:
+            await asyncio.sleep(0)
+            return 2 * number
+
+    @flow
+    async def doubling() -> int:
+        return await Double()(21)  # type: ignore[no-any-return]
+
+    assert asyncio.run(doubling()) == 42
