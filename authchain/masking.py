@@ -15,8 +15,8 @@ is a whole word cannot be told from the same word in a log line. Registering
 one logs a warning once per source, without the value.
 
 What is stored is only what matching needs, never a value: a 32-bit keyed
-BLAKE2b digest of each form and a 64-bit fingerprint of its first four characters
-(with a random key made per process). Text is scanned for fingerprints in C
+BLAKE2b digest of each form and a 64-bit fingerprint of its first four
+characters (with a random key made per process). Text is scanned for fingerprints in C
 first; only where one matches is a digest computed and compared. So the
 registry cannot be read back (no accessor, a repr with a count, no values in
 ``vars()``, and it refuses to travel in a pickle). One index serves text and
@@ -33,10 +33,9 @@ the short scripts and CLIs this library serves.
 ``logging.Handler.handle``, so every handler masks a record before its filters
 and ``emit`` see it, whichever way the record came (a logger, a queue
 listener, ``logging.makeLogRecord`` on a socket receiver) and whenever the
-handler was created. Records
-that an SDK emits *while* a source is fetching (such
-as botocore's ``Response body:`` at DEBUG) are held back until the chain has
-registered the value just fetched, then masked and emitted: see
+handler was created. Records that an SDK emits *while* a source is fetching
+(such as botocore's ``Response body:`` at DEBUG) are held back until the
+chain has registered the value just fetched, then masked and emitted: see
 :func:`holding`.
 """
 
