@@ -74,14 +74,18 @@ _MAX_WARNED = 256  # labels remembered for the one-time short-value warning
 logger = logging.getLogger(__name__)
 
 
-_LENGTH_BITS = 24  # a form's length, packed under its digest (forms up to 16 MB)
-_LENGTH_MASK = (1 << _LENGTH_BITS) - 1
+_LENGTH_BITS = 24  # a form's edges and length, packed under its digest
+_EDGE_SHIFT = 20  # 4 bits of edges (see _forms) above a 20-bit length: forms up to 1 MB
+_LENGTH_MASK = (1 << _EDGE_SHIFT) - 1
+_BASE64_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
 
 
 class _Index:
     """Fingerprints of form prefixes → (a digest of the whole form, its length), packed in one int.
 
-    Each entry is ``digest << 24 | length``, with a 32-bit keyed digest: a
+    Each entry is ``digest << 24 | edges << 20 | length``, with a 32-bit
+    keyed digest (``edges``: base64 characters next to the form that also
+    carry the value's bits, see :func:`_forms`): a
     text position is a candidate only where its first characters have the
     fingerprint of a registered form, so the digest only has to tell apart
     the few strings that start like one (a wrong match: about one in four
@@ -99,9 +103,9 @@ class _Index:
     def __init__(self) -> None:
         self.entries: dict[int, int | tuple[int, ...]] = {}
 
-    def add(self, fingerprint: int, digest: int, length: int) -> bool:
+    def add(self, fingerprint: int, digest: int, length: int, edges: int = 0) -> bool:
         """Add a form; False when it was there already."""
-        packed = digest << _LENGTH_BITS | length
+        packed = digest << _LENGTH_BITS | edges << _EDGE_SHIFT | length
         known = self.entries.get(fingerprint)
         if known is None:
             self.entries[fingerprint] = packed
@@ -172,27 +176,28 @@ class Masker:
         seen = self._digest(raw)
         if seen in self._values:
             return  # known already, with every form
-        text_forms, byte_forms = _forms(text, raw)
+        text_forms, byte_forms, edges = _forms(text, raw)
         for leaf in _json_leaves(text):
-            leaf_text, leaf_bytes = _forms(leaf, leaf.encode("utf-8", "surrogatepass"))
+            leaf_text, leaf_bytes, leaf_edges = _forms(leaf, leaf.encode("utf-8", "surrogatepass"))
             text_forms |= leaf_text
             byte_forms |= leaf_bytes
+            edges.update(leaf_edges)
         entries = {
-            (self._form_digest(form), self._fingerprint(form[: self._prefix]), len(form))
+            (self._form_digest(form), self._fingerprint(form[: self._prefix]), len(form), edges.get(form, 0))
             for form in text_forms
             if self._min_length <= len(form) <= _LENGTH_MASK
         }
         # Bytes are fingerprinted as Latin-1 text (one character per byte), so one
         # scanner serves both; an ASCII form is the text entry again (not hashed twice).
         entries |= {
-            (self._form_digest(form), self._fingerprint(form[: self._prefix].decode("latin-1")), len(form))
+            (self._form_digest(form), self._fingerprint(form[: self._prefix].decode("latin-1")), len(form), 0)
             for form in byte_forms
-            if self._min_length <= len(form) <= _LENGTH_MASK and (text is None or not form.isascii())
+            if self._min_length <= len(form) <= _LENGTH_MASK and not form.isascii()
         }
         with self._lock:
             index = self._index
-            for digest, fingerprint, length in entries:
-                self._forms += index.add(fingerprint, digest, length)
+            for digest, fingerprint, length, form_edges in entries:
+                self._forms += index.add(fingerprint, digest, length, form_edges)
             self._values.add(seen)
             self._generation += 1
 
@@ -259,8 +264,12 @@ class Masker:
                 length = packed & _LENGTH_MASK
                 piece = text[position : position + length]  # longest first: overlapping values mask whole
                 if len(piece) == length and _short_digest(to_bytes(piece), key) == packed >> _LENGTH_BITS:
-                    pieces += (text[start:position], REPLACEMENT)
-                    start = position + length
+                    begin, end = position, position + length
+                    edges = packed >> _EDGE_SHIFT & 15
+                    if edges:  # base64 characters that share bits with the value's first and last bytes
+                        begin, end = _widen(text, begin, end, edges >> 2, edges & 3, start)
+                    pieces += (text[start:begin], REPLACEMENT)
+                    start = end
                     break
         if not pieces:
             return text
@@ -290,20 +299,37 @@ def _blake(data: bytes, key: bytes) -> bytes:
     return hashlib.blake2b(data, key=key, digest_size=16).digest()
 
 
+def _widen(text: str, begin: int, end: int, left: int, right: int, floor: int) -> tuple[int, int]:
+    """Extend a match over up to ``left``/``right`` more base64 characters (not before ``floor``)."""
+    while left and begin > floor and text[begin - 1] in _BASE64_CHARACTERS:
+        begin, left = begin - 1, left - 1
+    while right and end < len(text) and text[end] in _BASE64_CHARACTERS:
+        end, right = end + 1, right - 1
+    return begin, end
+
+
 def _short_digest(data: bytes, key: bytes) -> int:
     import hashlib
 
     return int.from_bytes(hashlib.blake2b(data, key=key, digest_size=4).digest(), "big")
 
 
-def _forms(text: str | None, raw: bytes) -> tuple[set[str], set[bytes]]:
-    """The encoded forms a value leaks in, as text and as bytes."""
+def _forms(text: str | None, raw: bytes) -> tuple[set[str], set[bytes], dict[str, int]]:
+    """The encoded forms a value leaks in, as text and as bytes, and the edges of base64 middles.
+
+    A middle part of base64 (the value at an offset in a longer string) is
+    masked together with the characters around it that still hold some of
+    the value's bits: ``edges`` is ``left << 2 | right``, counted in
+    characters (2 for one byte of the value in the neighbouring group, 3 for
+    two).
+    """
     import base64
     import json
     from urllib.parse import quote, quote_plus
 
     hexed = raw.hex()
     texts = {repr(raw)[2:-1], hexed, hexed.upper()}
+    edges: dict[str, int] = {}
     for encode in (base64.b64encode, base64.urlsafe_b64encode):
         whole = encode(raw).decode()
         texts |= {whole, whole.rstrip("=")}
@@ -314,9 +340,12 @@ def _forms(text: str | None, raw: bytes) -> tuple[set[str], set[bytes]]:
         # character or two, shared with the neighbours, stay).
         for skip in (1, 2, 0):
             middle = raw[skip:]
-            middle = middle[: len(middle) - len(middle) % 3]
+            rest = len(middle) % 3
+            middle = middle[: len(middle) - rest]
             if middle:
-                texts.add(encode(middle).decode())
+                form = encode(middle).decode()
+                texts.add(form)
+                edges[form] = _EDGE_CHARACTERS[skip] << 2 | _EDGE_CHARACTERS[rest]
     if text is not None:
         escaped = json.dumps(text)[1:-1]
         quoted = {quote(text, safe=""), quote(text), quote_plus(text, safe="")}
@@ -329,7 +358,14 @@ def _forms(text: str | None, raw: bytes) -> tuple[set[str], set[bytes]]:
             repr(escaped)[1:-1],  # a JSON body shown with %r (botocore's "Response body")
         }
     byte_forms = {raw} | {form.encode("utf-8", "surrogatepass") for form in texts}
-    return texts, byte_forms
+    for form in texts & {text, repr(raw)[2:-1]}:
+        edges.pop(form, None)  # also the value itself (or its repr): no widening there
+    return texts, byte_forms, edges
+
+
+# Base64 characters holding bits of 0, 1 or 2 of the value's bytes in a group
+# it shares with its neighbours.
+_EDGE_CHARACTERS = (0, 2, 3)
 
 
 def _lower_hex(quoted: str) -> str:

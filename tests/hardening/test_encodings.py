@@ -219,3 +219,21 @@ def test_the_line_is_eight_characters() -> None:
     masker.add("ABCDEFG")
     masker.add("abcdefgh")
     assert masker.mask("ABCDEFGHIJ abcdefgh") == "ABCDEFGHIJ ***"
+
+
+@pytest.mark.parametrize("length", [8, 9, 10, 24, 25, 26])
+def test_base64_at_an_offset_keeps_no_character_that_depends_on_the_value(length: int) -> None:
+    """The characters around the masked middle that share bits with the value's first and
+    last bytes are masked too: two different values leave exactly the same text."""
+    value = (canary() * 4)[-length:]
+    other = "~~" + value[2:-2] + "~~"  # differs in the first and last two bytes
+    masker = Masker()
+    masker.add(value)
+    masker.add(other)
+    for prefix in ("", "a", "ab", "user:", "admin:"):
+        for suffix in ("", "!", "ab", "tail"):
+            for encode in (base64.b64encode, base64.urlsafe_b64encode):
+                shown = [encode(f"{prefix}{v}{suffix}".encode()).decode() for v in (value, other)]
+                masked = [masker.mask(f"Basic {text}") for text in shown]
+                assert masked[0] == masked[1], (prefix, suffix, masked)
+                assert "***" in masked[0]

@@ -245,8 +245,10 @@ def test_http_basic_credentials_in_a_debug_log_are_masked(value: str, logger: lo
         header = base64.b64encode(f"{user}:{value}".encode()).decode()
         logger.debug("> Authorization: Basic %s", header)
     text = output.getvalue()
-    for line in text.splitlines():
-        encoded = line.rsplit(" ", 1)[1]
-        decoded = base64.b64decode(encoded.replace("***", "AAAA") + "==", validate=False)
-        assert value.encode() not in decoded
     assert text.count("***") == 4
+    for line in text.splitlines():
+        for part in line.rsplit(" ", 1)[1].split("***"):
+            for start in range(4):
+                piece = part[start:].rstrip("=")
+                piece = piece[: len(piece) - len(piece) % 4]
+                assert value.encode()[:6] not in base64.b64decode(piece)
