@@ -686,6 +686,20 @@ def _install_output_masking() -> None:
     logging.Handler.__init_subclass__ = classmethod(init_subclass)  # type: ignore[assignment]
 
 
+def _install_process_wide() -> None:
+    """The record factory (holding) and masking at output, once per process; no handler filters.
+
+    What Secret tasks install: it changes no handler object (a test runner's
+    shared capture handlers included), and masks every handler anyway.
+    """
+    global _previous_factory
+    with _install_lock:
+        if _previous_factory is None:
+            _previous_factory = logging.getLogRecordFactory()
+            logging.setLogRecordFactory(_masking_factory)
+            _install_output_masking()
+
+
 def install_log_masking(logger: logging.Logger | None = None) -> MaskingFilter:
     """Mask every secret value resolved in this process in log output.
 
@@ -703,12 +717,7 @@ def install_log_masking(logger: logging.Logger | None = None) -> MaskingFilter:
         >>> import authchain
         >>> masking_filter = authchain.install_log_masking()
     """
-    global _previous_factory
-    with _install_lock:
-        if _previous_factory is None:
-            _previous_factory = logging.getLogRecordFactory()
-            logging.setLogRecordFactory(_masking_factory)
-            _install_output_masking()
+    _install_process_wide()
     masking_filter = MaskingFilter()
     targets = [logger or logging.getLogger()]
     if logger is None and "prefect" in sys.modules:

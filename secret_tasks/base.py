@@ -239,10 +239,14 @@ _log_masking_installed = False
 
 
 def _ensure_log_masking() -> None:
-    """Install log masking once per process (it masks handlers created later too)."""
+    """Install log masking once per process (it masks handlers created later too).
+
+    Only the process-wide part of :func:`authchain.install_log_masking`:
+    every handler masks at output, so no filter needs adding to any handler.
+    """
     global _log_masking_installed
     if not _log_masking_installed:
-        masking.install_log_masking()
+        masking._install_process_wide()
         _log_masking_installed = True
 
 
