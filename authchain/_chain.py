@@ -678,7 +678,7 @@ class Chain:
                     fetched = self._with_retry(
                         source, lambda: source.get_many(keys), f"{len(keys)} keys in one batch"
                     )
-                    _register(fetched.values())
+                    _register(fetched.values(), source.name)
                 outcomes.update(fetched)
                 for key in keys:
                     outcome = outcomes.get(key)
@@ -731,7 +731,7 @@ class Chain:
                 result: Result = self._with_retry(
                     source, lambda: source.get(key), lambda: source.describe_key(key)
                 )
-                _register([result])
+                _register([result], source.name)
             self._store(source, key, result, since)
             return result
 
@@ -773,7 +773,7 @@ class Chain:
                 label=source.name,
                 what=lambda: source.describe_key(key),
             )
-            _register([result])
+            _register([result], source.name)
         self._store(source, key, result, since)
         return result
 
@@ -825,7 +825,7 @@ class Chain:
         self, source: Source, result: Result, cached: bool
     ) -> tuple[Attempt, SecretValue[Any] | None]:
         if isinstance(result, Found):
-            masking.register(result.value)
+            masking.register(result.value, label=source.name)
             detail = result.detail or "found"
             return Attempt(source.name, source.type, "found", detail, cached), result.value
         logger.debug("%s: %s", source.name, result.reason)
@@ -911,11 +911,15 @@ def _label_of(attempt: Attempt) -> str:
     return attempt.source if attempt.source == attempt.type else f"{attempt.source} ({attempt.type})"
 
 
-def _register(results: Iterable[object]) -> None:
-    """Register found values with the masker as soon as a backend call returns."""
+def _register(results: Iterable[object], label: str) -> None:
+    """Register found values with the masker as soon as a backend call returns.
+
+    ``label`` (the source's name) is what the warning about a value too short
+    to mask names.
+    """
     for result in results:
         if isinstance(result, Found):
-            masking.register(result.value)
+            masking.register(result.value, label=label)
 
 
 def _guarded(source: Source, operation: Callable[[], Any]) -> Callable[[], Any]:

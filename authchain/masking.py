@@ -1,14 +1,22 @@
 """Replace known secret values with ``***`` in text, log records and child output.
 
-Every value the chain resolves is registered here (values of 4+ characters),
-together with the encoded forms it most often leaks in: base64 (standard and
-URL-safe, padded or not), URL-encoding, JSON string escaping and Python
+Every value the chain resolves is registered here, together with the encoded
+forms programs print it in: base64 (standard and URL-safe, padded or not, and
+the part that stays the same when the value sits at any byte offset inside a
+longer base64 string, as in HTTP Basic's ``user:password``), URL-encoding
+(upper- and lower-case hex), hex (both cases), JSON string escaping and Python
 ``repr`` escaping. A JSON object or array also registers each string inside it,
 so one field of a credential document is masked on its own.
 
-What is stored is only what matching needs, never a value: a keyed BLAKE2b
-digest of each form and a 64-bit fingerprint of its first four characters
-(with a random key made per process). Text is scanned for fingerprints in C
+Values shorter than :data:`MIN_LENGTH` (8) characters are not masked in text:
+replacing every occurrence of a short string rewrites ordinary words (a secret
+``INFO`` turned ``INFORMATION`` into ``***RMATION``), and a short string that
+is a whole word cannot be told from the same word in a log line. Registering
+one logs a warning once per source, without the value.
+
+What is stored is only what matching needs, never a value: a 32-bit keyed
+BLAKE2b digest of each form and a 64-bit fingerprint of its first four
+characters (with a random key made per process). Text is scanned for fingerprints in C
 first; only where one matches is a digest computed and compared. So the
 registry cannot be read back (no accessor, a repr with a count, no values in
 ``vars()``, and it refuses to travel in a pickle). One index serves text and
@@ -20,13 +28,14 @@ fingerprint as text and as Latin-1-decoded bytes, so it is stored once.
 first value is registered, not with ``authchain``: start-up time matters to
 the short scripts and CLIs this library serves.
 
-``install_log_masking()`` masks every log record the process creates from then
-on (message, arguments, ``extra`` fields, exception and stack text): a
-log-record factory puts a masking filter on each logger that makes a record,
-and the same filter goes on the root logger's and Prefect's handlers. Records
-that an SDK emits *while* a source is fetching (such
-as botocore's ``Response body:`` at DEBUG) are held back until the chain has
-registered the value just fetched, then masked and emitted: see
+``install_log_masking()`` masks every log record at the point of output
+(message, arguments, ``extra`` fields, exception and stack text): it wraps
+``logging.Handler.handle``, so every handler masks a record before its filters
+and ``emit`` see it, whichever way the record came (a logger, a queue
+listener, ``logging.makeLogRecord`` on a socket receiver) and whenever the
+handler was created. Records that an SDK emits *while* a source is fetching
+(such as botocore's ``Response body:`` at DEBUG) are held back until the
+chain has registered the value just fetched, then masked and emitted: see
 :func:`holding`.
 """
 
@@ -56,29 +65,46 @@ __all__ = [
     "register",
 ]
 
-MIN_LENGTH = 4
+MIN_LENGTH = 8
+"""Values shorter than this are not masked in text (see the module docstring)."""
 REPLACEMENT = "***"
 _PREFIX = 4  # characters fingerprinted per form: the shortest form a default masker keeps
 _MAX_JSON_DEPTH = 8
+_MAX_WARNED = 256  # labels remembered for the one-time short-value warning
+logger = logging.getLogger(__name__)
+
+
+_LENGTH_BITS = 24  # a form's edges and length, packed under its digest
+_EDGE_SHIFT = 20  # 4 bits of edges (see _forms) above a 20-bit length: forms up to 1 MB
+_LENGTH_MASK = (1 << _EDGE_SHIFT) - 1
+_EDGE_SLACK = 3  # the most base64 characters a match widens over on either side (see _forms)
+_BASE64_CHARACTERS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/-_")
 
 
 class _Index:
-    """Fingerprints of form prefixes (→ the lengths of forms starting so) and digests of whole forms.
+    """Fingerprints of form prefixes → (a digest of the whole form, its length), packed in one int.
 
-    A fingerprint almost always has one length: it is stored as a bare int
-    (small ints are shared objects) and only becomes a tuple, longest first,
-    when two forms share a prefix; at 10 000 registered values that is a few
-    MB less than a tuple each. Mutated in place under the masker's lock;
-    readers only do single dict/set look-ups, which are atomic under the GIL.
+    Each entry is ``digest << 24 | edges << 20 | length``, with a 32-bit
+    keyed digest (``edges``: base64 characters next to the form that also
+    carry the value's bits, see :func:`_forms`): a
+    text position is a candidate only where its first characters have the
+    fingerprint of a registered form, so the digest only has to tell apart
+    the few strings that start like one (a wrong match: about one in four
+    billion such candidates). Packing keeps one int per form, without a
+    separate set of digests, which matters with the many forms a value has
+    (base64 at three offsets, hex): at 10 000 registered values that is
+    several MB less. A fingerprint almost always has one form: it is stored
+    as a bare int and only becomes a tuple, longest first, when forms share
+    a prefix. Mutated in place under the masker's lock; readers only do
+    single dict look-ups, which are atomic under the GIL.
     """
 
-    __slots__ = ("digests", "finder", "groups", "lengths", "longest", "shortest")
+    __slots__ = ("entries", "finder", "groups", "longest", "shortest")
 
     def __init__(self) -> None:
-        self.lengths: dict[int, int | tuple[int, ...]] = {}
-        self.digests: set[bytes] = set()
+        self.entries: dict[int, int | tuple[int, ...]] = {}
         # What the byte scanner needs to skip text no form can be in (see
-        # Masker._byte_spans): the form lengths' range and which coarse byte
+        # Masker.mask_stream): the form lengths' range and which coarse byte
         # groups (_GROUP_OF) forms contain; ``finder`` caches the table built from them.
         self.longest = 0
         self.shortest = 0
@@ -90,18 +116,27 @@ class _Index:
         self.shortest = min(self.shortest, length) if self.shortest else length
         self.groups |= groups
 
-    def add_length(self, fingerprint: int, length: int) -> None:
-        known = self.lengths.get(fingerprint)
+    def add(self, fingerprint: int, digest: int, length: int, edges: int = 0) -> bool:
+        """Add a form; False when it was there already."""
+        packed = digest << _LENGTH_BITS | edges << _EDGE_SHIFT | length
+        known = self.entries.get(fingerprint)
         if known is None:
-            self.lengths[fingerprint] = length
-            return
-        lengths = {known} if isinstance(known, int) else set(known)
-        if length not in lengths:
-            self.lengths[fingerprint] = tuple(sorted(lengths | {length}, reverse=True))
+            self.entries[fingerprint] = packed
+            return True
+        packs = {known} if isinstance(known, int) else set(known)
+        if packed in packs:
+            return False
+        packs.add(packed)
+        self.entries[fingerprint] = tuple(sorted(packs, key=lambda entry: entry & _LENGTH_MASK, reverse=True))
+        return True
+
+    def at(self, fingerprint: int) -> tuple[int, ...]:
+        """The packed forms starting with this fingerprint, longest first."""
+        known = self.entries[fingerprint]
+        return (known,) if isinstance(known, int) else known
 
     def lengths_at(self, fingerprint: int) -> tuple[int, ...]:
-        known = self.lengths[fingerprint]
-        return (known,) if isinstance(known, int) else known
+        return tuple(entry & _LENGTH_MASK for entry in self.at(fingerprint))
 
 
 class Masker:
@@ -113,7 +148,7 @@ class Masker:
         >>> masker.mask("password=hunter2-example")
         'password=***'
         >>> masker
-        <Masker: 2 masked forms>
+        <Masker: 6 masked forms>
     """
 
     def __init__(self, min_length: int = MIN_LENGTH) -> None:
@@ -124,14 +159,24 @@ class Masker:
         self._index = _Index()
         self._values: set[bytes] = set()
         self._forms = 0
+        self._generation = 0  # changes whenever a value is registered: records masked before are stale
+        self._warned: set[str] = set()
         self._lock = threading.Lock()
 
     # -- registering -------------------------------------------------------------
 
-    def add(self, value: str | bytes | SecretValue[Any]) -> None:
-        """Register a value and its encoded forms (shorter than ``min_length``: ignored)."""
+    def add(self, value: str | bytes | SecretValue[Any], *, label: str | None = None) -> None:
+        """Register a value and its encoded forms.
+
+        A value shorter than ``min_length`` is not registered: masking it
+        would rewrite ordinary text. That is logged once per ``label`` (the
+        source or name the value came from, never the value), so a user
+        learns that this secret is not masked.
+        """
         plain: str | bytes = value.get_secret_value() if isinstance(value, SecretValue) else value
         if len(plain) < self._min_length:
+            if plain:
+                self._warn_short(label)
             return
         if isinstance(plain, bytes):
             raw = plain
@@ -144,37 +189,53 @@ class Masker:
         seen = self._digest(raw)
         if seen in self._values:
             return  # known already, with every form
-        text_forms, byte_forms = _forms(text, raw)
+        text_forms, byte_forms, edges = _forms(text, raw)
         for leaf in _json_leaves(text):
-            leaf_text, leaf_bytes = _forms(leaf, leaf.encode("utf-8", "surrogatepass"))
+            leaf_text, leaf_bytes, leaf_edges = _forms(leaf, leaf.encode("utf-8", "surrogatepass"))
             text_forms |= leaf_text
             byte_forms |= leaf_bytes
+            edges.update(leaf_edges)
         entries = {
-            (self._digest(form), self._fingerprint(form[: self._prefix]), len(form))
+            (self._form_digest(form), self._fingerprint(form[: self._prefix]), len(form), edges.get(form, 0))
             for form in text_forms
-            if len(form) >= self._min_length
+            if self._min_length <= len(form) <= _LENGTH_MASK
         }
         # Bytes are fingerprinted as Latin-1 text (one character per byte), so one
-        # scanner serves both; for an ASCII form that is the text entry again.
+        # scanner serves both; an ASCII form is the text entry again (not hashed twice).
         entries |= {
-            (self._digest(form), self._fingerprint(form[: self._prefix].decode("latin-1")), len(form))
+            (self._form_digest(form), self._fingerprint(form[: self._prefix].decode("latin-1")), len(form), 0)
             for form in byte_forms
-            if len(form) >= self._min_length
+            if self._min_length <= len(form) <= _LENGTH_MASK and not form.isascii()
         }
         groups = _groups(byte_forms)
         with self._lock:
             index = self._index
-            before = len(index.digests)
-            for digest, fingerprint, length in entries:
-                index.digests.add(digest)
-                index.add_length(fingerprint, length)
+            for digest, fingerprint, length, form_edges in entries:
+                self._forms += index.add(fingerprint, digest, length, form_edges)
                 index.add_shape(length, groups)
-            self._forms += len(index.digests) - before
             self._values.add(seen)
+            self._generation += 1
+
+    def _warn_short(self, label: str | None) -> None:
+        key = label or ""
+        with self._lock:
+            if key in self._warned or len(self._warned) >= _MAX_WARNED:
+                return
+            self._warned.add(key)
+        logger.warning(
+            "a secret value%s is shorter than %d characters and is not masked in text output "
+            "(masking so short a string would rewrite ordinary words); use a longer value",
+            f" from {label}" if label else "",
+            self._min_length,
+        )
 
     def _digest(self, form: str | bytes) -> bytes:
         data = form.encode("utf-8", "surrogatepass") if isinstance(form, str) else form
         return _blake(data, self._key)
+
+    def _form_digest(self, form: str | bytes) -> int:
+        data = form.encode("utf-8", "surrogatepass") if isinstance(form, str) else form
+        return _short_digest(data, self._key)
 
     def _fingerprint(self, prefix: str) -> int:
         # hash() is SipHash keyed per process; the salt keeps the stored numbers
@@ -189,17 +250,20 @@ class Masker:
 
     def mask_bytes(self, data: bytes) -> bytes:
         """The same for bytes (a child process's output in ``authchain run``)."""
-        if not self._index.lengths or len(data) < self._prefix:
+        if not self._index.entries or len(data) < self._prefix:
             return data
         return self.mask_stream(data, final=True)[0]
 
     def longest_form(self) -> int:
-        """The length of the longest registered form (0: none): what a stream must hold back.
+        """The longest stretch one match can replace (0: none): what a stream must hold back.
 
-        A length says nothing a reader of the output could not count in ``***``'s
-        place anyway, and no value can be rebuilt from it.
+        That is the longest registered form plus the base64 characters a match
+        widens over on each side (see :func:`_forms`). A length says nothing a
+        reader of the output could not count in ``***``'s place anyway, and no
+        value can be rebuilt from it.
         """
-        return self._index.longest
+        longest = self._index.longest
+        return longest + 2 * _EDGE_SLACK if longest else 0
 
     def mask_stream(self, data: bytes, *, final: bool = False) -> tuple[bytes, int]:
         """Mask the part of a stream's pending bytes that no later byte can change.
@@ -208,7 +272,7 @@ class Masker:
         every registered form replaced, and the caller keeps ``data[consumed:]``
         and puts it in front of the next chunk. Unless ``final`` (end of
         output), what is kept is the tail where a form may still begin and be
-        completed by bytes not yet read: at most ``longest_form() - 1`` bytes,
+        completed by bytes not yet read: fewer than ``longest_form()`` bytes,
         and nothing after a byte no form contains (a newline, for most values),
         so a prompt shows at once up to that tail. The result is what masking
         the whole stream at once gives, however it was cut into chunks; the
@@ -216,7 +280,7 @@ class Masker:
         """
         index = self._index
         n = len(data)
-        if not index.lengths:
+        if not index.entries:
             return data, n
         table, needle = self._finder(index)
         if final:
@@ -226,7 +290,9 @@ class Masker:
             width = min(n, index.longest + 64)
             last = data[n - width :].translate(table).rfind(0)
             closed = data.translate(table).rfind(0) + 1 if last < 0 and width < n else n - width + last + 1
-            stop = max(closed, n - index.longest + 1)  # forms starting before stop are complete
+            # Forms starting before stop are complete, with the base64 characters
+            # around them that share the value's bits (see _forms).
+            stop = max(closed, n - index.longest - _EDGE_SLACK + 1)
         pieces: list[bytes] = []
         done = 0
         # A run of form bytes as long as the shortest form holds `len(run_of)`
@@ -250,6 +316,8 @@ class Masker:
         consumed = n
         if closed < n:  # the trailing run: decide what is complete, keep the rest
             done, consumed = self._replace(data, closed, n, stop - closed, pieces, done)
+            if consumed < n:  # a form found later may widen over up to _EDGE_SLACK bytes before it
+                consumed = max(done, closed, consumed - _EDGE_SLACK)
         if not pieces:
             return (data, n) if consumed == n else (data[:consumed], consumed)
         pieces.append(data[done:consumed])
@@ -290,7 +358,7 @@ class Masker:
         return cached[1], cached[2]
 
     def _scan(self, text: str, to_bytes: Callable[[str], bytes]) -> str:
-        if not self._index.lengths or len(text) < self._prefix:
+        if not self._index.entries or len(text) < self._prefix:
             return text
         spans, _ = self._find_forms(text, to_bytes, len(text))
         if not spans:
@@ -309,7 +377,7 @@ class Masker:
         """The forms in ``text`` starting before ``stop`` (position, length), leftmost
         and longest first; and the first position from ``stop`` on where a form may start."""
         index = self._index
-        lengths = index.lengths
+        entries = index.entries
         size = self._prefix
         spans: list[tuple[int, int]] = []
         start = 0
@@ -317,17 +385,22 @@ class Masker:
         # known get a digest compared (most text has none at all).
         grams = map("".join, zip(*(text[offset:] for offset in range(size)), strict=False))
         prints = map(xor, map(hash, grams), repeat(self._salt))
-        digests, key = index.digests, self._key
-        for position in compress(count(), map(lengths.__contains__, prints)):
+        key = self._key
+        for position in compress(count(), map(entries.__contains__, prints)):
             if position < start:
                 continue  # inside a form already replaced
             if position >= stop:
                 return spans, position  # a form may start here: undecided
-            for length in index.lengths_at(hash(text[position : position + size]) ^ self._salt):
+            for packed in index.at(hash(text[position : position + size]) ^ self._salt):
+                length = packed & _LENGTH_MASK
                 piece = text[position : position + length]  # longest first: overlapping values mask whole
-                if len(piece) == length and _blake(to_bytes(piece), key) in digests:
-                    spans.append((position, length))
-                    start = position + length
+                if len(piece) == length and _short_digest(to_bytes(piece), key) == packed >> _LENGTH_BITS:
+                    begin, end = position, position + length
+                    edges = packed >> _EDGE_SHIFT & 15
+                    if edges:  # base64 characters that share bits with the value's first and last bytes
+                        begin, end = _widen(text, begin, end, edges >> 2, edges & 3, start)
+                    spans.append((begin, end - begin))
+                    start = end
                     break
         # Past the last full prefix nothing could be fingerprinted: undecided too.
         return spans, max(start, min(stop, len(text)), len(text) - size + 1)
@@ -342,6 +415,11 @@ class Masker:
     def __reduce__(self) -> Any:
         # Travelling in a pickle would carry digests of every registered value.
         return (type(self), (self._min_length,))
+
+    @property
+    def generation(self) -> int:
+        """A number that changes whenever a value is registered (text masked before may now change)."""
+        return self._generation
 
 
 # Coarse byte groups for the byte scanner's pre-filter: printable ASCII, space,
@@ -372,28 +450,80 @@ def _blake(data: bytes, key: bytes) -> bytes:
     return hashlib.blake2b(data, key=key, digest_size=16).digest()
 
 
-def _forms(text: str | None, raw: bytes) -> tuple[set[str], set[bytes]]:
-    """The encoded forms a value leaks in, as text and as bytes."""
+def _widen(text: str, begin: int, end: int, left: int, right: int, floor: int) -> tuple[int, int]:
+    """Extend a match over up to ``left``/``right`` more base64 characters (not before ``floor``)."""
+    while left and begin > floor and text[begin - 1] in _BASE64_CHARACTERS:
+        begin, left = begin - 1, left - 1
+    while right and end < len(text) and text[end] in _BASE64_CHARACTERS:
+        end, right = end + 1, right - 1
+    return begin, end
+
+
+def _short_digest(data: bytes, key: bytes) -> int:
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(data, key=key, digest_size=4).digest(), "big")
+
+
+def _forms(text: str | None, raw: bytes) -> tuple[set[str], set[bytes], dict[str, int]]:
+    """The encoded forms a value leaks in, as text and as bytes, and the edges of base64 middles.
+
+    A middle part of base64 (the value at an offset in a longer string) is
+    masked together with the characters around it that still hold some of
+    the value's bits: ``edges`` is ``left << 2 | right``, counted in
+    characters (2 for one byte of the value in the neighbouring group, 3 for
+    two).
+    """
     import base64
     import json
     from urllib.parse import quote, quote_plus
 
-    encoded = base64.b64encode(raw).decode()
-    urlsafe = base64.urlsafe_b64encode(raw).decode()
-    texts = {encoded, encoded.rstrip("="), urlsafe, urlsafe.rstrip("="), repr(raw)[2:-1]}
+    hexed = raw.hex()
+    texts = {repr(raw)[2:-1], hexed, hexed.upper()}
+    edges: dict[str, int] = {}
+    for encode in (base64.b64encode, base64.urlsafe_b64encode):
+        whole = encode(raw).decode()
+        texts |= {whole, whole.rstrip("=")}
+        # Inside a longer base64 string (HTTP Basic encodes ``user:password``)
+        # the value starts at one of three byte offsets within a 3-byte group;
+        # the groups wholly inside the value encode the same whatever surrounds
+        # them, so that middle part is a form of its own (its first and last
+        # character or two, shared with the neighbours, stay).
+        for skip in (1, 2, 0):
+            middle = raw[skip:]
+            rest = len(middle) % 3
+            middle = middle[: len(middle) - rest]
+            if middle:
+                form = encode(middle).decode()
+                texts.add(form)
+                edges[form] = _EDGE_CHARACTERS[skip] << 2 | _EDGE_CHARACTERS[rest]
     if text is not None:
         escaped = json.dumps(text)[1:-1]
+        quoted = {quote(text, safe=""), quote(text), quote_plus(text, safe="")}
+        texts |= quoted | {_lower_hex(form) for form in quoted if "%" in form}
         texts |= {
             text,
-            quote(text, safe=""),
-            quote_plus(text, safe=""),
             escaped,
             json.dumps(text, ensure_ascii=False)[1:-1],
             repr(text)[1:-1],
             repr(escaped)[1:-1],  # a JSON body shown with %r (botocore's "Response body")
         }
     byte_forms = {raw} | {form.encode("utf-8", "surrogatepass") for form in texts}
-    return texts, byte_forms
+    for form in texts & {text, repr(raw)[2:-1]}:
+        edges.pop(form, None)  # also the value itself (or its repr): no widening there
+    return texts, byte_forms, edges
+
+
+# Base64 characters holding bits of 0, 1 or 2 of the value's bytes in a group
+# it shares with its neighbours.
+_EDGE_CHARACTERS = (0, 2, 3)
+
+
+def _lower_hex(quoted: str) -> str:
+    """``quote``'s ``%2F`` escapes in lower case (``%2f``), as some encoders write them."""
+    import re
+
+    return re.sub("%[0-9A-F]{2}", lambda escape: escape.group().lower(), quoted)
 
 
 def _json_leaves(text: str | None) -> Iterator[str]:
@@ -419,8 +549,14 @@ def _json_leaves(text: str | None) -> Iterator[str]:
 
 # -- log records ---------------------------------------------------------------------
 
-# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+# Attributes every LogRecord has; anything else on a record came from ``extra=``
+# (underscore-prefixed ones included) or from a filter or handler.
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
+_MARK = "_authchain_mask"  # set by the record factory: hold the record, or mask it
+_DONE = "_authchain_masked"  # (this process, masker generation) a record was masked at
+_OWN = frozenset({_MARK, _DONE})
+_PROCESS = object()  # a record pickled to another process arrives with a different object
+_WITHHELD = "(a log record authchain could not mask was withheld)"
 
 
 def mask_record(record: logging.LogRecord, masker: Masker | None = None) -> None:
@@ -446,49 +582,111 @@ def mask_record(record: logging.LogRecord, masker: Masker | None = None) -> None
     if record.exc_info and record.exc_info[1] is not None:
         text = record.exc_text or logging.Formatter().formatException(record.exc_info)
         masked_text = masker.mask(text)
+        # Formatters print exc_text when it is set: what was checked is what is shown.
+        record.exc_text = masked_text
         if masked_text != text:
             # The exception object itself would print the value again: keep only the text.
-            record.exc_text, record.exc_info = masked_text, None
+            record.exc_info = None
     elif record.exc_text:
         record.exc_text = masker.mask(record.exc_text)
     if record.stack_info:
         record.stack_info = masker.mask(record.stack_info)
     for name, value in list(vars(record).items()):
-        if name not in _STANDARD and not name.startswith("_"):
+        if name not in _STANDARD and name not in _OWN:
             masked_value = _mask_object(value, masker)
             if masked_value is not value:
                 setattr(record, name, masked_value)
 
 
 def _mask_object(value: Any, masker: Masker, depth: int = 0) -> Any:
-    """``value`` with registered forms masked: the same object when nothing changed."""
+    """``value`` with registered forms masked: the same object when nothing changed.
+
+    Containers are walked to ``_MAX_JSON_DEPTH`` levels; anything deeper, and
+    any other object, is judged by its ``str()`` and its ``repr()`` (``%s``
+    and ``%r`` show those) and replaced by a stand-in showing both masked.
+    """
     if isinstance(value, str):
         masked = masker.mask(value)
         return value if masked == value else masked
-    if isinstance(value, bytes):
-        masked_bytes = masker.mask_bytes(value)
+    if isinstance(value, (bytes, bytearray)):
+        masked_bytes = masker.mask_bytes(bytes(value))
         return value if masked_bytes == value else masked_bytes
-    if isinstance(value, (int, float, bool, SecretValue)) or value is None or depth > _MAX_JSON_DEPTH:
+    if value is None or isinstance(value, (bool, SecretValue)):
         return value
-    if isinstance(value, (tuple, list)):
-        items = [_mask_object(item, masker, depth + 1) for item in value]
-        if all(new is old for new, old in zip(items, value, strict=True)):
+    if depth < _MAX_JSON_DEPTH:
+        if isinstance(value, (tuple, list)):
+            items = [_mask_object(item, masker, depth + 1) for item in value]
+            if all(new is old for new, old in zip(items, value, strict=True)):
+                return value
+            return items if isinstance(value, list) else tuple(items)
+        if isinstance(value, dict):
+            pairs = [
+                (key, item, _mask_object(key, masker, depth + 1), _mask_object(item, masker, depth + 1))
+                for key, item in value.items()
+            ]
+            if all(new_key is key and new_item is item for key, item, new_key, new_item in pairs):
+                return value
+            return {new_key: new_item for _, _, new_key, new_item in pairs}  # keys can hold a value too
+    return _Masked.of(value, masker)
+
+
+class _Masked:
+    """Stands in for an object whose ``str()`` or ``repr()`` showed a registered value."""
+
+    __slots__ = ("_repr", "_str")
+
+    def __init__(self, shown: str, represented: str) -> None:
+        self._str = shown
+        self._repr = represented
+
+    @classmethod
+    def of(cls, value: Any, masker: Masker) -> Any:
+        """``value`` itself when neither its ``str()`` nor its ``repr()`` shows a value, else a stand-in."""
+        try:
+            shown: str | None = str(value)
+        except Exception:
+            shown = None
+        try:
+            represented: str | None = repr(value)
+        except Exception:
+            represented = None
+        masked_shown = None if shown is None else masker.mask(shown)
+        if represented == shown:
+            masked_repr = masked_shown
+        else:
+            masked_repr = None if represented is None else masker.mask(represented)
+        if masked_shown == shown and masked_repr == represented:
             return value
-        return type(value)(items) if isinstance(value, list) else tuple(items)
-    if isinstance(value, dict):
-        pairs = [
-            (key, item, _mask_object(key, masker, depth + 1), _mask_object(item, masker, depth + 1))
-            for key, item in value.items()
-        ]
-        if all(new_key is key and new_item is item for key, item, new_key, new_item in pairs):
-            return value
-        return {new_key: new_item for _, _, new_key, new_item in pairs}  # keys can hold a value too
+        return cls(masked_shown or REPLACEMENT, masked_repr or REPLACEMENT)
+
+    def __str__(self) -> str:
+        return self._str
+
+    def __repr__(self) -> str:
+        return self._repr
+
+    def __format__(self, spec: str) -> str:
+        return format(self._str, spec)
+
+
+def _mask_once(record: logging.LogRecord) -> None:
+    """Mask a record with the default masker, unless done since the last value was registered.
+
+    A record that cannot be masked (a ``__str__`` that raises half-way) is
+    withheld: its text is replaced, never passed on unmasked.
+    """
+    generation = default_masker.generation
+    done = record.__dict__.get(_DONE)
+    if isinstance(done, tuple) and done[0] is _PROCESS and done[1] == generation:
+        return
     try:
-        shown = str(value)
+        mask_record(record)
     except Exception:
-        return value
-    masked = masker.mask(shown)
-    return value if masked == shown else masked
+        record.msg, record.args, record.exc_info, record.exc_text = _WITHHELD, None, None, None
+        record.stack_info = None
+        for name in [name for name in vars(record) if name not in _STANDARD and name not in _OWN]:
+            setattr(record, name, REPLACEMENT)
+    record.__dict__[_DONE] = (_PROCESS, generation)
 
 
 class MaskingFilter(logging.Filter):
@@ -509,15 +707,18 @@ class MaskingFilter(logging.Filter):
 default_masker = Masker()
 
 
-def register(value: str | bytes | SecretValue[Any]) -> None:
-    """Register a value with the process-wide masker (the chain does this for you)."""
-    default_masker.add(value)
+def register(value: str | bytes | SecretValue[Any], *, label: str | None = None) -> None:
+    """Register a value with the process-wide masker (the chain does this for you).
+
+    ``label`` names where the value came from, for the warning about values
+    too short to mask.
+    """
+    default_masker.add(value, label=label)
 
 
 # -- holding records back while a source fetches ----------------------------------------
 
 _HELD: ContextVar[list[logging.LogRecord] | None] = ContextVar("authchain_held_records", default=None)
-_MARK = "_authchain_mask"
 
 
 @contextlib.contextmanager
@@ -545,7 +746,7 @@ def _release(held: list[logging.LogRecord]) -> None:
         if outer is not None:  # still inside an outer fetch: its value is not registered yet
             outer.append(record)
             continue
-        mask_record(record)
+        _mask_once(record)
         logger = logging.getLogger() if record.name == "root" else logging.getLogger(record.name)
         with contextlib.suppress(Exception):
             logger.handle(record)
@@ -555,7 +756,9 @@ class _RecordFilter(logging.Filter):
     """On every logger that made a record since masking was installed: mask it, or hold it.
 
     A logger filter runs after ``extra=`` fields are set on the record and
-    before any handler sees it, whichever handlers there are.
+    before any handler sees it. Handlers mask again at output (see
+    :func:`_install_output_masking`), which costs nothing for a record
+    masked here unless a value was registered in between.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -565,7 +768,7 @@ class _RecordFilter(logging.Filter):
         if isinstance(mark, list):  # made during a fetch: wait for its values (see holding)
             mark.append(record)
             return False
-        mask_record(record)
+        _mask_once(record)
         return True
 
 
@@ -586,26 +789,86 @@ def _masking_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     return record
 
 
-def install_log_masking(logger: logging.Logger | None = None) -> MaskingFilter:
-    """Mask every secret value resolved in this process in log output.
+def _masked_handle(handle: Callable[..., Any]) -> Callable[..., Any]:
+    import functools
 
-    Installs (once) a log-record factory that puts a masking filter on every
-    logger that makes a record, so each record is masked before any handler
-    sees it, whatever handlers there are (including handlers added after this
-    call, such as the ones Prefect configures on its first run); and attaches
-    the masking filter to every handler of ``logger`` (root by default) and,
-    when Prefect is already imported, of Prefect's loggers, for records made
-    some other way. It never imports Prefect itself.
+    @functools.wraps(handle)
+    def masked(self: Any, record: logging.LogRecord) -> Any:
+        _mask_once(record)
+        return handle(self, record)
 
-    Example:
-        >>> import authchain
-        >>> masking_filter = authchain.install_log_masking()
+    masked._authchain_masks = True  # type: ignore[attr-defined]
+    return masked
+
+
+def _install_output_masking() -> None:
+    """Make every handler mask a record before its filters and ``emit`` see it.
+
+    Masking at the point of output is what holds whatever path a record took:
+    a logger's handlers, a ``QueueListener`` or a socket receiver handing a
+    record made by ``logging.makeLogRecord`` straight to a handler, handlers
+    created after this call. ``logging.Handler.handle`` is wrapped, and so is
+    ``handle`` on every handler class that overrides it, now or in a class
+    defined later (through ``__init_subclass__``), plus ``Logger.callHandlers``.
+    Call with ``_install_lock`` held.
+    """
+    classes: list[type[Any]] = [logging.Handler, logging.Logger]
+    pending: list[type[Any]] = [logging.Handler]
+    while pending:
+        for subclass in pending.pop().__subclasses__():
+            pending.append(subclass)
+            classes.append(subclass)
+    for cls in classes:
+        name = "callHandlers" if issubclass(cls, logging.Logger) else "handle"
+        method = cls.__dict__.get(name)
+        if callable(method) and not getattr(method, "_authchain_masks", False):
+            setattr(cls, name, _masked_handle(method))
+    previous = logging.Handler.__dict__.get("__init_subclass__")
+
+    def init_subclass(cls: type[Any], /, **kwargs: Any) -> None:
+        if previous is not None:
+            previous.__get__(None, cls)(**kwargs)
+        else:
+            super(logging.Handler, cls).__init_subclass__(**kwargs)
+        method = cls.__dict__.get("handle")
+        if callable(method) and not getattr(method, "_authchain_masks", False):
+            cls.handle = _masked_handle(method)
+
+    logging.Handler.__init_subclass__ = classmethod(init_subclass)  # type: ignore[assignment]
+
+
+def _install_process_wide() -> None:
+    """The record factory (holding) and masking at output, once per process; no handler filters.
+
+    What Secret tasks install: it changes no handler object (a test runner's
+    shared capture handlers included), and masks every handler anyway.
     """
     global _previous_factory
     with _install_lock:
         if _previous_factory is None:
             _previous_factory = logging.getLogRecordFactory()
             logging.setLogRecordFactory(_masking_factory)
+            _install_output_masking()
+
+
+def install_log_masking(logger: logging.Logger | None = None) -> MaskingFilter:
+    """Mask every secret value resolved in this process in log output.
+
+    Installs (once) masking at the point of output: every handler, including
+    ones created later and ones fed by queue listeners or socket receivers,
+    masks a record before its filters and ``emit`` see it (message,
+    arguments, ``extra`` fields, exception and stack text). It also installs
+    a log-record factory that puts a filter on every logger that makes a
+    record, which holds back records an SDK makes while a source fetches
+    (see :func:`holding`); and attaches a :class:`MaskingFilter` to every
+    handler of ``logger`` (root by default) and, when Prefect is already
+    imported, of Prefect's loggers. It never imports Prefect itself.
+
+    Example:
+        >>> import authchain
+        >>> masking_filter = authchain.install_log_masking()
+    """
+    _install_process_wide()
     masking_filter = MaskingFilter()
     targets = [logger or logging.getLogger()]
     if logger is None and "prefect" in sys.modules:

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from authchain import masking
 from authchain.masking import default_masker
 
 __all__ = ["MaskingLogger", "Task", "defaults_from_attrs"]
@@ -80,10 +81,22 @@ def defaults_from_attrs(*attributes: str, required: Iterable[str] = ()) -> Calla
 
 
 class MaskingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
-    """A logger that formats each message, then masks every secret value resolved in this process."""
+    """A logger that formats each message, then masks every secret value resolved in this process.
+
+    The message is masked here; exception text, stack text and ``extra``
+    fields are masked where the record is output, by the log masking this
+    logger installs (:func:`authchain.install_log_masking`), which is also
+    what masks the Prefect run logs this logger writes to.
+    """
+
+    def __init__(self, logger: Any, extra: Mapping[str, object] | None = None) -> None:
+        _ensure_log_masking()
+        super().__init__(logger, extra or {})
 
     def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
         if self.isEnabledFor(level):
+            if kwargs.get("extra"):
+                kwargs["extra"] = masking._mask_object(dict(kwargs["extra"]), default_masker)
             if len(args) == 1 and isinstance(args[0], Mapping) and args[0]:
                 args = args[0]  # type: ignore[assignment]  # "%(name)s" formats, as LogRecord does
             try:
@@ -152,7 +165,7 @@ class Task:
 
             make_task: Any = task  # prefect's overloads do not cover a bound method
             wrapped = make_task(
-                self.run,
+                _with_log_masking(self.run),
                 name=self.task_name,
                 persist_result=False,
                 cache_policy=NO_CACHE,
@@ -193,6 +206,48 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.task_name!r}>"
+
+
+def _with_log_masking(run: F) -> F:
+    """``run``, installing log masking first wherever Prefect runs it.
+
+    A Secret task registers its value with the masker of the process it runs
+    in; masking that process's log output (Prefect's run loggers and the API
+    log handler included) must not depend on the user calling
+    :func:`authchain.install_log_masking`. Prefect reads the signature
+    through ``__wrapped__``.
+    """
+
+    if inspect.iscoroutinefunction(run):
+
+        @functools.wraps(run)
+        async def run_async_with_log_masking(*args: Any, **kwargs: Any) -> Any:
+            _ensure_log_masking()
+            return await run(*args, **kwargs)
+
+        return run_async_with_log_masking  # type: ignore[return-value]
+
+    @functools.wraps(run)
+    def run_with_log_masking(*args: Any, **kwargs: Any) -> Any:
+        _ensure_log_masking()
+        return run(*args, **kwargs)
+
+    return run_with_log_masking  # type: ignore[return-value]
+
+
+_log_masking_installed = False
+
+
+def _ensure_log_masking() -> None:
+    """Install log masking once per process (it masks handlers created later too).
+
+    Only the process-wide part of :func:`authchain.install_log_masking`:
+    every handler masks at output, so no filter needs adding to any handler.
+    """
+    global _log_masking_installed
+    if not _log_masking_installed:
+        masking._install_process_wide()
+        _log_masking_installed = True
 
 
 def _in_flow() -> bool:

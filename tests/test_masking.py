@@ -79,13 +79,13 @@ def test_masks_a_value_inside_a_json_document() -> None:
     assert json.loads(masked) == {"password": "***", "user": "app"}
 
 
-def test_values_shorter_than_four_characters_are_ignored() -> None:
+def test_values_shorter_than_eight_characters_are_ignored() -> None:
     masker = Masker()
-    masker.add("abc")
+    masker.add("abcdefg")
     assert len(masker) == 0
-    assert masker.mask("abc and abcd") == "abc and abcd"
-    masker.add("abcd")
-    assert masker.mask("abc and abcd") == "abc and ***"
+    assert masker.mask("abcdefg and abcdefgh") == "abcdefg and abcdefgh"
+    masker.add("abcdefgh")
+    assert masker.mask("abcdefg and abcdefgh") == "abcdefg and ***"
 
 
 def test_min_length_is_configurable() -> None:
@@ -98,9 +98,9 @@ def test_min_length_is_configurable() -> None:
 
 def test_longest_value_wins_when_values_overlap() -> None:
     masker = Masker()
-    masker.add("secret")
-    masker.add("secret-and-more")
-    assert masker.mask("x secret-and-more y secret z") == "x *** y *** z"
+    masker.add("secret-1")
+    masker.add("secret-1-and-more")
+    assert masker.mask("x secret-1-and-more y secret-1 z") == "x *** y *** z"
 
 
 def test_secret_value_and_bytes_are_accepted() -> None:

