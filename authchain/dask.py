@@ -42,7 +42,7 @@ from authchain._default import set_default_chain
 from authchain.config import _SECRET_KEY
 from authchain.errors import ConfigError
 from authchain.masking import install_log_masking
-from authchain.refs import SecretRef, is_reference
+from authchain.refs import is_reference, parses_as_reference
 
 try:
     from distributed import WorkerPlugin
@@ -265,16 +265,6 @@ def _credential_name(name: str) -> bool:
     return bool(parts & _CREDENTIAL_PARTS) or any(word in upper for word in _CREDENTIAL_WORDS)
 
 
-def _is_parsable_reference(value: str) -> bool:
-    if not is_reference(value):
-        return False
-    try:
-        SecretRef.parse(value)
-    except ConfigError:
-        return False
-    return True
-
-
 def _checked_env(env: Mapping[str, str]) -> dict[str, str]:
     """The plugin's ``env``: references, or settings that cannot be credentials.
 
@@ -288,7 +278,7 @@ def _checked_env(env: Mapping[str, str]) -> dict[str, str]:
     for name, value in env.items():
         if not isinstance(name, str) or not isinstance(value, str) or not name:
             raise ConfigError("env must map variable names to strings")
-        if _is_parsable_reference(value):
+        if parses_as_reference(value):
             checked[name] = value
             continue
         if is_reference(value):

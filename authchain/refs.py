@@ -231,6 +231,20 @@ def is_reference(text: object) -> bool:
     return scheme in registered_types()
 
 
+def parses_as_reference(value: object) -> bool:
+    """A SecretRef, or text that parses as one: a malformed ``env://<value>`` is a
+    value pasted where a reference goes, to be refused, never looked up."""
+    if isinstance(value, SecretRef):
+        return True
+    if not is_reference(value):
+        return False
+    try:
+        SecretRef.parse(value)  # type: ignore[arg-type]  # is_reference: a str
+    except ConfigError:
+        return False
+    return True
+
+
 def _scheme_spec(scheme: str) -> _Scheme:
     spec = _SCHEMES.get(scheme)
     if spec is not None:

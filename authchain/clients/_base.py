@@ -23,7 +23,7 @@ from authchain._chain import Chain
 from authchain._retry import deadline_scope
 from authchain.config import _SECRET_KEY, check_expanded_secret_setting, expand
 from authchain.errors import ConfigError
-from authchain.refs import SecretRef, is_reference
+from authchain.refs import SecretRef, is_reference, parses_as_reference
 from authchain.sources.base import Option
 from authchain.values import SecretValue
 
@@ -280,7 +280,7 @@ class LazyClient:
         for name, value in _named_arguments(factory, args, kwargs):
             if not _travels_a_credential(name, value):
                 continue
-            if value is not None and not _is_valid_reference(value):
+            if value is not None and not parses_as_reference(value):
                 del args, kwargs, value  # no frame of this error holds the value
                 raise ConfigError(
                     f"lazy({factory.__name__}, ...) travels in pickles: pass {name!r} as a "
@@ -326,19 +326,6 @@ def _travels_a_credential(name: str, value: Any) -> bool:
 
         return redact_url_passwords(value) != value
     return False
-
-
-def _is_valid_reference(value: Any) -> bool:
-    """A SecretRef, or text that parses as one (a malformed ``env://<value>`` is a value)."""
-    if isinstance(value, SecretRef):
-        return True
-    if not is_reference(value):
-        return False
-    try:
-        SecretRef.parse(value)
-    except ConfigError:
-        return False
-    return True
 
 
 def _named_arguments(
