@@ -110,6 +110,10 @@ class VaultSource(Source):
         mount: the KV mount (``secret``).
         kv_version: 2 (default) or 1.
         path_prefix: put between the mount and the name (``app`` → ``secret/app/NAME``).
+            ``mount``, ``path_prefix`` and ``auth_mount`` are written as users
+            write them: ``/secret/`` and ``myapp/`` mean ``secret`` and ``myapp``
+            (leading and trailing slashes are dropped, as hvac and Airflow do);
+            an empty inner segment (``a//b``), ``.`` or ``..`` is a ``ConfigError``.
         field: the field a bare name reads; default: the field named like the
             name, else ``value``, else the whole secret as a JSON object.
         verify: verify TLS certificates; ``ca_cert``: a CA bundle to verify with.
@@ -207,21 +211,21 @@ class VaultSource(Source):
             raise ConfigError(f"{where}: timeout must be a positive number of seconds")
         self.url = url.rstrip("/") if url else None
         self.namespace = namespace
-        self.mount = _clean_path(mount, f"{where}: mount", allow_empty=False)
+        self.mount = _setting_path(mount, f"{where}: mount", allow_empty=False)
         if _reserved(self.mount):
             raise ConfigError(
                 f"{where}: mount {self.mount!r} is one of Vault's own mounts, not key/value; "
                 "the vault source reads KV secrets only"
             )
         self.kv_version = kv_version
-        self.path_prefix = _clean_path(path_prefix, f"{where}: path_prefix", allow_empty=True)
+        self.path_prefix = _setting_path(path_prefix, f"{where}: path_prefix", allow_empty=True)
         self.field = field or None
         self.verify = verify
         self.ca_cert = Path(ca_cert) if ca_cert is not None else None
         self.timeout = float(timeout)
         self.forbidden_as_missing = forbidden_as_missing
         self.auth = auth
-        self.auth_mount = _clean_path(auth_mount or auth, f"{where}: auth_mount", allow_empty=False)
+        self.auth_mount = _setting_path(auth_mount or auth, f"{where}: auth_mount", allow_empty=False)
         given = {"token": token, "role_id": role_id, "secret_id": secret_id, "jwt": jwt}
         self._named = frozenset(setting for setting, name in given.items() if name is not None)
         names = {setting: name or DEFAULT_CREDENTIAL_NAMES[setting] for setting, name in given.items()}
@@ -737,6 +741,17 @@ def _clean_path(text: str, what: str, *, allow_empty: bool = False) -> str:
         if not _SEGMENT.fullmatch(segment):
             raise ConfigError(f"{what}: segment {segment!r} has characters outside [A-Za-z0-9_.@+=,-]")
     return text
+
+
+def _setting_path(text: str, what: str, *, allow_empty: bool) -> str:
+    """A path setting as users write it (``/secret/``, ``myapp/``): the edge slashes
+    carry no meaning (hvac and Airflow drop them too), so they are dropped before the
+    path is validated and before any reserved-mount check (``/sys/`` is ``sys``).
+    Only what could mean another place stays an error: ``a//b``, ``.`` and ``..``."""
+    stripped = text.strip("/")
+    if not stripped and not allow_empty:
+        raise ConfigError(f"{what} is empty")
+    return _clean_path(stripped, what, allow_empty=allow_empty)
 
 
 def _credential_name(text: str, what: str) -> str:
