@@ -13,13 +13,15 @@ configured chain, and one that nothing has is an error.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
 
+from authchain import masking
 from authchain._chain import Chain
 from authchain._default import get_default_chain
-from authchain.errors import ConfigError
+from authchain.errors import BackendError, ConfigError, SecretNotFound
 from authchain.refs import SecretRef
 from authchain.values import SecretValue
 from secret_tasks.base import Task, defaults_from_attrs
@@ -116,6 +118,18 @@ def _reference(scheme: str, location: str, key: str | None = None, **params: Any
 class EnvVarSecret(SecretTask):
     """An environment variable (exactly ``name``: no prefix).
 
+    Args:
+        name: the variable's name, exactly as set (``DB_PASSWORD``).
+        key: a top-level field of a JSON value to return instead of the whole value.
+        default: returned when nothing has the secret (default: ``SecretNotFound`` is raised).
+        as_dict: return a JSON object secret's top-level fields as a dict of ``SecretValue``.
+        chain: the chain to ask (default: the configured one).
+        source_options: settings of a dedicated source of this backend, used
+            instead of the configured one (its credentials are still looked up
+            through ``chain`` or the configured chain).
+        **task_kwargs: ``task_name``, ``retries``, ``retry_delay_seconds``, ``tags``
+            and the other task options of ``Task``.
+
     Example:
         >>> import os
         >>> os.environ["SECRET_TASKS_DOCTEST"] = "example"
@@ -134,11 +148,31 @@ class EnvVarSecret(SecretTask):
     def run(
         self, name: str | None = None, key: str | None = None, as_dict: bool | None = None
     ) -> SecretResult:
+        """Read the secret; every argument left None takes the value given at init.
+
+        Args:
+            name: overrides the ``name`` given at init.
+            key: overrides the ``key`` given at init.
+            as_dict: overrides the ``as_dict`` given at init.
+        """
         return self._resolve(_reference("env", str(name), key), as_dict)
 
 
 class DotenvSecret(SecretTask):
-    """A variable in a ``.env`` file (default: the configured or ``./.env`` file)."""
+    """A variable in a ``.env`` file (default: the configured or ``./.env`` file).
+
+    Args:
+        name: the variable's name in the file.
+        path: the ``.env`` file to read (default: the configured one, else ``./.env``).
+        default: returned when nothing has the secret (default: ``SecretNotFound`` is raised).
+        as_dict: return a JSON object secret's top-level fields as a dict of ``SecretValue``.
+        chain: the chain to ask (default: the configured one).
+        source_options: settings of a dedicated source of this backend, used
+            instead of the configured one (its credentials are still looked up
+            through ``chain`` or the configured chain).
+        **task_kwargs: ``task_name``, ``retries``, ``retry_delay_seconds``, ``tags``
+            and the other task options of ``Task``.
+    """
 
     scheme = "dotenv"
 
@@ -151,6 +185,13 @@ class DotenvSecret(SecretTask):
     def run(
         self, name: str | None = None, path: str | None = None, as_dict: bool | None = None
     ) -> SecretResult:
+        """Read the secret; every argument left None takes the value given at init.
+
+        Args:
+            name: overrides the ``name`` given at init.
+            path: overrides the ``path`` given at init.
+            as_dict: overrides the ``as_dict`` given at init.
+        """
         return self._resolve(_reference("dotenv", path or "", str(name)), as_dict)
 
 
@@ -160,6 +201,8 @@ class ChainSecret(SecretTask):
     Args:
         name: ``DB_PASSWORD`` or ``vault://secret/app#password``.
         config, profile: build the chain from this config/profile instead of the default one.
+        default, as_dict, chain, **task_kwargs: as for every Secret task
+            (``source_options`` is refused: the chain has no one source).
     """
 
     def __init__(
@@ -181,6 +224,12 @@ class ChainSecret(SecretTask):
 
     @defaults_from_attrs("name", "as_dict", required=("name",))
     def run(self, name: str | None = None, as_dict: bool | None = None) -> SecretResult:
+        """Read the secret; every argument left None takes the value given at init.
+
+        Args:
+            name: overrides the ``name`` given at init.
+            as_dict: overrides the ``as_dict`` given at init.
+        """
         return self._resolve(str(name), as_dict)
 
     def _chain(self) -> tuple[Chain, bool]:
@@ -192,7 +241,23 @@ class ChainSecret(SecretTask):
 class PrefectSecret(SecretTask):
     """A Prefect ``Secret`` block: a block name (``db-password``) or a secret name
     (``DB_PASSWORD`` → block ``db-password``; Prefect 1 ``PREFECT__CONTEXT__SECRETS__DB_PASSWORD``
-    variables are honoured first)."""
+    variables are honoured first).
+
+    The whole secret, ``key=`` and ``as_dict=True`` all read the secret the same
+    way (by name: the Prefect 1 variable first, then the block), so a flow
+    migrated from Prefect 1 gets a field of its JSON secret exactly as it gets
+    the whole of it.
+
+    Args:
+        name: the secret name (``DB_PASSWORD``) or block name (``db-password``).
+        key: a top-level field of a JSON secret to return instead of the whole secret.
+        default: returned when the secret is missing, or has no field ``key``.
+        as_dict: return the JSON object's top-level fields as a dict of ``SecretValue``.
+        chain: the chain to ask instead of a chain of Prefect's Secret blocks alone.
+        source_options: settings of a dedicated Prefect source (``{"block_prefix": "prod-"}``).
+        **task_kwargs: ``task_name``, ``retries``, ``retry_delay_seconds``, ``tags``
+            and the other task options of ``Task``.
+    """
 
     scheme = "prefect"
 
@@ -205,14 +270,44 @@ class PrefectSecret(SecretTask):
     def run(
         self, name: str | None = None, key: str | None = None, as_dict: bool | None = None
     ) -> SecretResult:
-        from authchain.sources.prefect import block_name_for
+        """Read the secret.
 
-        # A name goes through the source's own mapping (Prefect 1 variable, then
-        # the derived block); a JSON field needs a reference to the block itself.
-        target: str | SecretRef = str(name)
-        if key:
-            target = _reference("prefect", block_name_for(str(name)), key)
-        return self._resolve(target, as_dict)
+        Args:
+            name: overrides the ``name`` given at init.
+            key: overrides the ``key`` given at init.
+            as_dict: overrides the ``as_dict`` given at init.
+        """
+        # One path for all three forms: the name goes through the source's own
+        # mapping (Prefect 1 variable, then the derived block), and a field is
+        # picked from what that found. A prefect://block#key reference would skip
+        # the Prefect 1 variable, which only a name maps to.
+        value = self._resolve(str(name), False)
+        if key and isinstance(value, SecretValue):
+            value = self._field(value, str(name), key)
+        if (as_dict if as_dict is not None else self.as_dict) and isinstance(value, SecretValue):
+            return value.fields()
+        return value
+
+    def _field(self, value: SecretValue[Any], name: str, key: str) -> Any:
+        """Field ``key`` of the JSON secret ``value`` (the chain's ``#KEY`` rules, not the value quoted)."""
+        try:
+            parsed = value.json()
+        except ValueError:
+            raise BackendError(
+                f"Prefect secret {name!r} is not valid JSON, so key {key!r} cannot be read"
+            ) from None
+        if not isinstance(parsed, dict):
+            raise BackendError(
+                f"Prefect secret {name!r} is JSON but not an object, so key {key!r} cannot be read"
+            )
+        if key not in parsed:
+            if self.default is not _MISSING:
+                return self.default
+            raise SecretNotFound(f"{name}#{key}")
+        item = parsed[key]
+        field = SecretValue(item if isinstance(item, str) else json.dumps(item))
+        masking.register(field)
+        return field
 
     def _chain(self) -> tuple[Chain, bool]:
         if self.chain is None and not self.source_options:  # Secret blocks, not the default chain
@@ -223,7 +318,28 @@ class PrefectSecret(SecretTask):
 
 
 class VaultSecret(SecretTask):
-    """A Vault / OpenBao KV secret: ``vault://MOUNT/PATH[#KEY]``."""
+    """A Vault / OpenBao KV secret: ``vault://MOUNT/PATH[#KEY]``.
+
+    ``mount`` and ``path`` are written as users write them: ``/secret/`` and
+    ``/app/db`` mean ``secret`` and ``app/db`` (edge slashes are dropped, as
+    hvac does); an empty inner segment (``a//b``), ``.`` or ``..`` is a ``ConfigError``.
+
+    Args:
+        path: the secret's path inside the mount (``app/db``).
+        key: the field of the secret to return (default: the field named like
+            the path's last segment, else ``value``, else the whole secret as JSON).
+        mount: the KV mount (default ``secret``).
+        version: a KV v2 version number (default: the latest).
+        kv_version: 1 or 2 (default: the configured source's for its mount, else 2).
+        default: returned when nothing has the secret (default: ``SecretNotFound`` is raised).
+        as_dict: return a JSON object secret's top-level fields as a dict of ``SecretValue``.
+        chain: the chain to ask (default: the configured one).
+        source_options: settings of a dedicated source of this backend, used
+            instead of the configured one (its credentials are still looked up
+            through ``chain`` or the configured chain).
+        **task_kwargs: ``task_name``, ``retries``, ``retry_delay_seconds``, ``tags``
+            and the other task options of ``Task``.
+    """
 
     scheme = "vault"
 
@@ -254,13 +370,39 @@ class VaultSecret(SecretTask):
         kv_version: int | None = None,
         as_dict: bool | None = None,
     ) -> SecretResult:
-        location = f"{mount}/{str(path).strip('/')}"
+        """Read the secret; every argument left None takes the value given at init.
+
+        Args:
+            path: overrides the ``path`` given at init.
+            key: overrides the ``key`` given at init.
+            mount: overrides the ``mount`` given at init.
+            version: overrides the ``version`` given at init.
+            kv_version: overrides the ``kv_version`` given at init.
+            as_dict: overrides the ``as_dict`` given at init.
+        """
+        location = f"{str(mount).strip('/')}/{str(path).strip('/')}"
         ref = _reference("vault", location, key, kv=kv_version, version=version)
         return self._resolve(ref, as_dict)
 
 
 class AWSSecretsManagerSecret(SecretTask):
-    """An AWS Secrets Manager secret: ``aws-sm://SECRET_ID_OR_ARN[#KEY]``."""
+    """An AWS Secrets Manager secret: ``aws-sm://SECRET_ID_OR_ARN[#KEY]``.
+
+    Args:
+        secret_id: the secret's name (``prod/db``) or ARN.
+        key: a top-level field of a JSON secret to return instead of the whole secret.
+        stage: a version stage (``AWSPREVIOUS``; default ``AWSCURRENT``).
+        version_id: a version id (instead of ``stage``).
+        region: the region to ask (default: the source's, else the SDK's).
+        default: returned when nothing has the secret (default: ``SecretNotFound`` is raised).
+        as_dict: return a JSON object secret's top-level fields as a dict of ``SecretValue``.
+        chain: the chain to ask (default: the configured one).
+        source_options: settings of a dedicated source of this backend, used
+            instead of the configured one (its credentials are still looked up
+            through ``chain`` or the configured chain).
+        **task_kwargs: ``task_name``, ``retries``, ``retry_delay_seconds``, ``tags``
+            and the other task options of ``Task``.
+    """
 
     scheme = "aws-sm"
 
@@ -293,12 +435,37 @@ class AWSSecretsManagerSecret(SecretTask):
         region: str | None = None,
         as_dict: bool | None = None,
     ) -> SecretResult:
+        """Read the secret; every argument left None takes the value given at init.
+
+        Args:
+            secret_id: overrides the ``secret_id`` given at init.
+            key: overrides the ``key`` given at init.
+            stage: overrides the ``stage`` given at init.
+            version_id: overrides the ``version_id`` given at init.
+            region: overrides the ``region`` given at init.
+            as_dict: overrides the ``as_dict`` given at init.
+        """
         ref = _reference("aws-sm", str(secret_id), key, stage=stage, version_id=version_id, region=region)
         return self._resolve(ref, as_dict)
 
 
 class AWSParameterStoreSecret(SecretTask):
-    """An AWS SSM parameter (SecureString decrypted): ``aws-ssm:///PATH/NAME``."""
+    """An AWS SSM parameter (SecureString decrypted): ``aws-ssm:///PATH/NAME``.
+
+    Args:
+        name: the parameter's name (``/app/db/password``; the leading ``/`` is part of it).
+        key: a top-level field of a JSON value to return instead of the whole value.
+        version: a parameter version (default: the latest).
+        region: the region to ask (default: the source's, else the SDK's).
+        default: returned when nothing has the secret (default: ``SecretNotFound`` is raised).
+        as_dict: return a JSON object secret's top-level fields as a dict of ``SecretValue``.
+        chain: the chain to ask (default: the configured one).
+        source_options: settings of a dedicated source of this backend, used
+            instead of the configured one (its credentials are still looked up
+            through ``chain`` or the configured chain).
+        **task_kwargs: ``task_name``, ``retries``, ``retry_delay_seconds``, ``tags``
+            and the other task options of ``Task``.
+    """
 
     scheme = "aws-ssm"
 
@@ -326,11 +493,35 @@ class AWSParameterStoreSecret(SecretTask):
         region: str | None = None,
         as_dict: bool | None = None,
     ) -> SecretResult:
+        """Read the secret; every argument left None takes the value given at init.
+
+        Args:
+            name: overrides the ``name`` given at init.
+            key: overrides the ``key`` given at init.
+            version: overrides the ``version`` given at init.
+            region: overrides the ``region`` given at init.
+            as_dict: overrides the ``as_dict`` given at init.
+        """
         return self._resolve(_reference("aws-ssm", str(name), key, version=version, region=region), as_dict)
 
 
 class GCPSecretManagerSecret(SecretTask):
-    """A GCP Secret Manager secret version: ``gcp-sm://projects/P/secrets/S/versions/V``."""
+    """A GCP Secret Manager secret version: ``gcp-sm://projects/P/secrets/S/versions/V``.
+
+    Args:
+        secret: the secret's id (``db-password``).
+        project: the project (default: the source's, else the SDK's).
+        version: a version number or ``latest`` (the default).
+        key: a top-level field of a JSON secret to return instead of the whole secret.
+        default: returned when nothing has the secret (default: ``SecretNotFound`` is raised).
+        as_dict: return a JSON object secret's top-level fields as a dict of ``SecretValue``.
+        chain: the chain to ask (default: the configured one).
+        source_options: settings of a dedicated source of this backend, used
+            instead of the configured one (its credentials are still looked up
+            through ``chain`` or the configured chain).
+        **task_kwargs: ``task_name``, ``retries``, ``retry_delay_seconds``, ``tags``
+            and the other task options of ``Task``.
+    """
 
     scheme = "gcp-sm"
 
@@ -358,6 +549,15 @@ class GCPSecretManagerSecret(SecretTask):
         key: str | None = None,
         as_dict: bool | None = None,
     ) -> SecretResult:
+        """Read the secret; every argument left None takes the value given at init.
+
+        Args:
+            secret: overrides the ``secret`` given at init.
+            project: overrides the ``project`` given at init.
+            version: overrides the ``version`` given at init.
+            key: overrides the ``key`` given at init.
+            as_dict: overrides the ``as_dict`` given at init.
+        """
         location = f"{secret}/versions/{version}"
         if project:
             location = f"projects/{project}/secrets/{location}"
@@ -365,7 +565,23 @@ class GCPSecretManagerSecret(SecretTask):
 
 
 class KeyringSecret(SecretTask):
-    """An OS keyring entry: ``keyring://SERVICE/USERNAME``."""
+    """An OS keyring entry: ``keyring://SERVICE/USERNAME``.
+
+    Args:
+        username: the entry's user name (authchain stores a secret under its name: ``DB_PASSWORD``).
+        service: the keyring service (default: the keyring source's: the ``service``
+            of the chain's keyring source, which from a config file defaults to the
+            project name, else ``authchain``; as ``authchain keyring set`` stores it).
+        key: a top-level field of a JSON value to return instead of the whole value.
+        default: returned when nothing has the secret (default: ``SecretNotFound`` is raised).
+        as_dict: return a JSON object secret's top-level fields as a dict of ``SecretValue``.
+        chain: the chain to ask (default: the configured one).
+        source_options: settings of a dedicated source of this backend, used
+            instead of the configured one (its credentials are still looked up
+            through ``chain`` or the configured chain).
+        **task_kwargs: ``task_name``, ``retries``, ``retry_delay_seconds``, ``tags``
+            and the other task options of ``Task``.
+    """
 
     scheme = "keyring"
 
@@ -382,7 +598,7 @@ class KeyringSecret(SecretTask):
         self.key = key
         super().__init__(**kwargs)
 
-    @defaults_from_attrs("username", "service", "key", "as_dict", required=("username", "service"))
+    @defaults_from_attrs("username", "service", "key", "as_dict", required=("username",))
     def run(
         self,
         username: str | None = None,
@@ -390,4 +606,29 @@ class KeyringSecret(SecretTask):
         key: str | None = None,
         as_dict: bool | None = None,
     ) -> SecretResult:
+        """Read the secret; every argument left None takes the value given at init.
+
+        Args:
+            username: overrides the ``username`` given at init.
+            service: overrides the ``service`` given at init (default: the keyring source's).
+            key: overrides the ``key`` given at init.
+            as_dict: overrides the ``as_dict`` given at init.
+        """
+        service = service or self._default_service()
         return self._resolve(_reference("keyring", f"{service}/{username}", key), as_dict)
+
+    def _default_service(self) -> str:
+        """The service of the keyring source this run would ask, as the source itself
+        would pick it: so an entry ``authchain keyring set`` stored under the
+        source's default is found without naming the service twice."""
+        from authchain.sources.keyring import DEFAULT_SERVICE, KeyringSource
+
+        chain, owned = self._chain()
+        try:
+            for source in chain.sources:
+                if isinstance(source, KeyringSource):
+                    return source.service
+        finally:
+            if owned:
+                chain.close()
+        return DEFAULT_SERVICE
