@@ -130,5 +130,5 @@ def test_keyring_secret(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert revealed(task.run()) == value
     with pytest.raises(SecretNotFound, match="nobody"):
         task.run(username="nobody")
-    with pytest.raises(ValueError, match="'service' is not set"):
-        KeyringSecret("deploy-user").run()
+    with pytest.raises(ValueError, match="'username' is not set"):
+        KeyringSecret(service="st-service", source_options=options).run()
