@@ -569,9 +569,9 @@ class KeyringSecret(SecretTask):
 
     Args:
         username: the entry's user name (authchain stores a secret under its name: ``DB_PASSWORD``).
-        service: the keyring service (default: the keyring source's: the ``service``
-            of the chain's keyring source, which from a config file defaults to the
-            project name, else ``authchain``; as ``authchain keyring set`` stores it).
+        service: the keyring service (default: the ``service`` of the chain's keyring
+            source, which from a config file defaults to the project name, else
+            ``authchain``; with no keyring source in the chain, ``authchain``).
         key: a top-level field of a JSON value to return instead of the whole value.
         default: returned when nothing has the secret (default: ``SecretNotFound`` is raised).
         as_dict: return a JSON object secret's top-level fields as a dict of ``SecretValue``.
@@ -619,8 +619,8 @@ class KeyringSecret(SecretTask):
 
     def _default_service(self) -> str:
         """The service of the keyring source this run would ask, as the source itself
-        would pick it: so an entry ``authchain keyring set`` stored under the
-        source's default is found without naming the service twice."""
+        picks it for a bare name: so the entry the chain finds as ``DB_PASSWORD`` is
+        the one ``KeyringSecret("DB_PASSWORD")`` reads, without naming the service twice."""
         from authchain.sources.keyring import DEFAULT_SERVICE, KeyringSource
 
         chain, owned = self._chain()
