@@ -820,8 +820,9 @@ class AWSParameterStoreSource(_AWSSource):
 
     Args:
         region, profile, endpoint_url, credentials, timeout: as for ``aws-sm``.
-        path_prefix: a path starting with ``/`` (``/app/prod``), or empty for
-            names used as they are.
+        path_prefix: a path (``/app/prod``; ``app/prod`` and ``/app/prod/`` mean
+            the same), or empty for names used as they are. An empty inner
+            segment (``/app//prod``) or a ``..`` segment is a ``ConfigError``.
         with_decryption: decrypt ``SecureString`` values (default true).
         load_path, load_path_ttl: the whole-path mode described above.
         clock: a seam for tests (``time.monotonic``).
@@ -858,7 +859,12 @@ class AWSParameterStoreSource(_AWSSource):
         super().__init__(**settings)
         where = f"source {self.name!r}"
         if path_prefix and not path_prefix.startswith("/"):
-            raise ConfigError(f"{where}: path_prefix must start with '/' (for example /app/prod)")
+            # A parameter name with a slash in it is always absolute in SSM, so
+            # "app/prod" can only mean "/app/prod": written as users write it.
+            path_prefix = "/" + path_prefix
+        inner = path_prefix.strip("/")
+        if inner and any(segment in ("", "..") for segment in inner.split("/")):
+            raise ConfigError(f"{where}: path_prefix has an empty segment ('//') or a '..' segment")
         if load_path and not path_prefix:
             raise ConfigError(f"{where}: load_path needs a path_prefix (the path to read)")
         self.path_prefix = path_prefix

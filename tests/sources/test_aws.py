@@ -191,7 +191,8 @@ def test_missing_boto3_is_a_config_error_naming_the_extra(monkeypatch: pytest.Mo
         (AWSSecretsManagerSource, {"endpoint_url": "127.0.0.1:4566"}, "endpoint_url must start with"),
         (AWSSecretsManagerSource, {"version_stage": "bad stage"}, "version_stage"),
         (AWSSecretsManagerSource, {"credentials": "aws-sm://"}, "malformed|not a reference|location"),
-        (AWSParameterStoreSource, {"path_prefix": "app/prod"}, "must start with '/'"),
+        (AWSParameterStoreSource, {"path_prefix": "/app//prod"}, "empty segment"),
+        (AWSParameterStoreSource, {"path_prefix": "app/../prod"}, r"'\.\.' segment"),
         (AWSParameterStoreSource, {"load_path": True}, "load_path needs a path_prefix"),
     ],
 )
