@@ -35,7 +35,8 @@ class OverrideSource(MemorySource):
 
     A reference is answered by, in order: the same reference (written in any
     equivalent form); the reference without its ``#KEY``, whose JSON value
-    gives the field; the secret's name (``env://API_TOKEN``, ``aws-sm://API_TOKEN``,
+    gives the field; both again without the reference's ``?query`` settings
+    (version, stage, region); the secret's name (``env://API_TOKEN``, ``aws-sm://API_TOKEN``,
     ``vault://secret/app/API_TOKEN``, ``aws-ssm:///app/API_TOKEN``,
     ``gcp-sm://API_TOKEN/versions/latest`` and ``keyring://svc/API_TOKEN``
     are all answered by ``API_TOKEN``), again with the field picked from JSON.
@@ -85,10 +86,11 @@ class OverrideSource(MemorySource):
             return str(name), None
         ref = SecretRef.parse(name)
         field = ref.field
-        whole = str(SecretRef(ref.scheme, ref.location, None if field else ref.fragment, ref.params))
-        candidates: list[tuple[str, str | None]] = [(str(ref), None)]
-        if field:
-            candidates.append((whole, field))
+        candidates: list[tuple[str, str | None]] = []
+        for params in dict.fromkeys((ref.params, ())):  # with its ?query, then without
+            candidates.append((str(SecretRef(ref.scheme, ref.location, ref.fragment, params)), None))
+            if field:
+                candidates.append((str(SecretRef(ref.scheme, ref.location, None, params)), field))
         own = _name_of(ref)
         if own:
             candidates.append((own, field))
