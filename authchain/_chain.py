@@ -66,6 +66,26 @@ _BUILDING: ContextVar[frozenset[str]] = ContextVar("authchain_building", default
 
 EXPLICIT_NOT_PASSED = Attempt("explicit", "explicit", "not_asked", "no value passed")
 
+# The testing hook: while authchain.testing's override layer is active, every
+# chain's plan asks it first (and only it, unless it passes through), for names
+# and references alike, and never caches its answers. None in production; only
+# _set_testing_override below changes it, and it takes nothing but a layer
+# defined in authchain.testing.
+_testing_override: Any = None
+
+
+def _set_testing_override(layer: Any) -> Any:
+    """Install ``layer`` (or None) as the override every chain asks first; return the previous one.
+
+    A testing hook, not an API: ``authchain.testing.override_secrets`` and the
+    ``authchain_secrets`` fixture are its only callers.
+    """
+    global _testing_override
+    if layer is not None and not type(layer).__module__.startswith("authchain.testing."):
+        raise TypeError("only authchain.testing can install a secret override")
+    previous, _testing_override = _testing_override, layer
+    return previous
+
 
 @record
 class _Target:
@@ -219,7 +239,7 @@ class Chain:
             BackendError: a source failed (after retries) and is not ``on_error = "skip"``.
             ConfigError: a malformed name or reference.
         """
-        if explicit is None and type(name) is str:
+        if explicit is None and type(name) is str and _testing_override is None:
             # The fast path: a remembered answer, still fresh, whose passed-over
             # sources still cannot answer here. No lock, no walk, no log line;
             # the value was registered with the masker when it was fetched.
@@ -515,6 +535,17 @@ class Chain:
     # -- planning: which (source, key) pairs a name means ------------------
 
     def _plan(self, name: NameOrRef) -> tuple[str, list[_Target], str | None]:
+        layer = _testing_override
+        if layer is not None:  # see _set_testing_override
+            key, field = layer.lookup_key(name)
+            first = _Target(layer.source, key, field)
+            if not layer.source.passthrough:
+                return _given(name), [first], None
+            label, targets, pinned = self._plan_sources(name)
+            return label, [first, *targets], pinned
+        return self._plan_sources(name)
+
+    def _plan_sources(self, name: NameOrRef) -> tuple[str, list[_Target], str | None]:
         if isinstance(name, SecretRef) or is_reference(name):
             ref = name if isinstance(name, SecretRef) else SecretRef.parse(name)
             return str(ref), [self._target_for_ref(ref)], None
@@ -818,6 +849,8 @@ class Chain:
 
     def _store(self, source: Source, key: Key, result: Result, since: int) -> None:
         """Cache ``result`` unless its key was invalidated after ``since`` (the fetch's start)."""
+        if _testing_override is not None and source is _testing_override.source:
+            return  # a test's overrides change between lookups and must not outlive it
         ttl = self.cache_ttl if isinstance(result, Found) else self.negative_ttl
         self._cache.put((source.name, key), result, ttl, since=since)
 

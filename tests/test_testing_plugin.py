@@ -46,7 +46,9 @@ def test_fixture_asks_no_real_source(
     with pytest.raises(SecretNotFound) as caught:
         authchain.resolve("AUTHCHAIN_TEST_REAL")
     assert [a.source for a in caught.value.attempts] == ["explicit", "override"]
-    assert "    override (memory): AUTHCHAIN_TEST_REAL is not in memory\n" in str(caught.value)
+    assert "    override (memory): AUTHCHAIN_TEST_REAL is not overridden; under override_secrets" in str(
+        caught.value
+    )
 
 
 def test_fixture_sees_later_changes_without_caching(authchain_secrets: MemorySource) -> None:

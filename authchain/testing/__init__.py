@@ -10,6 +10,6 @@
 """
 
 from authchain.testing.memory import MemorySource, register_memory_source
-from authchain.testing.override import canary, override_secrets
+from authchain.testing.override import OverrideSource, canary, override_secrets
 
-__all__ = ["MemorySource", "canary", "override_secrets", "register_memory_source"]
+__all__ = ["MemorySource", "OverrideSource", "canary", "override_secrets", "register_memory_source"]

@@ -11,17 +11,23 @@ from collections.abc import Iterator
 
 import pytest
 
-from authchain.testing.memory import MemorySource, register_memory_source
+from authchain.testing.memory import register_memory_source
+from authchain.testing.override import OverrideSource
 
 register_memory_source()
 
 
 @pytest.fixture
-def authchain_secrets() -> Iterator[MemorySource]:
-    """Per-test secrets for ``authchain.resolve``: ``authchain_secrets["NAME"] = "value"``.
+def authchain_secrets() -> Iterator[OverrideSource]:
+    """Per-test secrets: ``authchain_secrets["NAME"] = "value"`` or ``authchain_secrets["vault://secret/app#k"]``.
 
-    The default chain is replaced for the test only and asks no real backend;
-    the environment is not touched.
+    For the test only, every lookup answers from these overrides first:
+    ``authchain.resolve``, every Secret task (any backend, ``chain=`` or
+    ``source_options=``), every ``scheme://`` reference and the client
+    factories' credential lookups. What is not overridden is ``SecretNotFound``
+    naming the override: no real backend, environment variable or ``.env``
+    file is asked unless ``authchain_secrets.passthrough = True``. The
+    environment is not touched.
     """
     from authchain.testing.override import override_secrets
 
