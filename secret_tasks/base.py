@@ -188,7 +188,7 @@ class Task:
         wrapped = self.__dict__.get("_prefect_task")
         if wrapped is None:
             try:
-                from prefect import task
+                from prefect import Task as PrefectTask
                 from prefect.cache_policies import NO_CACHE
             except ImportError as error:
                 raise ConfigError(
@@ -199,7 +199,9 @@ class Task:
 
             options = dict(self.prefect_options)
             options.setdefault("log_prints", False)
-            make_task: Any = task  # prefect's overloads do not cover a bound method
+            options.pop("task_run_name", None)  # used, masked, by _task_run_name
+            # prefect.Task, not the task() decorator: only the class takes on_commit/on_rollback.
+            make_task: Any = PrefectTask  # prefect's overloads do not cover a bound method
             wrapped = make_task(
                 _with_log_masking(self.run),
                 **options,
@@ -217,6 +219,10 @@ class Task:
 
     def _task_run_name(self, parameters: dict[str, Any]) -> str:
         custom = self.prefect_options.get("task_run_name")
+        # A run argument left None takes the same-named setting, as run() does.
+        parameters = {
+            key: getattr(self, key, None) if value is None else value for key, value in parameters.items()
+        }
         if custom is None:
             text = f"{self.task_name}[{self.run_label(parameters)}]"
         elif callable(custom):
