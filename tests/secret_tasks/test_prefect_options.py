@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from authchain import ConfigError, SecretValue
+from authchain import ConfigError, SecretRef, SecretValue
 from authchain.testing import canary
 from secret_tasks import ChainSecret, EnvVarSecret, Task, VaultSecret
 from secret_tasks.base import PREFECT_OPTIONS, REFUSED_PREFECT_OPTIONS
@@ -316,25 +316,32 @@ def test_what_prefect_stores_for_a_secret_ref_parameter(
     from prefect import flow
     from prefect.runtime import flow_run
 
-    from authchain import SecretRef
-
     value = canary()
     monkeypatch.setenv("STORED_REF_TOKEN", value)
     names: list[str] = []
 
     @flow
-    def takes_ref(ref: SecretRef, secret: SecretValue[str]) -> int:
+    def takes_ref(ref: SecretRef, secret: SecretValue[str], unresolved: SecretRef) -> int:
         names.append(str(flow_run.name))
         return len(ref.resolve().get_secret_value())
 
-    assert takes_ref(SecretRef.parse("env://STORED_REF_TOKEN"), SecretValue(value)) == len(value)
+    other = SecretRef.parse("vault://secret/app#token")
+    assert takes_ref(SecretRef.parse("env://STORED_REF_TOKEN"), SecretValue(value), other) == len(value)
     with sqlite3.connect(prefect_api.database) as connection:
         row = connection.execute("SELECT parameters FROM flow_run WHERE name = ?", (names[0],)).fetchone()
-    print("STORED PARAMETERS:", row[0])
     stored = json.loads(row[0])
     assert value not in row[0]
-    assert stored["ref"] == "env://STORED_REF_TOKEN"
+    # Measured with Prefect 3.9: the reference's fields as an object, not its text.
+    assert stored["ref"] == {"scheme": "env", "location": "STORED_REF_TOKEN", "fragment": None, "params": []}
+    assert SecretRef.parse("env://STORED_REF_TOKEN") == _ref_from_fields(stored["ref"])
     assert stored["secret"] == "<SecretValue>"
+    assert stored["unresolved"] == {
+        "scheme": "vault",
+        "location": "secret/app",
+        "fragment": "token",
+        "params": [],
+    }
+    assert _ref_from_fields(stored["unresolved"]) == other
 
 
 def _section_blocks(heading: str) -> list[str]:
@@ -367,3 +374,10 @@ def test_the_readme_tasks_section_runs_as_written(tmp_path: Path) -> None:
         assert result.returncode == 0, f"{block[:200]}\n{result.stderr[-2000:]}"
         assert env["API_TOKEN"] not in result.stdout + result.stderr
         assert env["DB_PASSWORD"] not in result.stdout + result.stderr
+
+
+def _ref_from_fields(fields: dict[str, Any]) -> SecretRef:
+    """What a deployment run validates the stored object back into (a SecretRef accepts its field dict)."""
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(SecretRef).validate_python(fields)
