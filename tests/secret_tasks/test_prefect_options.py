@@ -381,3 +381,17 @@ def _ref_from_fields(fields: dict[str, Any]) -> SecretRef:
     from pydantic import TypeAdapter
 
     return TypeAdapter(SecretRef).validate_python(fields)
+
+
+def test_the_readme_run_signatures_match_the_code() -> None:
+    import secret_tasks
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text.split("\n## Tasks and Prefect\n", 1)[1].split("\n## ", 1)[0]
+    listed = section.split("```text\n", 1)[1].split("\n```", 1)[0].splitlines()
+    assert len(listed) == 9
+    for line in listed:
+        class_name, arguments = line.split(".run(", 1)
+        run = inspect.unwrap(getattr(secret_tasks, class_name).run)
+        actual = [f"{name}=None" for name in list(inspect.signature(run).parameters)[1:]]
+        assert arguments.rstrip(")").split(", ") == actual, class_name
