@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from authchain import masking
+from authchain.errors import ConfigError
 from authchain.masking import default_masker
 
 __all__ = ["MaskingLogger", "Task", "defaults_from_attrs"]
@@ -112,10 +113,26 @@ class Task:
     """Base class for tasks: settings at ``__init__``, overrides at ``run``.
 
     Args:
-        task_name: the Prefect task name (default: the class name).
+        task_name: the Prefect task name (Prefect's ``name=``; default: the
+            class name). It is not ``name``: on Secret tasks ``name`` is the
+            secret's name.
         retries: Prefect retries when run inside a flow.
-        retry_delay_seconds: delay between those retries.
+        retry_delay_seconds: delay between those retries (a number, a list, or
+            a callable, as Prefect takes it).
         tags: Prefect tags.
+        **prefect_options: any other Prefect 3 task option that neither
+            persists nor caches the result: ``description``, ``version``,
+            ``timeout_seconds``, ``log_prints``, ``task_run_name``,
+            ``retry_jitter_factor``, ``retry_condition_fn``, the hooks
+            ``on_completion``, ``on_failure``, ``on_running``, ``on_commit``,
+            ``on_rollback``, ``viz_return_value``, ``asset_deps``. They reach
+            the Prefect task :meth:`as_prefect_task` builds. The persistence
+            and caching options (``persist_result``, ``result_storage``,
+            ``result_serializer``, ``result_storage_key``, ``cache_policy``,
+            ``cache_key_fn``, ``cache_expiration``, ``refresh_cache``,
+            ``cache_result_in_memory``) are a ``ConfigError``: a task's result
+            may be a secret, and a secret must never be written to result
+            storage. An unknown option is a ``TypeError``, as for any call.
 
     Subclasses implement ``run``. Call the object (or ``.run``) outside a flow
     and it just runs; call it inside a Prefect 3 flow and it runs as a Prefect
@@ -127,13 +144,15 @@ class Task:
         *,
         task_name: str | None = None,
         retries: int = 0,
-        retry_delay_seconds: float = 0.0,
+        retry_delay_seconds: float | list[float] | Callable[[int], list[float]] = 0.0,
         tags: Iterable[str] = (),
+        **prefect_options: Any,
     ) -> None:
         self.task_name = task_name or type(self).__name__
         self.retries = retries
         self.retry_delay_seconds = retry_delay_seconds
         self.tags = tuple(tags)
+        self.prefect_options: dict[str, Any] = _checked_prefect_options(type(self).__name__, prefect_options)
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must implement run()")
@@ -154,18 +173,38 @@ class Task:
     def as_prefect_task(self) -> Any:
         """The ``prefect.Task`` that runs this object's ``run``, built on first use.
 
-        Persistence off and ``NO_CACHE`` are forced: a Secret task's result is
-        the secret. The run name comes from :meth:`run_label`, which names
-        the secret and never shows a value.
+        Calling the object inside a flow, ``.submit()`` and ``.map()`` all go
+        through it; call it yourself to use any other ``prefect.Task`` API
+        (``with_options``, ``.delay``, ``.fn``). It carries ``task_name``,
+        ``retries``, ``retry_delay_seconds``, ``tags`` and the Prefect options
+        given to ``__init__``. Persistence off and ``NO_CACHE`` are forced: a
+        Secret task's result is the secret. The run name comes from
+        :meth:`run_label` (it names the secret, never a value) unless
+        ``task_run_name`` was given; either way it is masked.
+
+        Raises:
+            ConfigError: Prefect is not installed (the ``prefect`` extra).
         """
         wrapped = self.__dict__.get("_prefect_task")
         if wrapped is None:
-            from prefect import task
-            from prefect.cache_policies import NO_CACHE
+            try:
+                from prefect import Task as PrefectTask
+                from prefect.cache_policies import NO_CACHE
+            except ImportError as error:
+                raise ConfigError(
+                    f"{type(self).__name__}: running it as a Prefect task (inside a flow, "
+                    ".submit(), .map(), as_prefect_task()) needs Prefect, which is not "
+                    "installed; install the prefect extra: pip install 'authchain[prefect]'"
+                ) from error
 
-            make_task: Any = task  # prefect's overloads do not cover a bound method
+            options = dict(self.prefect_options)
+            options.setdefault("log_prints", False)
+            options.pop("task_run_name", None)  # used, masked, by _task_run_name
+            # prefect.Task, not the task() decorator: only the class takes on_commit/on_rollback.
+            make_task: Any = PrefectTask  # prefect's overloads do not cover a bound method
             wrapped = make_task(
                 _with_log_masking(self.run),
+                **options,
                 name=self.task_name,
                 persist_result=False,
                 cache_policy=NO_CACHE,
@@ -173,14 +212,28 @@ class Task:
                 retries=self.retries,
                 retry_delay_seconds=self.retry_delay_seconds,
                 tags=set(self.tags) or None,
-                log_prints=False,
                 task_run_name=self._task_run_name,
             )
             self.__dict__["_prefect_task"] = wrapped
         return wrapped
 
     def _task_run_name(self, parameters: dict[str, Any]) -> str:
-        return f"{self.task_name}[{self.run_label(parameters)}]"
+        custom = self.prefect_options.get("task_run_name")
+        # A run argument left None takes the same-named setting, as run() does.
+        parameters = {
+            key: getattr(self, key, None) if value is None else value for key, value in parameters.items()
+        }
+        if custom is None:
+            text = f"{self.task_name}[{self.run_label(parameters)}]"
+        elif callable(custom):
+            accepts = "parameters" in inspect.signature(custom).parameters
+            text = custom(parameters=parameters) if accepts else custom()
+            if not isinstance(text, str):
+                raise TypeError(f"task_run_name {custom!r} returned {type(text).__name__}, not a str")
+        else:
+            text = str(custom).format(**parameters)
+        # The name is stored in the API database: a value formatted into it is masked.
+        return default_masker.mask(text)
 
     def run_label(self, parameters: dict[str, Any]) -> str:
         """What the Prefect task run is called after: override to name the secret."""
@@ -206,6 +259,64 @@ class Task:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.task_name!r}>"
+
+
+# Prefect 3 task options a task passes on to its Prefect task: none of them
+# writes or reuses the result (checked against prefect.Task.__init__ in the tests).
+PREFECT_OPTIONS = frozenset(
+    {
+        "description",
+        "version",
+        "timeout_seconds",
+        "log_prints",
+        "task_run_name",
+        "retry_jitter_factor",
+        "retry_condition_fn",
+        "on_completion",
+        "on_failure",
+        "on_running",
+        "on_commit",
+        "on_rollback",
+        "viz_return_value",
+        "asset_deps",
+    }
+)
+
+# The options that persist or cache a result, refused: a task's result may be a secret.
+REFUSED_PREFECT_OPTIONS = frozenset(
+    {
+        "persist_result",
+        "result_storage",
+        "result_serializer",
+        "result_storage_key",
+        "cache_policy",
+        "cache_key_fn",
+        "cache_expiration",
+        "refresh_cache",
+        "cache_result_in_memory",
+    }
+)
+
+
+def _checked_prefect_options(owner: str, options: dict[str, Any]) -> dict[str, Any]:
+    """The Prefect options a task may pass on; refused and unknown ones are errors here, at ``__init__``."""
+    refused = sorted(REFUSED_PREFECT_OPTIONS & options.keys())
+    if refused:
+        raise ConfigError(
+            f"{owner}: {', '.join(refused)} cannot be set: a task's result may be a secret, "
+            "and a secret must never be written to Prefect's result storage or cache, so "
+            "persistence and caching are always off for these tasks; to keep a result, "
+            "return a SecretRef from your own task instead of the value"
+        )
+    if "name" in options:
+        raise TypeError(f"{owner}: the Prefect task name is task_name=, not name=")
+    unknown = sorted(options.keys() - PREFECT_OPTIONS)
+    if unknown:
+        raise TypeError(f"{owner}() got unexpected keyword arguments: {', '.join(unknown)}")
+    for hook in ("on_completion", "on_failure", "on_running", "on_commit", "on_rollback"):
+        if options.get(hook) is not None:
+            options[hook] = list(options[hook])
+    return dict(options)
 
 
 def _with_log_masking(run: F) -> F:
