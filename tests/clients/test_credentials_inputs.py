@@ -10,7 +10,9 @@ with IAM enforced, ``lookup-self`` on OpenBao), never the factory's word.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from authchain.testing.gcp import FakeSecretManager
 from secret_tasks import AWSSecretsManagerSecret, EnvVarSecret, GCPSecretManagerSecret, VaultSecret
 from tests.servers.moto_server import REGION, MotoServer
 from tests.servers.openbao import OpenBao
+from tests.servers.prefect_api import PrefectAPI
 
 
 @pytest.fixture(autouse=True)
@@ -270,3 +273,38 @@ def test_vault_token_conflicting_with_credential_names(openbao: OpenBao) -> None
         url=openbao.url, token="env://READER", credential_names={"token": "env://READER"}, chain=chain
     )
     assert "reader" in client.auth.token.lookup_self()["data"]["policies"]
+
+
+# -- the README's example, run as written ---------------------------------------------------
+
+
+def readme_block(containing: str) -> str:
+    """The README's Python block that contains ``containing``, exactly as a user would copy it."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", readme, flags=re.DOTALL | re.MULTILINE)
+    found = [block for block in blocks if containing in block]
+    assert len(found) == 1, f"expected one README block with {containing!r}, found {len(found)}"
+    return found[0]
+
+
+@pytest.mark.timeout(600)  # the Prefect API's start and a child flow run, on a loaded 2-core machine
+def test_readme_custom_task_passes_a_secret_task_result_to_a_factory(
+    moto: MotoServer, prefect_api: PrefectAPI, tmp_path: Path
+) -> None:
+    from tests.test_examples import run
+
+    reader = moto.iam_user(["secretsmanager:GetSecretValue", "sts:GetCallerIdentity"])
+    etl = moto.iam_user(["sts:GetCallerIdentity"])
+    moto.client("secretsmanager").create_secret(Name="ops/etl-aws-keys", SecretString=json.dumps(etl))
+    moto.enforce_iam()
+    script = tmp_path / "audit.py"
+    script.write_text(readme_block("class WhoAmI") + "\nprint(audit())\n", encoding="utf-8")
+    env = {
+        "PREFECT_API_URL": prefect_api.api_url,
+        "AWS_ACCESS_KEY_ID": reader["aws_access_key_id"],  # the identity that reads the secret
+        "AWS_SECRET_ACCESS_KEY": reader["aws_secret_access_key"],
+    }
+    output = run(script, env=env, cwd=tmp_path)
+    assert output.strip().splitlines()[-1] == arn_of(moto, etl)  # the task signed as the secret's user
+    assert arn_of(moto, etl) != arn_of(moto, reader)
+    assert etl["aws_secret_access_key"] not in output
