@@ -186,6 +186,49 @@ def test_wrong_shapes_are_config_errors_without_values(given: Any) -> None:
     assert caught.value.__cause__ is None
 
 
+def refused(factory: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> BaseException:
+    """The ConfigError of ``factory(*args, **kwargs)``; this frame drops the arguments."""
+    try:
+        factory(*args, **kwargs)
+    except ConfigError as caught:
+        error: BaseException = caught
+    else:
+        pytest.fail("expected a ConfigError", pytrace=False)
+    del args, kwargs  # the traceback starts here: only the factory's frames are checked
+    return error
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        pytest.param(lambda v: (aws_session, ({"ACCESS_KEY": [SecretValue(v), {v}]},), {}), id="aws"),
+        pytest.param(lambda v: (gcp_credentials, ({"private_key": b"\xff" + v.encode()},), {}), id="gcp"),
+        pytest.param(
+            lambda v: (vault_client, (), {"url": "http://127.0.0.1:9", "token": {"token": v}}), id="vault"
+        ),
+        pytest.param(
+            lambda v: (
+                aws_client,
+                ("s3",),
+                {
+                    "credentials": {"ACCESS_KEY": "a" + v, "SECRET_ACCESS_KEY": v},
+                    "aws_secret_access_key": "b" + v,
+                },
+            ),
+            id="conflict",
+        ),
+    ],
+)
+def test_refused_credentials_leave_no_frame_holding_the_value(arguments: Any) -> None:
+    from tests.hardening.test_frames import assert_frames_clean
+
+    value = canary()
+    factory, args, kwargs = arguments(value)
+    error = refused(factory, args, {**kwargs, "chain": empty_chain()})
+    del args, kwargs
+    assert_frames_clean(value, error)
+
+
 # -- item 5: conflicting credential arguments ------------------------------------------------
 
 
