@@ -85,7 +85,9 @@ def lookup_credential(
     """explicit → ``name`` through the chain (without any ``kind`` source) → None.
 
     Args:
-        explicit: a value the caller passed (str, bytes, dict or SecretValue), or None.
+        explicit: a value the caller passed (whatever a Secret task returns: a
+            SecretValue, a dict of them, JSON text, a mapping of strings), or None;
+            see :mod:`authchain.clients._coerce`.
         name: the credential's name or reference (``AWS_CREDENTIALS``).
         required: a configured name that nothing has is a ``ConfigError``
             rather than a quiet fall-back to the SDK's default identity. A
@@ -96,11 +98,10 @@ def lookup_credential(
         # A reference is a place to look, not a value, and one the caller named.
         name, explicit, required = explicit, None, True
     if explicit is not None:
-        if isinstance(explicit, Mapping):
-            explicit = json.dumps(dict(explicit))
-        return Credential(
-            explicit if isinstance(explicit, SecretValue) else SecretValue(explicit), "explicit"
-        )
+        from authchain.clients._coerce import coerce_credential
+
+        # Whatever a Secret task returns (SecretValue, as_dict's dict, JSON text), made one value.
+        return Credential(coerce_credential(explicit), "explicit")
     if name is None:
         return Credential(None, "native default")
     label = str(name)

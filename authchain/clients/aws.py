@@ -25,6 +25,7 @@ from authchain.clients._base import (
     fingerprint,
     lookup_credential,
 )
+from authchain.clients._coerce import check_one_place, coerce_single, same_secret
 from authchain.config import untrusted_endpoint
 from authchain.errors import ConfigError
 from authchain.refs import SecretRef
@@ -35,6 +36,9 @@ __all__ = ["aws_client", "aws_session", "explain_aws"]
 
 DEFAULT_CREDENTIAL_NAME = "AWS_CREDENTIALS"
 _EXPIRY_KEYS = ("expiration", "expiry_time", "expiration_time")
+# boto3 client arguments that carry an identity: taken out of aws_client's
+# **client_kwargs and checked against the credentials the factory found.
+LOOSE_KEYS = ("aws_access_key_id", "aws_secret_access_key", "aws_session_token")
 
 OPTIONS: tuple[Option, ...] = (
     Option("credentials", str, None, "name or reference of the credential secret (default AWS_CREDENTIALS)"),
@@ -56,17 +60,21 @@ def aws_session(
     """A ``boto3.Session`` whose credentials come from the first place that has them.
 
     Args:
-        credentials: explicit credentials: a dict (Prefect 1 ``ACCESS_KEY``/
-            ``SECRET_ACCESS_KEY``/``SESSION_TOKEN`` or boto3 ``aws_access_key_id``/...),
-            its JSON as ``SecretValue``, or a reference to look up instead.
+        credentials: explicit credentials, as any Secret task returns them: a
+            dict (Prefect 1 ``ACCESS_KEY``/``SECRET_ACCESS_KEY``/``SESSION_TOKEN``
+            or boto3 ``aws_access_key_id``/...) of strings or ``SecretValue`` objects
+            (``as_dict=True``), its JSON as str or ``SecretValue``, or a reference
+            (``SecretRef`` / ``"aws-sm://..."``) to look up instead.
         region_name, profile_name: as for boto3; default from ``[clients.aws]``.
         credential_name: the secret to look up (default ``[clients.aws] credentials``,
-            else ``AWS_CREDENTIALS``).
+            else ``AWS_CREDENTIALS``). Not together with ``credentials=``, unless
+            both are the same reference.
         chain: the chain to ask (default: the configured one).
 
     Raises:
         ConfigError: credentials of the wrong shape (naming the expected keys,
-            never the values), or a configured credential name nothing has.
+            never the values), a configured credential name nothing has, or
+            ``credentials=`` and ``credential_name=`` naming different credentials.
     """
     session, _ = _session(credentials, region_name, profile_name, credential_name, chain)
     return session
@@ -92,7 +100,15 @@ def aws_client(
         s3 = aws_client("s3", credentials={"ACCESS_KEY": ..., "SECRET_ACCESS_KEY": ...})
 
     A second call with the same settings returns the same client (µs, not ms).
+
+    boto3's own ``aws_access_key_id``/``aws_secret_access_key``/``aws_session_token``
+    are credentials too: alone, they are the explicit credentials (masked, and
+    the session signs with them); next to ``credentials=`` or
+    ``credential_name=`` they must equal the keys those give, else a
+    ``ConfigError`` naming both arguments (never a value).
     """
+    loose = {name: client_kwargs.pop(name) for name in LOOSE_KEYS if name in client_kwargs}
+    loose = {name: coerce_single(value, name) for name, value in loose.items() if value is not None}
     chain = chain or get_default_chain()
     settings = client_settings(
         "aws",
@@ -105,7 +121,7 @@ def aws_client(
     refused = untrusted_endpoint(chain.settings, "clients.aws", () if endpoint_url else ("endpoint_url",))
     if refused:
         raise ConfigError(refused)
-    session, key = _session(credentials, region_name, profile_name, credential_name, chain, settings)
+    session, key = _session(credentials, region_name, profile_name, credential_name, chain, settings, loose)
     extra = {"service": service, "endpoint_url": settings["endpoint_url"], "kwargs": client_kwargs}
 
     def build() -> Any:
@@ -156,6 +172,7 @@ def _credential(
     chain: Chain,
     settings: dict[str, Any] | None = None,
 ) -> Credential:
+    check_one_place("aws", ("credentials", credentials), ("credential_name", credential_name))
     # `credentials` has no call argument, so any merged settings carry the configured one.
     configured = (settings or client_settings("aws", chain, OPTIONS, {}))["credentials"]
     name = credential_name or configured or DEFAULT_CREDENTIAL_NAME
@@ -171,14 +188,21 @@ def _session(
     credential_name: str | SecretRef | None,
     chain: Chain | None,
     settings: dict[str, Any] | None = None,
+    loose: dict[str, Any] | None = None,
 ) -> tuple[Any, str]:
     chain = chain or get_default_chain()
     if settings is None:  # aws_client passes the settings it already merged (one pass per call)
         settings = client_settings(
             "aws", chain, OPTIONS, {"region_name": region_name, "profile_name": profile_name}
         )
+    if loose and credentials is None and credential_name is None:
+        # boto3's key arguments alone: they are the explicit credentials, not a client override.
+        credentials = {name: value.get_secret_value() for name, value in loose.items()}
+        loose = None
     found = _credential(credentials, credential_name, chain, settings)
     keys, expiry = _keys(found)
+    if loose:
+        _check_loose_keys(loose, keys, "credential_name" if credentials is None else "credentials")
     shown = {"region_name": settings["region_name"], "profile_name": settings["profile_name"]}
     if expiry is not None and found.name is not None:
         # Refreshable: the session is tied to the credential's *name*, not this
@@ -191,6 +215,20 @@ def _session(
         return _new_session(settings, found, keys, expiry, chain)
 
     return CACHE.get_or_build(key, build), key
+
+
+def _check_loose_keys(loose: dict[str, Any], keys: dict[str, str], argument: str) -> None:
+    """boto3 key arguments next to ``credentials=``: equal keys are accepted, others refused.
+
+    Passed on to the client they would win over the session's credentials,
+    and the client would act as another identity than the one named.
+    """
+    differing = [name for name, value in loose.items() if not same_secret(value, keys.get(name))]
+    if differing:
+        raise ConfigError(
+            f"aws_client: {argument}= and {'= and '.join(differing)}= give different AWS credentials; "
+            f"pass the keys in one place (values not shown)"
+        )
 
 
 @scrubbed

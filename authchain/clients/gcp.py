@@ -22,6 +22,7 @@ from authchain.clients._base import (
     fingerprint,
     lookup_credential,
 )
+from authchain.clients._coerce import check_one_place
 from authchain.config import untrusted_endpoint
 from authchain.errors import ConfigError
 from authchain.refs import SecretRef
@@ -50,11 +51,13 @@ def gcp_credentials(
     """Google credentials: explicit service-account info → the chain → ``google.auth.default()``.
 
     Args:
-        credentials: a service-account key (dict, its JSON, or a SecretValue),
-            or a reference to look up.
+        credentials: a service-account key as any Secret task returns it (a dict
+            of strings or ``SecretValue`` objects from ``as_dict=True``, its JSON as str
+            or ``SecretValue``), or a reference to look up.
         scopes: OAuth scopes (default: cloud-platform).
         credential_name: the secret to look up (default ``[clients.gcp] credentials``,
-            else ``GCP_CREDENTIALS``).
+            else ``GCP_CREDENTIALS``). Not together with a different ``credentials=``:
+            that is a ``ConfigError`` naming both.
     """
     chain = chain or get_default_chain()
     found = _credential(credentials, credential_name, chain)
@@ -120,6 +123,7 @@ def explain_gcp(
 
 
 def _credential(credentials: Any, credential_name: str | SecretRef | None, chain: Chain) -> Credential:
+    check_one_place("gcp", ("credentials", credentials), ("credential_name", credential_name))
     configured = client_settings("gcp", chain, OPTIONS, {})["credentials"]
     name = credential_name or configured or DEFAULT_CREDENTIAL_NAME
     required = credential_name is not None or configured is not None

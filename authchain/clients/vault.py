@@ -18,6 +18,7 @@ from authchain._chain import Chain
 from authchain._default import get_default_chain
 from authchain._scrub import scrubbed
 from authchain.clients._base import CACHE, ClientExplanation, client_settings, fingerprint, lookup_credential
+from authchain.clients._coerce import coerce_single, is_place
 from authchain.config import untrusted_endpoint
 from authchain.errors import ConfigError
 from authchain.refs import SecretRef, is_reference
@@ -65,8 +66,11 @@ def vault_client(
 
     Args:
         url: server address (default ``[clients.vault] url``, else ``VAULT_ADDR``).
-        token, role_id, secret_id, jwt: explicit credential *values* (str or SecretValue),
-            or references (``SecretRef`` / ``"env://MY_TOKEN"``) to look up through the chain.
+        token, role_id, secret_id, jwt: explicit credential *values* (str or SecretValue,
+            e.g. a Secret task's result; a dict from ``as_dict=True`` is refused: pass
+            one field), or references (``SecretRef`` / ``"env://MY_TOKEN"``) to look up
+            through the chain. Not together with a different ``credential_names``
+            entry for the same piece: that is a ``ConfigError`` naming both.
         auth: ``token`` (default), ``approle``, ``kubernetes`` or ``jwt``.
         credential_names: override the names looked up through the chain
             (``{"token": "VAULT_TOKEN"}``; defaults from ``[clients.vault]``).
@@ -100,7 +104,7 @@ def explain_vault(
     )
     settings.update(credential_names or {})
     explicit = {"token": token, "role_id": role_id, "secret_id": secret_id, "jwt": jwt}
-    _names_from_references(explicit, settings)
+    _names_from_references(explicit, settings, credential_names)
     for piece in _pieces(settings["auth"]):
         from authchain.sources.vault import DEFAULT_CREDENTIAL_NAMES
 
@@ -118,16 +122,34 @@ def explain_vault(
     return explanation
 
 
-def _names_from_references(explicit: dict[str, Any], settings: dict[str, Any]) -> None:
-    """Move credentials passed as references from ``explicit`` to the names in ``settings``.
+def _names_from_references(
+    explicit: dict[str, Any], settings: dict[str, Any], credential_names: dict[str, str] | None
+) -> None:
+    """Move credentials passed as references from ``explicit`` to the names in ``settings``,
+    and make the values one ``SecretValue`` each (a Secret task's result as it comes).
 
     A reference says where to look, exactly as ``credential_names`` does; sent
-    as a token it would be the reference's text, and nothing it names.
+    as a token it would be the reference's text, and nothing it names. A piece
+    given both as an argument and in ``credential_names`` is refused unless
+    both are the same reference: picking one would log in as an identity the
+    caller may not have meant.
     """
+    named = credential_names or {}
     for piece, value in list(explicit.items()):
+        if value is None:
+            continue
+        other = named.get(piece)
+        if other is not None and not (is_place(value) and str(value) == str(other)):
+            del value
+            raise ConfigError(
+                f"vault_client: {piece}= and credential_names[{piece!r}] both say which {piece} to use "
+                f"and they differ; pass only one (values not shown)"
+            )
         if isinstance(value, SecretRef) or is_reference(value):
             settings[piece] = str(value)
             explicit[piece] = None
+        else:
+            explicit[piece] = coerce_single(value, piece)
 
 
 def _pieces(auth: str) -> tuple[str, ...]:
@@ -151,7 +173,7 @@ def _source(
     settings = client_settings("vault", chain, _options(), {"url": url, "auth": auth, "namespace": namespace})
     settings.update(credential_names or {})
     given = {"token": token, "role_id": role_id, "secret_id": secret_id, "jwt": jwt}
-    _names_from_references(given, settings)
+    _names_from_references(given, settings, credential_names)
     explicit = {name: value for name, value in given.items() if value is not None}
     # A server address (or TLS trust) from an untrusted config file gets no credentials.
     written = ("verify", "ca_cert") if url is not None else ("url", "verify", "ca_cert")

@@ -55,16 +55,18 @@ def test_explicit_token(openbao: OpenBao) -> None:
     assert openbao.tokens["reader"] not in str(explanation)
 
 
-def test_an_explicit_token_wins_even_where_the_token_is_configured_as_a_reference(openbao: OpenBao) -> None:
-    """`credential_names={"token": "env://..."}` would send the lookup straight to the env
-    source; the explicit value must still be the one used."""
-    chain = Chain([EnvSource(environ={"NOT_THE_TOKEN": "s.wrong-token-value"})], cache_ttl=0)
-    client = vault_client(
-        url=openbao.url,
-        token=openbao.tokens["reader"],
-        credential_names={"token": "env://NOT_THE_TOKEN"},
-        chain=chain,
+def test_an_explicit_token_wins_even_where_the_token_is_configured_as_a_reference(
+    openbao: OpenBao, tmp_path: Path
+) -> None:
+    """`[clients.vault] token = "env://..."` would send the lookup straight to the env
+    source; the explicit value must still be the one used. (The same reference as
+    `credential_names` in the same call is a conflict: see test_credentials_inputs.)"""
+    config = tmp_path / "authchain.toml"
+    config.write_text(
+        '[sources.env]\ntype = "env"\n[clients.vault]\ntoken = "env://NOT_THE_TOKEN"\n', encoding="utf-8"
     )
+    chain = Chain.from_config(config, environ={"NOT_THE_TOKEN": "s.wrong-token-value"})
+    client = vault_client(url=openbao.url, token=openbao.tokens["reader"], chain=chain)
     assert client.is_authenticated()
     read(client, openbao)
 
