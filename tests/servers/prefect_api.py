@@ -8,11 +8,18 @@ tests can search all of it.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from tests._waiting import wait_for
+
+FINAL_STATES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
 
 
 @dataclass(frozen=True)
@@ -26,6 +33,32 @@ class PrefectAPI:
         found = [path for path in self.home.rglob("*") if path.is_file()]
         found += [path for path in self.database.parent.glob(self.database.name + "*") if path.is_file()]
         return found
+
+    def rows(self, sql: str, parameters: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """One read of the API's database (a new connection each time: no stale snapshot)."""
+        with closing(sqlite3.connect(self.database)) as connection:
+            return [tuple(row) for row in connection.execute(sql, tuple(parameters))]
+
+    def task_runs(self, flow_run_id: object) -> list[tuple[str, str | None]]:
+        """``(name, state_type)`` of the flow run's task runs recorded so far."""
+        return [
+            (str(name), None if state is None else str(state))
+            for name, state in self.rows(
+                "SELECT name, state_type FROM task_run WHERE replace(flow_run_id, '-', '') = ?",
+                (str(flow_run_id).replace("-", ""),),
+            )
+        ]
+
+    def wait_for_task_runs(self, flow_run_id: object, count: int, timeout: float = 60) -> list[str]:
+        """The names of the flow run's task runs once ``count`` of them are recorded in a
+        final state: Prefect records task runs from events, after the flow has returned."""
+        runs = wait_for(
+            lambda: self.task_runs(flow_run_id),
+            until=lambda found: len(found) >= count and all(state in FINAL_STATES for _, state in found),
+            timeout=timeout,
+            what=f"{count} finished task run(s) of flow run {flow_run_id} in the task_run table",
+        )
+        return [name for name, _ in runs]
 
 
 @pytest.fixture(scope="session")
