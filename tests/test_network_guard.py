@@ -22,7 +22,11 @@ from tests import _network_guard, _offline
 pytest_plugins = ["pytester"]
 
 ROOT = Path(__file__).resolve().parent.parent
-CHILD_CONFTEST = 'from tests import _network_guard\n_network_guard.install()\npytest_plugins = ["tests._network_guard"]\n'
+CHILD_CONFTEST = """\
+from tests import _network_guard
+_network_guard.install()
+pytest_plugins = ["tests._network_guard"]
+"""
 
 
 @pytest.fixture
@@ -103,7 +107,16 @@ def test_the_guard_is_installed_in_this_session() -> None:
 
 @pytest.mark.parametrize(
     "host",
-    ["127.0.0.1", "127.8.9.10", "::1", "localhost", "LOCALHOST.", "api.localhost", "::ffff:127.0.0.1", "0.0.0.0"],
+    [
+        "127.0.0.1",
+        "127.8.9.10",
+        "::1",
+        "localhost",
+        "LOCALHOST.",
+        "api.localhost",
+        "::ffff:127.0.0.1",
+        "0.0.0.0",  # noqa: S104 (a connect to it reaches this host)
+    ],
 )
 def test_loopback_hosts(host: str) -> None:
     assert _network_guard.is_loopback_host(host)
@@ -111,7 +124,8 @@ def test_loopback_hosts(host: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "host", ["10.255.255.1", "169.254.169.254", "8.8.8.8", "2001:db8::1", "fe80::1%eth0", "example.com", "", None]
+    "host",
+    ["10.255.255.1", "169.254.169.254", "8.8.8.8", "2001:db8::1", "fe80::1%eth0", "example.com", "", None],
 )
 def test_other_hosts(host: str | None) -> None:
     assert not _network_guard.is_loopback_host(host)
@@ -273,7 +287,8 @@ def test_the_guard_blocks_in_this_session_too() -> None:
     worker = threading.Thread(target=attempt)
     worker.start()
     worker.join(10)
-    assert failures and "network guard" in str(failures[0])
+    assert failures
+    assert "network guard" in str(failures[0])
     new = _network_guard.violations[before:]
     assert [(v.address, v.nodeid) for v in new] == [
         ("10.255.255.1:9", "tests/test_network_guard.py::test_the_guard_blocks_in_this_session_too")
