@@ -295,3 +295,16 @@ def test_the_guard_blocks_in_this_session_too() -> None:
     ]
     del _network_guard.violations[before:]
     _network_guard._state["reported"] = len(_network_guard.violations)
+
+
+# -- a loaded machine: a session server's start-up is not charged to the test that asked ----------
+
+
+@pytest.mark.timeout(2)
+def test_a_server_start_up_does_not_count_against_the_asking_tests_timeout() -> None:
+    import time
+
+    from tests.servers.prefect_api import _test_timer_paused
+
+    with _test_timer_paused():
+        time.sleep(3)  # longer than this test's timeout: only a paused alarm lets it pass

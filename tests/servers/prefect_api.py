@@ -7,8 +7,11 @@ tests can search all of it.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
@@ -74,11 +77,34 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectAPI
         ps.PREFECT_SERVER_ANALYTICS_ENABLED: False,
         ps.PREFECT_LOGGING_TO_API_BATCH_INTERVAL: 0.3,
     }
-    with ps.temporary_settings(updates=updates), prefect_test_harness(server_startup_timeout=180):
-        _warm_up()
+    with ps.temporary_settings(updates=updates), contextlib.ExitStack() as stack:
+        with _test_timer_paused():
+            stack.enter_context(prefect_test_harness(server_startup_timeout=180))
+            _warm_up()
         url = ps.PREFECT_SERVER_DATABASE_CONNECTION_URL.value()
         database = Path(url.split(":///", 1)[1])
         yield PrefectAPI(home=home, database=database, api_url=str(ps.PREFECT_API_URL.value()))
+
+
+@contextlib.contextmanager
+def _test_timer_paused() -> Iterator[None]:
+    """Pause pytest-timeout's alarm (its signal method) while the server starts.
+
+    The server starts inside whichever test asks for it first (``make_backend`` asks from
+    the test body), and on a loaded machine its start-up and migrations can take most of
+    that test's timeout. The start-up has its own bound (``server_startup_timeout``); the
+    test gets the rest of its own time back afterwards."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "setitimer"):
+        yield
+        return
+    remaining, _ = signal.getitimer(signal.ITIMER_REAL)
+    if remaining:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    try:
+        yield
+    finally:
+        if remaining:
+            signal.setitimer(signal.ITIMER_REAL, remaining)
 
 
 def _warm_up() -> None:
