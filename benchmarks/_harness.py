@@ -40,6 +40,12 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # tests.servers is reused from a plain `python benchmarks/x.py` too
     sys.path.insert(0, str(ROOT))
 
+# Before any SDK is imported (they read these at import): the SDKs' cloud-metadata probes stay on
+# 127.0.0.1, here and in every server or interpreter a benchmark starts (they inherit os.environ).
+from tests import _offline  # noqa: E402
+
+_offline.apply()
+
 __all__ = [
     "ROOT",
     "Case",

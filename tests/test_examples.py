@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from authchain.testing import canary
+from tests import _offline
 from tests.servers.moto_server import MotoServer
 from tests.servers.openbao import OpenBao
 from tests.servers.prefect_api import PrefectAPI
@@ -19,6 +20,7 @@ def run(script: Path, *args: str, env: dict[str, str] | None = None, cwd: Path |
     environment = {
         k: v for k, v in os.environ.items() if not k.startswith(("AUTHCHAIN_", "DEMO_", "ORDER_DEMO_"))
     }
+    environment.update(_offline.OFFLINE_ENV)  # an example's SDKs probe no cloud metadata service
     environment.update(env or {})
     result = subprocess.run(
         [sys.executable, str(script), *args],

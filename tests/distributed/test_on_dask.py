@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import sqlite3
 import time
 import uuid
 from collections import defaultdict
@@ -26,6 +25,7 @@ from authchain import ConfigError, SecretRef
 from authchain.clients import aws_client, lazy, vault_client
 from authchain.dask import AuthchainWorkerPlugin, preload
 from authchain.testing import canary
+from tests._waiting import wait_for
 from tests.distributed.conftest import N_WORKERS, THREADS_PER_WORKER, WireRecorder, write_config
 from tests.distributed.jobs import CARELESS, digest, read_and_store, timed_resolve, worker_state
 from tests.secret_tasks.test_prefect_flows import leaks
@@ -224,7 +224,7 @@ def test_client_map_resolves_references_on_the_workers(
     check_results(results, values, moto, bucket)
     assert set(reads) == {f"secret/data/t/dask-{run}/k{i}" for i in range(KEYS)}
     assert len(reads) <= N_WORKERS * KEYS, f"{len(reads)} reads: more than one per worker per key"
-    assert f"t/dask-{run}/k0".encode() in wire.sent, "the recorder sees the submitted references"
+    wait_for(lambda: f"t/dask-{run}/k0".encode() in wire.sent, what="the recorder to see the references")
     check_hygiene(values, openbao.tokens["reader"], wire, submitted, logs)
 
 
@@ -234,24 +234,23 @@ def test_client_map_resolves_references_on_the_workers(
 def wait_for_the_api(api: PrefectAPI, flow_run_id: str) -> tuple[list[str], list[str]]:
     """The flow run's task-run states and log messages, once every task run is recorded
     COMPLETED and its masked careless line arrived (both reach the API asynchronously)."""
-    deadline = time.monotonic() + 30
-    while True:
-        with sqlite3.connect(api.database) as connection:
-            states = [
-                str(row[0])
-                for row in connection.execute(
-                    "SELECT state_type FROM task_run WHERE flow_run_id = ?", (flow_run_id,)
-                )
-            ]
-            messages = [
-                str(row[0])
-                for row in connection.execute("SELECT message FROM log WHERE flow_run_id = ?", (flow_run_id,))
-            ]
+
+    def read() -> tuple[list[str], list[str]]:
+        states = [
+            str(row[0])
+            for row in api.rows("SELECT state_type FROM task_run WHERE flow_run_id = ?", (flow_run_id,))
+        ]
+        messages = [
+            str(row[0]) for row in api.rows("SELECT message FROM log WHERE flow_run_id = ?", (flow_run_id,))
+        ]
+        return states, messages
+
+    def complete(found: tuple[list[str], list[str]]) -> bool:
+        states, messages = found
         masked = sum(f"{CARELESS} ***" in message for message in messages)
-        done = states == ["COMPLETED"] * TASKS and masked >= TASKS
-        if done or time.monotonic() > deadline:
-            return states, messages
-        time.sleep(0.2)
+        return states == ["COMPLETED"] * TASKS and masked >= TASKS
+
+    return wait_for(read, until=complete, what=f"{TASKS} completed task runs and their masked log lines")
 
 
 def test_prefect_flow_on_dask_task_runner_reads_secrets_by_reference(
@@ -280,7 +279,7 @@ def test_prefect_flow_on_dask_task_runner_reads_secrets_by_reference(
     check_results(results, values, moto, bucket)
     assert set(reads) == {f"secret/data/t/dask-{run}/k{i}" for i in range(KEYS)}
     assert len(reads) <= N_WORKERS * KEYS, f"{len(reads)} reads: more than one per worker per key"
-    assert f"t/dask-{run}/k0".encode() in wire.sent, "the recorder sees the submitted references"
+    wait_for(lambda: f"t/dask-{run}/k0".encode() in wire.sent, what="the recorder to see the references")
 
     flow_run_id = str(state.state_details.flow_run_id)
     task_states, messages = wait_for_the_api(prefect_api, flow_run_id)

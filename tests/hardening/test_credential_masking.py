@@ -36,6 +36,7 @@ from authchain import BackendError, Chain, masking
 from authchain.sources.env import EnvSource
 from authchain.testing import canary
 from authchain.testing.contract import assert_not_leaked
+from tests import _offline
 from tests.hardening.conftest import make_backend, token
 
 pytestmark = pytest.mark.timeout(180)
@@ -632,9 +633,8 @@ def aws_cli_project(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str,
         "HOME": str(home),
         "AWS_SHARED_CREDENTIALS_FILE": str(credentials),
         "AWS_CONFIG_FILE": os.devnull,
-        "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_ENDPOINT_URL": moto.url,
-        "NO_GCE_CHECK": "true",
+        **_offline.OFFLINE_ENV,  # a bare environment: the SDKs' metadata probes stay on loopback
     }
     return {
         "config": str(config),

@@ -15,10 +15,8 @@ import io
 import json
 import logging
 import pickle
-import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +29,7 @@ from authchain import Chain, masking
 from authchain.masking import Masker, MaskingFilter
 from authchain.testing import MemorySource, canary
 from authchain.testing.contract import assert_not_leaked
+from tests._waiting import wait_for
 from tests.hardening.conftest import make_backend, token
 
 AWKWARD = ' p@ss w/rd&x=1+"q"\\b\u00e9\u2603'
@@ -223,17 +222,14 @@ def test_prefect_run_logs_reach_the_api_masked(prefect_api: Any) -> None:
 
     leaky()
     APILogHandler().flush()
-    messages: list[str] = []
-    for _ in range(50):
-        with sqlite3.connect(prefect_api.database) as connection:
-            rows = connection.execute(
-                "SELECT message FROM log WHERE message LIKE ?", (f"%{marker}%",)
-            ).fetchall()
-        messages = [row[0] for row in rows]
-        if len(messages) >= 3:
-            break
-        time.sleep(0.1)
-    assert len(messages) >= 3, "the flow's log lines reached the API"
+    messages = wait_for(
+        lambda: [
+            str(row[0])
+            for row in prefect_api.rows("SELECT message FROM log WHERE message LIKE ?", (f"%{marker}%",))
+        ],
+        until=lambda found: len(found) >= 3,
+        what="the flow's 3 log lines in the API's log table",
+    )
     for message in messages:
         assert "***" in message
         for form in ("raw", "base64"):

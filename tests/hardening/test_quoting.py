@@ -34,6 +34,7 @@ from authchain.masking import Masker
 from authchain.refs import KNOWN_SCHEMES, is_reference
 from authchain.sources.env import EnvSource
 from authchain.values import Attempt, Explanation, SecretValue
+from tests import _offline
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -282,7 +283,8 @@ def cli(tmp_path: Path, *argv: str, env: dict[str, str] | None = None) -> subpro
         for key, value in os.environ.items()
         if not key.startswith(("VAULT_", "AUTHCHAIN_", "AWS_", "GOOGLE_"))
     }
-    environment.update(PYTHONPATH=str(ROOT), HOME=str(tmp_path), AWS_EC2_METADATA_DISABLED="true")
+    environment.update(_offline.OFFLINE_ENV)  # the AWS_ ones were just dropped
+    environment.update(PYTHONPATH=str(ROOT), HOME=str(tmp_path))
     environment.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "authchain.cli", *argv],

@@ -24,6 +24,7 @@ from authchain.sources.base import Found, Key, NotFound, Source
 from authchain.sources.env import EnvSource
 from authchain.testing import canary
 from secret_tasks import ChainSecret, EnvVarSecret, PrefectSecret
+from tests._waiting import wait_for
 from tests.servers.prefect_api import PrefectAPI
 
 pytestmark = pytest.mark.timeout(180)
@@ -86,7 +87,9 @@ def assert_nowhere(value: str, api: PrefectAPI, logs: _Capture) -> None:
     assert not any(leaks(value, line.encode()) for line in logs.lines), "the canary leaked into a log record"
 
 
-def run_pipeline(variable: str) -> int:
+def run_pipeline(variable: str, api: PrefectAPI) -> int:
+    """Run the two-task pipeline; return once Prefect has recorded both task runs (it does so
+    in the background), so the searches that follow see everything it will write."""
     from prefect import flow, task
 
     @task
@@ -98,7 +101,9 @@ def run_pipeline(variable: str) -> int:
         token = EnvVarSecret(variable)()
         return use_token(token)  # type: ignore[no-any-return]
 
-    return pipeline()  # type: ignore[no-any-return]
+    state: Any = pipeline(return_state=True)
+    api.wait_for_task_runs(state.state_details.flow_run_id, 2)
+    return state.result()  # type: ignore[no-any-return]
 
 
 def test_a_secret_never_reaches_the_database_results_or_logs(
@@ -106,7 +111,7 @@ def test_a_secret_never_reaches_the_database_results_or_logs(
 ) -> None:
     value = canary()
     monkeypatch.setenv("HYGIENE_DEFAULT_TOKEN", value)
-    assert run_pipeline("HYGIENE_DEFAULT_TOKEN") == len(value)
+    assert run_pipeline("HYGIENE_DEFAULT_TOKEN", prefect_api) == len(value)
     assert captured_logs.lines, "the flow must have logged something for this test to mean anything"
     assert_nowhere(value, prefect_api, captured_logs)
 
@@ -121,9 +126,11 @@ def test_not_even_when_results_persist_by_default(
     storage = prefect_api.home / "storage"
     before = set(storage.rglob("*")) if storage.exists() else set()
     with temporary_settings(updates={PREFECT_RESULTS_PERSIST_BY_DEFAULT: True}):
-        assert run_pipeline("HYGIENE_PERSIST_TOKEN") == len(value)
-    written = set(storage.rglob("*")) - before
-    assert written, "persistence by default must really have written results (else this proves nothing)"
+        assert run_pipeline("HYGIENE_PERSIST_TOKEN", prefect_api) == len(value)
+    wait_for(
+        lambda: set(storage.rglob("*")) - before,
+        what="result files written by persistence by default (else this test proves nothing)",
+    )
     assert_nowhere(value, prefect_api, captured_logs)
 
 
@@ -170,9 +177,8 @@ def test_task_run_names_show_the_secret_name_not_the_value(
     def named() -> None:
         EnvVarSecret("NAMED_TOKEN")()
 
-    named()
-    with sqlite3.connect(prefect_api.database) as connection:
-        names = [row[0] for row in connection.execute("SELECT name FROM task_run")]
+    state: Any = named(return_state=True)
+    names = prefect_api.wait_for_task_runs(state.state_details.flow_run_id, 1)
     assert "EnvVarSecret[NAMED_TOKEN]" in names
     assert not any(value in name for name in names)
 
@@ -231,9 +237,9 @@ def test_async_flow_uses_a_secret_task(prefect_api: PrefectAPI, monkeypatch: pyt
         await asyncio.sleep(0)
         return len(token.get_secret_value())
 
-    assert asyncio.run(async_pipeline()) == len(value)
-    with sqlite3.connect(prefect_api.database) as connection:
-        names = [row[0] for row in connection.execute("SELECT name FROM task_run")]
+    state: Any = asyncio.run(async_pipeline(return_state=True))  # type: ignore[call-arg]
+    assert state.result() == len(value)
+    names = prefect_api.wait_for_task_runs(state.state_details.flow_run_id, 1)
     assert "EnvVarSecret[ASYNC_TOKEN]" in names, "it ran as a Prefect task run"
 
 

@@ -15,16 +15,15 @@ from __future__ import annotations
 import base64
 import os
 import re
-import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 
 from authchain.testing import canary
+from tests._waiting import wait_for
 from tests.servers.prefect_api import PrefectAPI
 
 pytestmark = pytest.mark.timeout(240)
@@ -103,10 +102,9 @@ def basic_leaks(value: str, text: str) -> bool:
 
 
 def stored_logs(api: PrefectAPI, flow_run_id: str) -> list[str]:
-    with sqlite3.connect(api.database) as connection:
-        rows = connection.execute(
-            "SELECT message FROM log WHERE replace(flow_run_id, '-', '') = ?", (flow_run_id.replace("-", ""),)
-        ).fetchall()
+    rows = api.rows(
+        "SELECT message FROM log WHERE replace(flow_run_id, '-', '') = ?", (flow_run_id.replace("-", ""),)
+    )
     return [str(row[0]) for row in rows]
 
 
@@ -138,12 +136,11 @@ def test_a_secret_task_masks_prefect_run_logs_in_the_api_log_table(
     console = done.stdout + done.stderr
     flow_run_id = done.stdout.strip().splitlines()[-1]
 
-    deadline = time.monotonic() + 60
-    logs = stored_logs(prefect_api, flow_run_id)
-    while not any("flow done" in line for line in logs) and time.monotonic() < deadline:
-        time.sleep(0.3)
-        logs = stored_logs(prefect_api, flow_run_id)
-    assert any("flow done" in line for line in logs), "the flow's last log line must reach the API"
+    logs = wait_for(
+        lambda: stored_logs(prefect_api, flow_run_id),
+        until=lambda lines: any("flow done" in line for line in lines),
+        what="the flow's last log line in the API's log table",
+    )
     for expected in ("message ***", "repr Holder(value='***')", "a request failed", "Finished in state"):
         assert any(expected in line for line in logs), f"the log table must hold {expected!r}"
     assert any("Bearer ***" in line for line in logs), "the logged exception text is stored, masked"
