@@ -29,6 +29,9 @@ class Entry(Generic[T]):
     result: T
     stored_at: float
     ttl: float
+    # Where the answer holds besides its age (None: everywhere); a "not found"
+    # remembered for one Prefect flow run carries that run. See Chain._hit.
+    scope: Hashable = None
 
     def fresh(self, now: float) -> bool:
         return now - self.stored_at < self.ttl
@@ -75,12 +78,15 @@ class TTLCache(Generic[T]):
                 return None
             return entry
 
-    def put(self, key: Hashable, result: T, ttl: float, *, since: int | None = None) -> bool:
+    def put(
+        self, key: Hashable, result: T, ttl: float, *, since: int | None = None, scope: Hashable = None
+    ) -> bool:
         """Store ``result`` for ``ttl`` seconds; False if it was refused.
 
         ``since`` is the :meth:`generation` taken before the fetch started: an
         answer fetched before ``key`` (or the whole cache) was invalidated is
-        not stored, and does not displace what a later fetch stored.
+        not stored, and does not displace what a later fetch stored. ``scope``
+        is kept with the entry (where it applies; None: everywhere).
         """
         with self._lock:
             if since is not None and since < max(self._cleared_at, self._invalidated.get(key, 0)):
@@ -90,7 +96,7 @@ class TTLCache(Generic[T]):
                 # expired value served as stale after the secret was deleted).
                 self._entries.pop(key, None)
             else:
-                self._entries[key] = Entry(result, self._clock(), ttl)
+                self._entries[key] = Entry(result, self._clock(), ttl, scope)
             return True
 
     def pop(self, key: Hashable) -> None:

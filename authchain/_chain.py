@@ -19,7 +19,7 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from authchain import masking
-from authchain._cache import FlightTimeout, SingleFlight, TTLCache
+from authchain._cache import Entry, FlightTimeout, SingleFlight, TTLCache
 from authchain._records import record
 from authchain._retry import (
     RetryPolicy,
@@ -644,8 +644,8 @@ class Chain:
         answers: dict[str, tuple[Attempt, SecretValue[Any] | None]] = {}
         misses: dict[Key, list[tuple[str, _Target]]] = {}
         for label, target in group:
-            entry = self._cache.get((source.name, target.key))
-            if entry is not None and entry.fresh(self._clock()):
+            entry = self._hit(source, target.key)
+            if entry is not None:
                 answers[label] = self._settle(source, target, entry.result, cached=True)
             else:
                 misses.setdefault(target.key, []).append((label, target))
@@ -698,8 +698,8 @@ class Chain:
         try:
             keys = []
             for key in led:
-                again = self._cache.get((source.name, key))  # a flight that just landed
-                if again is not None and again.fresh(self._clock()):
+                again = self._hit(source, key)  # a flight that just landed
+                if again is not None:
                     outcomes[key] = again.result
                 else:
                     keys.append(key)
@@ -746,15 +746,14 @@ class Chain:
     def _fetch(self, source: Source, key: Key) -> tuple[Result, bool]:
         """Cache → single flight → retry → ``source.get``. Returns (result, from_cache)."""
         cache_key = (source.name, key)
-        entry = self._cache.get(cache_key)
-        now = self._clock()
-        if entry is not None and entry.fresh(now):
+        entry = self._hit(source, key)
+        if entry is not None:
             return entry.result, True
 
         def load() -> Result:
             since = self._cache.generation()  # taken before the backend is asked
-            again = self._cache.get(cache_key)  # a flight that just landed
-            if again is not None and again.fresh(self._clock()):
+            again = self._hit(source, key)  # a flight that just landed
+            if again is not None:
                 return again.result
             # SDK log records made during the call wait until its value is
             # registered with the masker (botocore logs response bodies).
@@ -847,12 +846,35 @@ class Chain:
 
         return attempt
 
+    def _hit(self, source: Source, key: Key) -> Entry[Result] | None:
+        """The cached answer for ``key`` if it is fresh and holds here (its scope is this one's)."""
+        entry = self._cache.get((source.name, key))
+        if entry is None or not entry.fresh(self._clock()):
+            return None
+        if entry.scope is not None and entry.scope != source.absence_scope():
+            return None
+        return entry
+
     def _store(self, source: Source, key: Key, result: Result, since: int) -> None:
-        """Cache ``result`` unless its key was invalidated after ``since`` (the fetch's start)."""
+        """Cache ``result`` unless its key was invalidated after ``since`` (the fetch's start).
+
+        A "not found" from a source with an :meth:`~Source.absence_scope` (the
+        Prefect source inside a run: a block missing now stays missing for the
+        run) is kept as long as a found value would be (``cache_ttl``, or
+        ``negative_ttl`` if longer), but only for that scope: the next flow run
+        asks again, and ``invalidate()``/``clear_cache()`` drop it as any entry.
+        """
         if _testing_override is not None and source is _testing_override.source:
             return  # a test's overrides change between lookups and must not outlive it
-        ttl = self.cache_ttl if isinstance(result, Found) else self.negative_ttl
-        self._cache.put((source.name, key), result, ttl, since=since)
+        if isinstance(result, Found):
+            self._cache.put((source.name, key), result, self.cache_ttl, since=since)
+            return
+        scope = source.absence_scope()
+        if scope is None:
+            self._cache.put((source.name, key), result, self.negative_ttl, since=since)
+        else:
+            ttl = max(self.cache_ttl, self.negative_ttl)
+            self._cache.put((source.name, key), result, ttl, since=since, scope=scope)
 
     def _record(
         self, source: Source, result: Result, cached: bool

@@ -369,6 +369,17 @@ class Source(ABC):
         """
         return None
 
+    def absence_scope(self) -> Hashable:
+        """Where a "not found" from this source stays true; None: only for ``negative_ttl``.
+
+        A source whose "not found" holds for a bounded stretch of work returns
+        something that names it (the Prefect source: the flow run): the chain
+        then remembers the absence for that stretch only, as long as it would
+        remember a found value, and asks again once it is over. Must be cheap:
+        it is asked on every cache hit of such an entry.
+        """
+        return None
+
     def check(self) -> CheckResult:
         """Report whether this source can answer here (reachable, authenticated)."""
         return self.result("ok", "no check needed")

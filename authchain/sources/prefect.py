@@ -108,6 +108,27 @@ class PrefectSource(Source):
         not hold inside one."""
         return in_prefect_run() if self.only_in_run else None
 
+    def absence_scope(self) -> tuple[str, str] | None:
+        """The flow run (or, outside any flow, the task run) a missing block stays missing for.
+
+        Without it every ``aws_client()`` inside a run asked the API for an
+        ``aws-credentials`` block that is not there (one request, ~28 ms, per
+        call). Keyed by the run, not by a short TTL: a run sees one answer
+        throughout (no switch of identity half-way), and the next run, which
+        is where a newly created block is expected, asks again. A block
+        created mid-run is found after ``invalidate(name)`` or ``clear_cache()``.
+        """
+        if "prefect" not in sys.modules:
+            return None
+        flow_context, task_context = _run_contexts()
+        flow_run = flow_context.get()
+        if flow_run is not None and flow_run.flow_run is not None:
+            return ("flow-run", str(flow_run.flow_run.id))
+        task_run = task_context.get()
+        if task_run is not None:
+            return ("task-run", str(task_run.task_run.id))
+        return None
+
     def is_local(self) -> bool:
         """Outside a run (with ``only_in_run``) only the legacy variables are read."""
         return self.only_in_run and not in_prefect_run()
