@@ -1,8 +1,14 @@
-"""Per-chain TTL cache and single flight, keyed by (source name, backend key).
+"""A chain's cache policy, and the TTL cache and single flight it is made of.
 
-Keys never contain values. Entries past their TTL are kept for the
-``stale_if_error`` grace period so a failed refresh can fall back to them,
-as aws-secretsmanager-caching does.
+:class:`CachePolicy` is the one place that decides what a chain keeps and for
+how long: freshness of found values and remembered "not found" answers,
+the chain's remembered answers per name (served without a walk), single
+flight for concurrent misses, stale-if-error, and invalidation. The chain's
+walk asks it and never touches the parts.
+
+Entries are keyed by (source name, backend key); keys never contain values.
+Entries past their TTL are kept for the ``stale_if_error`` grace period so a
+failed refresh can fall back to them, as aws-secretsmanager-caching does.
 
 Invalidation is generational: a fetch takes :meth:`TTLCache.generation`
 before it asks the backend and stores with ``put(..., since=...)``, which
@@ -13,13 +19,24 @@ value back for a full TTL right after ``invalidate()`` removed it.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Hashable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from authchain._records import record
+from authchain.sources.base import Found, NotFound
 
-__all__ = ["Entry", "FlightTimeout", "SingleFlight", "TTLCache"]
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    from authchain.errors import BackendError
+    from authchain.sources.base import Key, Source
+    from authchain.values import SecretValue
+
+__all__ = ["CachePolicy", "Entry", "FlightTimeout", "SingleFlight", "TTLCache"]
+
+logger = logging.getLogger("authchain")
 
 T = TypeVar("T")
 
@@ -30,7 +47,7 @@ class Entry(Generic[T]):
     stored_at: float
     ttl: float
     # Where the answer holds besides its age (None: everywhere); a "not found"
-    # remembered for one Prefect flow run carries that run. See Chain._hit.
+    # remembered for one Prefect flow run carries that run. See CachePolicy.hit.
     scope: Hashable = None
 
     def fresh(self, now: float) -> bool:
@@ -215,3 +232,205 @@ class SingleFlight(Generic[T]):
             raise
         self.settle(key, call, result, None)
         return result
+
+
+Result = Found | NotFound
+# name -> (expires at, value, (source, context_key) of each source passed over)
+Answer = tuple[float, "SecretValue[Any]", tuple[tuple["Source", Hashable], ...]]
+
+
+class CachePolicy:
+    """What a chain keeps, for how long, and when it forgets: one object, its own tests.
+
+    Args:
+        clock: monotonic seconds (a seam for tests).
+        ttl: seconds a found value is reused (0: not kept).
+        negative_ttl: seconds a "not found" is remembered (0: never).
+        stale_if_error: seconds past ``ttl`` a found value may still be served
+            when its refresh fails with a ``BackendError`` (logged).
+        closed: set when the chain is closed; nothing is remembered after it.
+    """
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        *,
+        ttl: float,
+        negative_ttl: float = 0.0,
+        stale_if_error: float = 0.0,
+        closed: threading.Event | None = None,
+    ) -> None:
+        self._clock = clock
+        self.ttl, self.negative_ttl, self.stale_if_error = ttl, negative_ttl, stale_if_error
+        self._entries: TTLCache[Result] = TTLCache(clock, grace=stale_if_error)
+        self._flights: SingleFlight[Result] = SingleFlight()
+        # The chain's last answer per name, served without a walk until the
+        # winner's cache entry expires: see remember().
+        self._answers: dict[str, Answer] = {}
+        # Held while answers are remembered or forgotten, so an answer found
+        # before an invalidate() cannot be remembered after it.
+        self._answers_lock = threading.Lock()
+        self._closed = closed if closed is not None else threading.Event()
+
+    def view(self) -> CachePolicy:
+        """A policy sharing these entries and flights but with answers of its own.
+
+        For a chain's view without some sources: its answers are not the
+        chain's answers, but a value either fetched is the same value.
+        """
+        view = object.__new__(CachePolicy)
+        view.__dict__.update(self.__dict__)
+        view._answers = {}
+        return view
+
+    # -- freshness ----------------------------------------------------------
+
+    def generation(self) -> int:
+        """The token a fetch takes before it asks the backend (see :meth:`store`)."""
+        return self._entries.generation()
+
+    def hit(self, source: Source, key: Key) -> Entry[Result] | None:
+        """The cached answer for ``key`` if it is fresh and holds here (its scope is this one's)."""
+        entry = self._entries.get((source.name, key))
+        if entry is None or not entry.fresh(self._clock()):
+            return None
+        if entry.scope is not None and entry.scope != source.absence_scope():
+            return None
+        return entry
+
+    def store(self, source: Source, key: Key, result: Result, since: int) -> None:
+        """Cache ``result`` unless its key was invalidated after ``since`` (the fetch's start).
+
+        A "not found" from a source with an :meth:`~Source.absence_scope` (the
+        Prefect source inside a run: a block missing now stays missing for the
+        run) is kept as long as a found value would be (``ttl``, or
+        ``negative_ttl`` if longer), but only for that scope: the next flow run
+        asks again, and ``invalidate()``/``clear()`` drop it as any entry.
+        """
+        if isinstance(result, Found):
+            self._entries.put((source.name, key), result, self.ttl, since=since)
+            return
+        scope = source.absence_scope()
+        if scope is None:
+            self._entries.put((source.name, key), result, self.negative_ttl, since=since)
+        else:
+            ttl = max(self.ttl, self.negative_ttl)
+            self._entries.put((source.name, key), result, ttl, since=since, scope=scope)
+
+    def stale(self, source: Source, key: Key, error: BackendError) -> Found | None:
+        """An expired value still inside the ``stale_if_error`` grace period, if any (logged)."""
+        entry = self._entries.get((source.name, key))
+        if entry is None or not isinstance(entry.result, Found):
+            return None
+        logger.warning(
+            "%s: refresh of %s failed (%s); serving the cached value for up to %gs more",
+            source.name,
+            source.describe_key(key),
+            error.message,
+            self.stale_if_error,
+        )
+        return entry.result
+
+    # -- single flight --------------------------------------------------------
+
+    def fetch_once(
+        self, source: Source, key: Key, load: Callable[[], Result], *, wait: float | None
+    ) -> Result:
+        """``load()``, or the outcome of the call already running for ``key`` (see :class:`SingleFlight`)."""
+        return self._flights.do((source.name, key), load, wait=wait)
+
+    def claim(self, source: Source, key: Key) -> tuple[_Call[Result], bool]:
+        """The flight for ``key`` and whether this caller leads it (a batch claims each key)."""
+        return self._flights.claim((source.name, key))
+
+    def settle(
+        self,
+        source: Source,
+        key: Key,
+        call: _Call[Result],
+        result: Result | None,
+        error: BaseException | None,
+    ) -> None:
+        """End a flight this caller leads, handing its outcome to those waiting."""
+        self._flights.settle((source.name, key), call, result, error)
+
+    def wait(self, call: _Call[Result], timeout: float | None) -> Result:
+        """The outcome of a flight another caller leads (raises :class:`FlightTimeout`)."""
+        return self._flights.wait(call, timeout)
+
+    # -- remembered answers -----------------------------------------------------
+
+    def answer(self, name: str) -> SecretValue[Any] | None:
+        """The remembered answer for ``name``, if still fresh and its passed-over sources still cannot answer.
+
+        The fast path of ``Chain.resolve``: no lock, no walk, no log line.
+        """
+        answer = self._answers.get(name)
+        if answer is not None and self._clock() < answer[0]:
+            for source, context in answer[2]:
+                if source.context_key() != context:
+                    return None
+            return answer[1]
+        return None
+
+    def remember(
+        self,
+        name: str,
+        passed: Sequence[Source],
+        attempts: Sequence[Any],
+        winner: tuple[Source, Key],
+        value: SecretValue[Any],
+        since: int,
+    ) -> None:
+        """Keep the answer for ``name`` while the winner's cache entry is fresh.
+
+        Only when every source passed over was *unavailable* here (Prefect
+        outside a run, keyring without a backend), never "not found": a source
+        that said "not found" is asked again on the next resolve, as before.
+        A passed-over source's ``context_key()`` is kept with the answer and
+        checked on each use, so entering a Prefect run drops it. Nothing is
+        kept if anything was invalidated since the walk began (``since``): the
+        value may be the one the invalidation was meant to drop.
+        """
+        if any(attempt.outcome != "unavailable" for attempt in attempts):
+            return
+        entry = self._entries.get((winner[0].name, winner[1]))
+        if entry is None or not entry.fresh(self._clock()):
+            return
+        guards = tuple(
+            (source, context) for source in passed if (context := source.context_key()) is not None
+        )
+        with self._answers_lock:
+            if self._closed.is_set() or not self._entries.unchanged_since(since):
+                return
+            self._answers[name] = (entry.stored_at + entry.ttl, value, guards)
+
+    # -- invalidation -----------------------------------------------------------
+
+    def invalidate(self, keys: Iterable[tuple[Source, Key]]) -> None:
+        """Forget ``keys`` and every remembered answer, fetches under way included.
+
+        Their answers go to the callers already waiting for them but are not
+        cached, and a caller arriving after this returns starts a new fetch
+        instead of joining theirs. So the value from before a rotation cannot
+        come back for a full TTL.
+        """
+        with self._answers_lock:
+            for source, key in keys:
+                self._entries.invalidate((source.name, key))
+                self._flights.forget((source.name, key))
+            # Every remembered answer goes: another name or a reference may have
+            # been answered from the same (source, key).
+            self._answers.clear()
+
+    def clear(self) -> None:
+        """Forget everything, and the answers of fetches under way (see :meth:`invalidate`)."""
+        with self._answers_lock:
+            self._entries.clear()
+            self._flights.forget_all()
+            self._answers.clear()
+
+    def forget_answers(self) -> None:
+        """Drop the remembered answers (the chain was closed; entries stay until it is dropped)."""
+        with self._answers_lock:
+            self._answers.clear()

@@ -1,25 +1,34 @@
 """The chain: ask sources in order, stop at the first that has the name.
 
-The walk itself (``Chain.resolve``) stays as plain as botocore's
-``load_credentials``; caching, retries, single flight and trail formatting
-live in helpers. Three outcomes, never confused: found; not found (move on);
-error (retry if retryable, then raise, or record and move on when the
-source says ``on_error = "skip"``).
+This module is the walk: plan which (source, key) pairs a name means, ask
+them in order, stop at the first that has it. The walk itself
+(``Chain.resolve``) stays as plain as botocore's ``load_credentials``; what
+it leans on lives elsewhere, one job per module:
+
+- ``authchain._cache``: the cache policy (freshness, remembered answers,
+  single flight, stale-if-error, invalidation);
+- ``authchain._batch``: ``resolve_many`` (batch calls, the thread pool);
+- ``authchain._trail``: an outcome as a line of the attempt trail;
+- ``authchain._upstream``: SDK exceptions made safe to keep;
+- ``authchain._retry``: backoff, jitter and the deadline.
+
+Three outcomes, never confused: found; not found (move on); error (retry if
+retryable, then raise, or record and move on when the source says
+``on_error = "skip"``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from authchain import masking
-from authchain._cache import Entry, FlightTimeout, SingleFlight, TTLCache
+from authchain._cache import CachePolicy, FlightTimeout
 from authchain._records import record
 from authchain._retry import (
     RetryPolicy,
@@ -29,7 +38,8 @@ from authchain._retry import (
     full_jitter,
     time_left,
 )
-from authchain._scrub import clear_frames, scrubbed
+from authchain._trail import EXPLICIT_NOT_PASSED, announce, failed, pick_field, recorded, register
+from authchain._upstream import guarded
 from authchain.errors import (
     AuthChainError,
     BackendError,
@@ -37,7 +47,6 @@ from authchain.errors import (
     ConfigError,
     SecretNotFound,
     SourceUnavailableError,
-    UpstreamError,
 )
 from authchain.refs import SecretRef, is_reference
 from authchain.sources.base import CheckResult, Found, Key, NotFound, Source
@@ -57,14 +66,10 @@ _MISSING: Any = object()
 DEFAULT_DEADLINE = 30.0
 Result = Found | NotFound
 NameOrRef = str | SecretRef
-# name -> (expires at, value, (source, context_key) of each source passed over)
-Answer = tuple[float, SecretValue[Any], tuple[tuple[Source, Hashable], ...]]
 
 # Source names (and "type:T" markers) currently resolving their own credentials
 # in this thread of control; see Chain.resolve_for.
 _BUILDING: ContextVar[frozenset[str]] = ContextVar("authchain_building", default=frozenset())
-
-EXPLICIT_NOT_PASSED = Attempt("explicit", "explicit", "not_asked", "no value passed")
 
 # The testing hook: while authchain.testing's override layer is active, every
 # chain's plan asks it first (and only it, unless it passes through), for names
@@ -176,19 +181,19 @@ class Chain:
                 source.bind(self)
 
     def _init_runtime(self) -> None:
-        self._cache: TTLCache[Result] = TTLCache(self._clock, grace=self.stale_if_error)
-        self._flights: SingleFlight[Result] = SingleFlight()
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
-        # The chain's last answer per name, served by resolve() without a walk
-        # until the winner's cache entry expires: see _remember().
-        self._answers: dict[str, Answer] = {}
-        # Held while answers are remembered or forgotten, so an answer found
-        # before an invalidate() cannot be remembered after it.
-        self._answers_lock = threading.Lock()
         # Shared with the views _without() makes, so a lookup under way in a
         # view sees the close too.
         self._closed = threading.Event()
+        # What is kept and for how long: see authchain._cache.
+        self._cache = CachePolicy(
+            self._clock,
+            ttl=self.cache_ttl,
+            negative_ttl=self.negative_ttl,
+            stale_if_error=self.stale_if_error,
+            closed=self._closed,
+        )
 
     @classmethod
     def from_config(
@@ -243,14 +248,10 @@ class Chain:
             # The fast path: a remembered answer, still fresh, whose passed-over
             # sources still cannot answer here. No lock, no walk, no log line;
             # the value was registered with the masker when it was fetched.
-            answer = self._answers.get(name)
-            if answer is not None and self._clock() < answer[0]:
-                for source, context in answer[2]:
-                    if source.context_key() != context:
-                        break
-                else:
-                    return answer[1]
-        self._check_open()  # close() empties _answers, so the fast path above ends with it
+            answer = self._cache.answer(name)
+            if answer is not None:
+                return answer
+        self._check_open()  # close() forgets the answers, so the fast path above ends with it
         if explicit is not None:
             value = explicit if isinstance(explicit, SecretValue) else SecretValue(explicit)
             masking.register(value)
@@ -274,45 +275,13 @@ class Chain:
             attempt, value = self._ask(target, raise_errors=True)
             attempts.append(attempt)
             if value is not None:
-                self._announce(label, attempt)
+                announce(label, attempt)
                 if remember and isinstance(name, str):
-                    self._remember(name, targets[:number], attempts[1:-1], target, value, since)
+                    passed = [t.source for t in targets[:number]]
+                    winner = (target.source, target.key)
+                    self._cache.remember(name, passed, attempts[1:-1], winner, value, since)
                 return value, attempt
         raise SecretNotFound(_given(name), attempts)
-
-    def _remember(
-        self,
-        name: str,
-        passed: Sequence[_Target],
-        attempts: Sequence[Attempt],
-        winner: _Target,
-        value: SecretValue[Any],
-        since: int,
-    ) -> None:
-        """Keep the answer for ``name`` while the winner's cache entry is fresh.
-
-        Only when every source passed over was *unavailable* here (Prefect
-        outside a run, keyring without a backend), never "not found": a source
-        that said "not found" is asked again on the next resolve, as before.
-        A passed-over source's ``context_key()`` is kept with the answer and
-        checked on each use, so entering a Prefect run drops it. Nothing is
-        kept if anything was invalidated since the walk began (``since``): the
-        value may be the one the invalidation was meant to drop.
-        """
-        if any(attempt.outcome != "unavailable" for attempt in attempts):
-            return
-        entry = self._cache.get((winner.source.name, winner.key))
-        if entry is None or not entry.fresh(self._clock()):
-            return
-        guards = tuple(
-            (target.source, context)
-            for target in passed
-            if (context := target.source.context_key()) is not None
-        )
-        with self._answers_lock:
-            if self._closed.is_set() or not self._cache.unchanged_since(since):
-                return
-            self._answers[name] = (entry.stored_at + entry.ttl, value, guards)
 
     def resolve_many(
         self, names: Iterable[NameOrRef], *, default: Any = _MISSING
@@ -329,40 +298,20 @@ class Chain:
         self._check_open()
         try:
             with deadline_scope(self.deadline, self._clock):
-                return self._resolve_many(names, default)
+                # Imported here: only resolve_many needs it, and every module on
+                # the import path costs start-up time for scripts that never call it.
+                from authchain._batch import walk_many
+
+                plans = {_given(name): self._plan(name)[1] for name in names}
+                results, trails = walk_many(self, plans)
+                missing = [label for label in plans if label not in results]
+                if missing and default is _MISSING:
+                    raise SecretNotFound(missing[0], trails[missing[0]], missing=missing)
+                return {label: results.get(label, default) for label in plans}
         except AuthChainError as error:
             if self._closed.is_set() and not isinstance(error, ChainClosedError):
                 raise self._closed_error() from error
             raise
-
-    def _resolve_many(self, names: Iterable[NameOrRef], default: Any) -> dict[str, SecretValue[Any]]:
-        plans: dict[str, list[_Target]] = {_given(name): self._plan(name)[1] for name in names}
-        results: dict[str, SecretValue[Any]] = {}
-        trails: dict[str, list[Attempt]] = {label: [EXPLICIT_NOT_PASSED] for label in plans}
-        depth = 0
-        while True:
-            # Step `depth` of every pending name's target list, grouped by source,
-            # so each source sees all the names it is asked about in one go.
-            pending = [
-                label for label, targets in plans.items() if label not in results and depth < len(targets)
-            ]
-            if not pending:
-                break
-            by_source: dict[str, list[tuple[str, _Target]]] = {}
-            for label in pending:
-                target = plans[label][depth]
-                by_source.setdefault(target.source.name, []).append((label, target))
-            for group in by_source.values():
-                for label, (attempt, value) in self._ask_group(group).items():
-                    trails[label].append(attempt)
-                    if value is not None:
-                        results[label] = value
-                        self._announce(label, attempt)
-            depth += 1
-        missing = [label for label in plans if label not in results]
-        if missing and default is _MISSING:
-            raise SecretNotFound(missing[0], trails[missing[0]], missing=missing)
-        return {label: results.get(label, default) for label in plans}
 
     def explain(self, name: NameOrRef) -> Explanation:
         """Ask every source (not only until the first hit) and report what each said.
@@ -415,22 +364,11 @@ class Chain:
         after this returns starts a new fetch instead of joining theirs. So
         the value from before a rotation cannot come back for a full TTL.
         """
-        targets = self._plan(name)[1]
-        with self._answers_lock:
-            for target in targets:
-                key = (target.source.name, target.key)
-                self._cache.invalidate(key)
-                self._flights.forget(key)
-            # Every remembered answer goes: another name or a reference may have
-            # been answered from the same (source, key).
-            self._answers.clear()
+        self._cache.invalidate((target.source, target.key) for target in self._plan(name)[1])
 
     def clear_cache(self) -> None:
         """Forget every cached answer, and the answers of fetches under way (see :meth:`invalidate`)."""
-        with self._answers_lock:
-            self._cache.clear()
-            self._flights.forget_all()
-            self._answers.clear()
+        self._cache.clear()
 
     def close(self) -> None:
         """Release the thread pool and every source's clients; the chain stays closed.
@@ -446,8 +384,7 @@ class Chain:
             root = self._root
             pool, root._pool = root._pool, None
             scheme_sources = list(self._scheme_sources.values())
-        with self._answers_lock:
-            self._answers.clear()
+        self._cache.forget_answers()
         if pool is not None:
             # Queued lookups are cancelled; their callers get ChainClosedError.
             pool.shutdown(wait=False, cancel_futures=True)
@@ -469,14 +406,14 @@ class Chain:
         self.close()
 
     def __repr__(self) -> str:
-        inner = ", ".join(f"{s.name} ({s.type})" if s.name != s.type else s.name for s in self._sources)
+        inner = ", ".join(source.label for source in self._sources)
         return f"<Chain: explicit, {inner}>" if inner else "<Chain: explicit>"
 
     def __getstate__(self) -> dict[str, Any]:
         # Cached values, in-flight calls, locks and pools stay in this process:
         # a pickled chain carries settings only.
         state = self.__dict__.copy()
-        for runtime in ("_cache", "_flights", "_pool", "_lock", "_answers", "_answers_lock", "_closed"):
+        for runtime in ("_cache", "_pool", "_lock", "_closed"):
             state.pop(runtime, None)
         # The default seams travel as "use the default": a pickled
         # random.uniform would carry the process's whole RNG state with it.
@@ -529,7 +466,7 @@ class Chain:
         )
         view._excluded = excluded
         view._scheme_sources = self._scheme_sources
-        view._answers = {}  # answers without some sources are not this chain's answers
+        view._cache = self._cache.view()  # answers without some sources are not this chain's answers
         return view
 
     # -- planning: which (source, key) pairs a name means ------------------
@@ -597,7 +534,7 @@ class Chain:
         try:
             result, cached = self._fetch(source, target.key)
             if target.field is not None:  # describe_key only when a message may need it
-                result = _pick_field(result, target.field, source.describe_key(target.key))
+                result = pick_field(result, target.field, source.describe_key(target.key))
         except SourceUnavailableError as error:
             logger.debug("%s is unavailable: %s", source.name, error)
             return Attempt(source.name, source.type, "unavailable", f"unavailable: {error}"), None
@@ -606,153 +543,18 @@ class Chain:
         if failure is not None:
             # Outside the handler: raised from here, the chain's error gets no
             # __context__ pointing back at the SDK's exception.
-            return self._failed(source, failure, raise_errors), None
-        return self._record(source, result, cached)
-
-    def _ask_group(
-        self, group: list[tuple[str, _Target]]
-    ) -> dict[str, tuple[Attempt, SecretValue[Any] | None]]:
-        """Ask one source about several names: a batch call, a pool, or a loop."""
-        source = group[0][1].source
-        if source.batches and len(group) > 1:
-            return self._ask_batch(source, group)
-        if source.concurrent and len(group) > 1 and self.max_workers > 1:
-            from concurrent.futures import CancelledError
-
-            pool = self._executor()
-            # Each task runs in a copy of this context: the deadline and the
-            # credential-lookup exclusions travel to the pool's threads.
-            try:
-                futures = {
-                    label: pool.submit(contextvars.copy_context().run, self._ask, target, raise_errors=True)
-                    for label, target in group
-                }
-            except RuntimeError:  # "cannot schedule new futures after shutdown"
-                if self._closed.is_set():
-                    raise self._closed_error() from None
-                raise
-            try:
-                return {label: future.result() for label, future in futures.items()}
-            except CancelledError:  # queued when close() shut the pool down
-                raise self._closed_error() from None
-        return {label: self._ask(target, raise_errors=True) for label, target in group}
-
-    def _ask_batch(
-        self, source: Source, group: list[tuple[str, _Target]]
-    ) -> dict[str, tuple[Attempt, SecretValue[Any] | None]]:
-        """One batch request for the keys nobody is fetching; wait for the ones others are."""
-        answers: dict[str, tuple[Attempt, SecretValue[Any] | None]] = {}
-        misses: dict[Key, list[tuple[str, _Target]]] = {}
-        for label, target in group:
-            entry = self._hit(source, target.key)
-            if entry is not None:
-                answers[label] = self._settle(source, target, entry.result, cached=True)
-            else:
-                misses.setdefault(target.key, []).append((label, target))
-        if not misses:
-            return answers
-        led: dict[Key, Any] = {}
-        joined: dict[Key, Any] = {}
-        for key in misses:
-            call, leader = self._flights.claim((source.name, key))
-            (led if leader else joined)[key] = call
-        outcomes, unavailable = self._fetch_batch(source, led)
-        for key, call in joined.items():
-            try:
-                outcomes[key] = self._flights.wait(call, time_left())
-            except FlightTimeout:
-                outcomes[key] = BackendError(
-                    f"{source.describe_key(key)} was still being fetched by another caller "
-                    "when the deadline of this lookup passed",
-                    retryable=True,
-                )
-            except SourceUnavailableError as error:
-                unavailable = unavailable or error
-                outcomes.pop(key, None)
-            except BackendError as error:
-                outcomes[key] = error
-        for key, items in misses.items():
-            if key not in outcomes and unavailable is not None:
-                attempt = Attempt(source.name, source.type, "unavailable", f"unavailable: {unavailable}")
-                answers.update({label: (attempt, None) for label, _ in items})
-                continue
-            outcome = outcomes.get(key, NotFound(f"{source.describe_key(key)} was not returned"))
-            if isinstance(outcome, BackendError):
-                stale = self._stale(source, key, outcome)
-                if stale is not None:
-                    answers.update({label: self._settle(source, t, stale, cached=True) for label, t in items})
-                    continue
-                failed = self._failed(source, outcome, raise_errors=True)
-                answers.update({label: (failed, None) for label, _ in items})
-                continue
-            for label, target in items:
-                answers[label] = self._settle(source, target, outcome, cached=False)
-        return answers
-
-    def _fetch_batch(
-        self, source: Source, led: dict[Key, Any]
-    ) -> tuple[dict[Key, Result | BackendError], SourceUnavailableError | None]:
-        """``get_many`` for the keys this caller leads; every led flight is settled, whatever happens."""
-        outcomes: dict[Key, Result | BackendError] = {}
-        unavailable: SourceUnavailableError | None = None
-        try:
-            keys = []
-            for key in led:
-                again = self._hit(source, key)  # a flight that just landed
-                if again is not None:
-                    outcomes[key] = again.result
-                else:
-                    keys.append(key)
-            if keys:
-                since = self._cache.generation()
-                with masking.holding():
-                    fetched = self._with_retry(
-                        source, lambda: source.get_many(keys), f"{len(keys)} keys in one batch"
-                    )
-                    _register(fetched.values(), source.name)
-                outcomes.update(fetched)
-                for key in keys:
-                    outcome = outcomes.get(key)
-                    if isinstance(outcome, (Found, NotFound)):
-                        self._store(source, key, outcome, since)
-        except SourceUnavailableError as error:
-            unavailable = error
-        except BackendError as error:
-            outcomes.update(dict.fromkeys([k for k in led if k not in outcomes], error))
-        except BaseException as error:
-            for key, call in led.items():
-                self._flights.settle((source.name, key), call, None, error)
-            raise
-        for key, call in led.items():
-            outcome = outcomes.get(key)
-            if unavailable is not None and outcome is None:
-                self._flights.settle((source.name, key), call, None, unavailable)
-            elif isinstance(outcome, BackendError):
-                self._flights.settle((source.name, key), call, None, outcome)
-            else:
-                missing = NotFound(f"{source.describe_key(key)} was not returned")
-                self._flights.settle((source.name, key), call, outcome or missing, None)
-        return outcomes, unavailable
-
-    def _settle(
-        self, source: Source, target: _Target, result: Result, *, cached: bool
-    ) -> tuple[Attempt, SecretValue[Any] | None]:
-        try:
-            result = _pick_field(result, target.field, source.describe_key(target.key))
-        except BackendError as error:
-            return self._failed(source, error, raise_errors=True), None
-        return self._record(source, result, cached)
+            return failed(source, failure, raise_errors), None
+        return recorded(source, result, cached)
 
     def _fetch(self, source: Source, key: Key) -> tuple[Result, bool]:
         """Cache → single flight → retry → ``source.get``. Returns (result, from_cache)."""
-        cache_key = (source.name, key)
-        entry = self._hit(source, key)
+        entry = self._cache.hit(source, key)
         if entry is not None:
             return entry.result, True
 
         def load() -> Result:
             since = self._cache.generation()  # taken before the backend is asked
-            again = self._hit(source, key)  # a flight that just landed
+            again = self._cache.hit(source, key)  # a flight that just landed
             if again is not None:
                 return again.result
             # SDK log records made during the call wait until its value is
@@ -761,14 +563,14 @@ class Chain:
                 result: Result = self._with_retry(
                     source, lambda: source.get(key), lambda: source.describe_key(key)
                 )
-                _register([result], source.name)
+                register([result], source.name)
             self._store(source, key, result, since)
             return result
 
         try:
             if source.is_local():
                 return self._load_local(source, key), False
-            return self._flights.do(cache_key, load, wait=time_left()), False
+            return self._cache.fetch_once(source, key, load, wait=time_left()), False
         except FlightTimeout:
             deadline = current_deadline()
             seconds = f"{deadline.seconds:g}s " if deadline is not None else ""
@@ -779,7 +581,7 @@ class Chain:
             )
         except BackendError as failure:
             error = failure
-        stale = self._stale(source, key, error)
+        stale = self._cache.stale(source, key, error)
         if stale is not None:
             return stale, True
         raise error
@@ -797,29 +599,15 @@ class Chain:
         since = self._cache.generation()
         with masking.holding():
             result: Result = call_with_retry(
-                _guarded(source, lambda: source.get(key)),
+                guarded(source, lambda: source.get(key)),
                 _ONE_ATTEMPT,
                 sleep=self._sleep,
                 label=source.name,
                 what=lambda: source.describe_key(key),
             )
-            _register([result], source.name)
+            register([result], source.name)
         self._store(source, key, result, since)
         return result
-
-    def _stale(self, source: Source, key: Key, error: BackendError) -> Found | None:
-        """An expired value still inside the ``stale_if_error`` grace period, if any (logged)."""
-        entry = self._cache.get((source.name, key))
-        if entry is None or not isinstance(entry.result, Found):
-            return None
-        logger.warning(
-            "%s: refresh of %s failed (%s); serving the cached value for up to %gs more",
-            source.name,
-            source.describe_key(key),
-            error.message,
-            self.stale_if_error,
-        )
-        return entry.result
 
     def _with_retry(self, source: Source, operation: Callable[[], Any], what: str | Callable[[], str]) -> Any:
         policy = RetryPolicy(
@@ -828,7 +616,7 @@ class Chain:
             self.policy.backoff_max,
         )
         return call_with_retry(
-            _guarded(source, self._while_open(operation)),
+            guarded(source, self._while_open(operation)),
             policy,
             sleep=self._sleep,
             jitter=self._jitter,
@@ -846,71 +634,11 @@ class Chain:
 
         return attempt
 
-    def _hit(self, source: Source, key: Key) -> Entry[Result] | None:
-        """The cached answer for ``key`` if it is fresh and holds here (its scope is this one's)."""
-        entry = self._cache.get((source.name, key))
-        if entry is None or not entry.fresh(self._clock()):
-            return None
-        if entry.scope is not None and entry.scope != source.absence_scope():
-            return None
-        return entry
-
     def _store(self, source: Source, key: Key, result: Result, since: int) -> None:
-        """Cache ``result`` unless its key was invalidated after ``since`` (the fetch's start).
-
-        A "not found" from a source with an :meth:`~Source.absence_scope` (the
-        Prefect source inside a run: a block missing now stays missing for the
-        run) is kept as long as a found value would be (``cache_ttl``, or
-        ``negative_ttl`` if longer), but only for that scope: the next flow run
-        asks again, and ``invalidate()``/``clear_cache()`` drop it as any entry.
-        """
+        """Hand ``result`` to the cache policy, unless it came from a test's override layer."""
         if _testing_override is not None and source is _testing_override.source:
             return  # a test's overrides change between lookups and must not outlive it
-        if isinstance(result, Found):
-            self._cache.put((source.name, key), result, self.cache_ttl, since=since)
-            return
-        scope = source.absence_scope()
-        if scope is None:
-            self._cache.put((source.name, key), result, self.negative_ttl, since=since)
-        else:
-            ttl = max(self.cache_ttl, self.negative_ttl)
-            self._cache.put((source.name, key), result, ttl, since=since, scope=scope)
-
-    def _record(
-        self, source: Source, result: Result, cached: bool
-    ) -> tuple[Attempt, SecretValue[Any] | None]:
-        if isinstance(result, Found):
-            masking.register(result.value, label=source.name)
-            detail = result.detail or "found"
-            return Attempt(source.name, source.type, "found", detail, cached), result.value
-        logger.debug("%s: %s", source.name, result.reason)
-        return Attempt(source.name, source.type, "not_found", result.reason, cached), None
-
-    def _failed(self, source: Source, error: BackendError, raise_errors: bool) -> Attempt:
-        tries = getattr(error, "attempts", 1)
-        limit = getattr(error, "deadline_seconds", None)
-        notes = [f"after {tries} attempts"] if tries > 1 else []
-        if limit is not None and tries:
-            notes.append(f"stopped by the {limit:g}s deadline")
-        suffix = f" ({'; '.join(notes)})" if notes else ""
-        skip = source.on_error == "skip"
-        # SDK exceptions can carry request and response data: only a scrubbed
-        # stand-in (type, masked text, traceback) goes on as the cause, and no
-        # frame of the failure keeps its locals (a parsed response, a value).
-        clear_frames(error)
-        cause = _scrubbed(error.__cause__)
-        logger.debug("%s failed%s: %s", source.name, suffix, error.message, exc_info=cause)
-        if raise_errors and not skip:
-            raise error.with_source(source.name, suffix, label=_label(source)) from cause
-        note = " (on_error = skip)" if skip and raise_errors else ""
-        denied = "access denied: " if error.access_denied and "denied" not in error.message else ""
-        return Attempt(source.name, source.type, "error", f"error: {denied}{error.message}{suffix}{note}")
-
-    def _announce(self, label: str, attempt: Attempt) -> None:
-        level = logging.DEBUG if attempt.cached else logging.INFO
-        logger.log(
-            level, "%s resolved by %s%s", label, _label_of(attempt), " (cached)" if attempt.cached else ""
-        )
+        self._cache.store(source, key, result, since)
 
     def _executor(self) -> ThreadPoolExecutor:
         # The root chain's pool: a view's own would never be shut down.
@@ -926,26 +654,6 @@ class Chain:
             return root._pool
 
 
-@scrubbed
-def _pick_field(result: Result, field: str | None, where: str) -> Result:
-    """Apply a reference's ``#KEY`` to a JSON secret."""
-    if field is None or not isinstance(result, Found):
-        return result
-    try:
-        parsed = result.value.json()
-    except ValueError:
-        raise BackendError(f"{where} is not valid JSON, so #{field} cannot be read") from None
-    if not isinstance(parsed, dict):
-        raise BackendError(f"{where} is JSON but not an object, so #{field} cannot be read")
-    if field not in parsed:
-        return NotFound(f"{where} has no field {field!r}")
-    item = parsed[field]
-    import json
-
-    text = item if isinstance(item, str) else json.dumps(item)
-    return Found(SecretValue(text), f"{result.detail or where} (field {field!r})")
-
-
 def _given(name: NameOrRef) -> str:
     """The key a caller will look a result up by: the text it passed."""
     return name if isinstance(name, str) else str(name)
@@ -956,78 +664,3 @@ def _check_name(name: object) -> None:
         raise ConfigError(f"a secret name must be a string, not {type(name).__name__}")
     if not name or name != name.strip() or any(ord(char) < 32 for char in name):
         raise ConfigError("a secret name must be non-empty, without surrounding spaces or control characters")
-
-
-def _label(source: Source) -> str:
-    return source.name if source.name == source.type else f"{source.name} ({source.type})"
-
-
-def _label_of(attempt: Attempt) -> str:
-    return attempt.source if attempt.source == attempt.type else f"{attempt.source} ({attempt.type})"
-
-
-def _register(results: Iterable[object], label: str) -> None:
-    """Register found values with the masker as soon as a backend call returns.
-
-    ``label`` (the source's name) is what the warning about a value too short
-    to mask names.
-    """
-    for result in results:
-        if isinstance(result, Found):
-            masking.register(result.value, label=label)
-
-
-def _guarded(source: Source, operation: Callable[[], Any]) -> Callable[[], Any]:
-    """``operation`` with anything but authchain's own errors turned into a ``BackendError``.
-
-    A source is expected to translate its SDK's exceptions; one that escapes is
-    still an error of that source (``on_error = "skip"`` applies, ``explain``
-    records it), and its text, which may hold data just fetched, is not shown.
-    """
-
-    def run() -> Any:
-        try:
-            return operation()
-        except AuthChainError:
-            raise
-        except Exception as error:
-            failure = BackendError(f"unexpected {type(error).__name__} in the {source.type} source")
-            clear_frames(error)  # the traceback stays (lines only): its frames may hold data fetched
-            stand_in = UpstreamError(_type_name(error), "")
-            stand_in.__traceback__ = error.__traceback__
-        raise failure from stand_in
-
-    return run
-
-
-def _scrubbed(error: BaseException | None, depth: int = 0) -> BaseException | None:
-    """A copy of an exception chain that is safe to keep and print.
-
-    authchain's own errors stay (their messages never hold values); anything
-    else becomes an :class:`UpstreamError` with the original's type name,
-    its masked text and its traceback, so request objects, headers and
-    response bodies an SDK exception carries are left behind.
-    """
-    if error is None or depth > 8:
-        return None
-    if isinstance(error, (AuthChainError, UpstreamError)):
-        clean = error
-    else:
-        try:
-            text = str(error)
-        except Exception:
-            text = ""
-        text = " ".join(masking.default_masker.mask(text).split())
-        clean = UpstreamError(_type_name(error), text[:500] + ("..." if len(text) > 500 else ""))
-        clean.__traceback__ = error.__traceback__
-    cause, context = error.__cause__, error.__context__
-    clean.__cause__ = _scrubbed(cause, depth + 1) if cause is not None else None
-    clean.__context__ = _scrubbed(context, depth + 1) if context is not None else None
-    clean.__suppress_context__ = error.__suppress_context__
-    return clean
-
-
-def _type_name(error: BaseException) -> str:
-    kind = type(error)
-    module = kind.__module__
-    return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"

@@ -15,7 +15,7 @@ from typing import Any, Generic, Literal, TypeVar
 from authchain._records import record
 from authchain._scrub import scrubbed
 
-__all__ = ["MASK", "Attempt", "Explanation", "Outcome", "SecretValue"]
+__all__ = ["MASK", "Attempt", "Explanation", "Outcome", "SecretValue", "source_label"]
 
 MASK = "**********"
 
@@ -163,6 +163,15 @@ def _serialize_masked(value: Any) -> str:
 Outcome = Literal["found", "not_found", "error", "unavailable", "not_asked"]
 
 
+def source_label(name: str, type: str) -> str:
+    """How messages name a source: ``vault-prod (vault)``, or just ``env`` when name and type agree.
+
+    One function, so an error, ``explain``, a log line and a chain's repr
+    name a source the same way.
+    """
+    return name if name == type else f"{name} ({type})"
+
+
 @record
 class Attempt:
     """What one source said about one name. Holds no value, only where and why."""
@@ -173,11 +182,15 @@ class Attempt:
     detail: str
     cached: bool = False
 
+    @property
+    def label(self) -> str:
+        """The source as messages name it (see :func:`source_label`)."""
+        return source_label(self.source, self.type)
+
     def line(self) -> str:
         """The ``name (type): detail`` line used in errors and ``explain``."""
-        label = self.source if self.source == self.type else f"{self.source} ({self.type})"
         suffix = " [cached]" if self.cached else ""
-        return f"{label}: {_shown(self.detail)}{suffix}"
+        return f"{self.label}: {_shown(self.detail)}{suffix}"
 
 
 @record

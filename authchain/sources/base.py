@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from authchain._records import record
 from authchain.errors import BackendError, ConfigError
 from authchain.refs import SecretRef
-from authchain.values import SecretValue
+from authchain.values import SecretValue, source_label
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -284,6 +284,11 @@ class Source(ABC):
         self.on_error: str = COMMON_OPTIONS[0].coerce(on_error, where)
         self.retries: int | None = None if retries is None else COMMON_OPTIONS[1].coerce(retries, where)
         self.backoff: float | None = None if backoff is None else COMMON_OPTIONS[2].coerce(backoff, where)
+
+    @property
+    def label(self) -> str:
+        """This source as messages name it: ``vault-prod (vault)``, or ``env``."""
+        return source_label(self.name, self.type)
 
     @classmethod
     def all_options(cls) -> tuple[Option, ...]:

@@ -1,0 +1,260 @@
+"""The cache policy on its own: freshness, remembered answers, single flight, stale-if-error, invalidation.
+
+The chain's tests (tests/test_chain.py, tests/test_chain_answers.py,
+tests/hardening/test_rotation_races.py) show the same rules through
+``Chain``; these pin them on :class:`authchain._cache.CachePolicy` directly,
+with a hand-driven clock, so a change of policy shows here first.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Hashable
+
+import pytest
+
+from authchain._cache import CachePolicy
+from authchain.errors import BackendError
+from authchain.sources.base import Found, NotFound
+from authchain.testing import MemorySource, canary
+from authchain.values import Attempt, SecretValue
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ScopedSource(MemorySource):
+    """A source whose "not found" holds for one scope, and whose answers depend on a context."""
+
+    def __init__(self) -> None:
+        super().__init__({}, name="scoped")
+        self.scope: Hashable = None
+        self.context: Hashable = None
+
+    def absence_scope(self) -> Hashable:
+        return self.scope
+
+    def context_key(self) -> Hashable:
+        return self.context
+
+
+def found() -> Found:
+    return Found(SecretValue(canary("cache-policy")), "somewhere")
+
+
+def unavailable(source: MemorySource) -> Attempt:
+    return Attempt(source.name, source.type, "unavailable", "unavailable: not here")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def source() -> MemorySource:
+    return MemorySource({}, name="mem")
+
+
+def test_a_found_value_is_fresh_for_the_ttl_then_gone(clock: Clock, source: MemorySource) -> None:
+    policy = CachePolicy(clock, ttl=10)
+    result = found()
+    policy.store(source, "K", result, policy.generation())
+    entry = policy.hit(source, "K")
+    assert entry is not None
+    assert entry.result is result
+    clock.now += 10
+    assert policy.hit(source, "K") is None
+
+
+def test_not_found_is_kept_only_for_the_negative_ttl(clock: Clock, source: MemorySource) -> None:
+    forgetful = CachePolicy(clock, ttl=10)
+    forgetful.store(source, "K", NotFound("no K"), forgetful.generation())
+    assert forgetful.hit(source, "K") is None
+
+    remembering = CachePolicy(clock, ttl=10, negative_ttl=2)
+    remembering.store(source, "K", NotFound("no K"), remembering.generation())
+    assert remembering.hit(source, "K") is not None
+    clock.now += 2
+    assert remembering.hit(source, "K") is None
+
+
+def test_a_scoped_absence_holds_for_its_scope_as_long_as_a_value_would(clock: Clock) -> None:
+    source = ScopedSource()
+    source.scope = "run-1"
+    policy = CachePolicy(clock, ttl=10)
+    policy.store(source, "K", NotFound("no K"), policy.generation())
+    assert policy.hit(source, "K") is not None
+    source.scope = "run-2"
+    assert policy.hit(source, "K") is None, "another run asks again"
+    source.scope = "run-1"
+    clock.now += 10
+    assert policy.hit(source, "K") is None
+
+
+def test_stale_if_error_serves_an_expired_value_within_the_grace_and_says_so(
+    clock: Clock, source: MemorySource, caplog: pytest.LogCaptureFixture
+) -> None:
+    policy = CachePolicy(clock, ttl=10, stale_if_error=5)
+    result = found()
+    policy.store(source, "K", result, policy.generation())
+    clock.now += 12
+    assert policy.hit(source, "K") is None, "expired: a refresh is due"
+    with caplog.at_level(logging.WARNING, logger="authchain"):
+        assert policy.stale(source, "K", BackendError("down")) is result
+    assert "serving the cached value" in caplog.text
+    assert result.value.get_secret_value() not in caplog.text
+    clock.now += 3
+    assert policy.stale(source, "K", BackendError("down")) is None
+
+
+def test_stale_if_error_never_serves_a_remembered_absence(clock: Clock, source: MemorySource) -> None:
+    policy = CachePolicy(clock, ttl=10, negative_ttl=10, stale_if_error=5)
+    policy.store(source, "K", NotFound("no K"), policy.generation())
+    clock.now += 12
+    assert policy.stale(source, "K", BackendError("down")) is None
+
+
+def test_an_answer_fetched_before_an_invalidation_is_not_stored(clock: Clock, source: MemorySource) -> None:
+    policy = CachePolicy(clock, ttl=10)
+    since = policy.generation()  # the fetch starts
+    policy.invalidate([(source, "K")])  # the secret is rotated meanwhile
+    policy.store(source, "K", found(), since)
+    assert policy.hit(source, "K") is None
+    policy.store(source, "K", found(), policy.generation())  # a fetch started afterwards
+    assert policy.hit(source, "K") is not None
+
+
+def test_clear_drops_every_entry_and_refuses_fetches_under_way(clock: Clock, source: MemorySource) -> None:
+    policy = CachePolicy(clock, ttl=10)
+    policy.store(source, "A", found(), policy.generation())
+    since = policy.generation()
+    policy.clear()
+    assert policy.hit(source, "A") is None
+    policy.store(source, "B", found(), since)
+    assert policy.hit(source, "B") is None
+
+
+def test_a_caller_arriving_during_a_load_gets_its_outcome_without_loading(
+    clock: Clock, source: MemorySource
+) -> None:
+    policy = CachePolicy(clock, ttl=10)
+    call, leads = policy.claim(source, "K")  # a load is under way, led from here
+    assert leads
+    assert policy.claim(source, "K") == (call, False), "a second caller joins, it does not lead"
+    loads: list[int] = []
+    answers: list[object] = []
+    follower = threading.Thread(
+        target=lambda: answers.append(policy.fetch_once(source, "K", lambda: loads.append(1), wait=10))
+    )
+    follower.start()
+    result = found()
+    policy.settle(source, "K", call, result, None)
+    follower.join(10)
+    assert answers == [result]
+    assert loads == [], "the follower shared the leader's load"
+
+
+def test_a_failed_load_fails_its_followers_too(clock: Clock, source: MemorySource) -> None:
+    policy = CachePolicy(clock, ttl=10)
+    call, _ = policy.claim(source, "K")
+    follower, _ = policy.claim(source, "K")
+    policy.settle(source, "K", call, None, BackendError("down"))
+    with pytest.raises(BackendError, match="down"):
+        policy.wait(follower, 1)
+
+
+def test_after_an_invalidation_a_new_caller_starts_its_own_load(clock: Clock, source: MemorySource) -> None:
+    policy = CachePolicy(clock, ttl=10)
+    release = threading.Event()
+    started = threading.Event()
+    old, new = found(), found()
+
+    def slow() -> Found:
+        started.set()
+        release.wait(10)
+        return old
+
+    leader = threading.Thread(target=lambda: policy.fetch_once(source, "K", slow, wait=10))
+    leader.start()
+    started.wait(10)
+    policy.invalidate([(source, "K")])
+    assert policy.fetch_once(source, "K", lambda: new, wait=1) is new
+    release.set()
+    leader.join(10)
+
+
+def test_an_answer_is_remembered_only_past_unavailable_sources(clock: Clock, source: MemorySource) -> None:
+    policy = CachePolicy(clock, ttl=10)
+    result = found()
+    skipped = MemorySource({}, name="skipped")
+    policy.store(source, "K", result, policy.generation())
+
+    not_found = Attempt("skipped", "memory", "not_found", "no K")
+    policy.remember("NAME", [skipped], [not_found], (source, "K"), result.value, policy.generation())
+    assert policy.answer("NAME") is None, "a source that said 'not found' is asked again"
+
+    passed_over = [unavailable(skipped)]
+    policy.remember("NAME", [skipped], passed_over, (source, "K"), result.value, policy.generation())
+    assert policy.answer("NAME") is result.value
+    clock.now += 10
+    assert policy.answer("NAME") is None, "only while the winner's entry is fresh"
+
+
+def test_a_remembered_answer_ends_when_a_passed_over_source_changes_context(clock: Clock) -> None:
+    policy = CachePolicy(clock, ttl=10)
+    winner, passed = MemorySource({}, name="winner"), ScopedSource()
+    passed.context = "outside a run"
+    result = found()
+    policy.store(winner, "K", result, policy.generation())
+    policy.remember("NAME", [passed], [unavailable(passed)], (winner, "K"), result.value, policy.generation())
+    assert policy.answer("NAME") is result.value
+    passed.context = "inside a run"
+    assert policy.answer("NAME") is None
+
+
+def test_nothing_is_remembered_after_an_invalidation_during_the_walk_or_after_close(
+    clock: Clock, source: MemorySource
+) -> None:
+    closed = threading.Event()
+    policy = CachePolicy(clock, ttl=10, closed=closed)
+    result = found()
+    since = policy.generation()
+    policy.invalidate([(source, "OTHER")])
+    policy.store(source, "K", result, policy.generation())
+    policy.remember("NAME", [], [], (source, "K"), result.value, since)
+    assert policy.answer("NAME") is None
+
+    policy.remember("NAME", [], [], (source, "K"), result.value, policy.generation())
+    assert policy.answer("NAME") is result.value
+    closed.set()
+    policy.forget_answers()
+    assert policy.answer("NAME") is None
+    policy.remember("NAME", [], [], (source, "K"), result.value, policy.generation())
+    assert policy.answer("NAME") is None
+
+
+def test_any_invalidation_forgets_every_remembered_answer(clock: Clock, source: MemorySource) -> None:
+    policy = CachePolicy(clock, ttl=10)
+    result = found()
+    policy.store(source, "K", result, policy.generation())
+    policy.remember("NAME", [], [], (source, "K"), result.value, policy.generation())
+    policy.invalidate([(source, "UNRELATED")])
+    assert policy.answer("NAME") is None, "another name or reference may share the (source, key)"
+
+
+def test_a_view_shares_entries_but_keeps_its_own_answers(clock: Clock, source: MemorySource) -> None:
+    policy = CachePolicy(clock, ttl=10)
+    view = policy.view()
+    result = found()
+    view.store(source, "K", result, view.generation())
+    assert policy.hit(source, "K") is not None, "a value fetched through a view is the same value"
+    view.remember("NAME", [], [], (source, "K"), result.value, view.generation())
+    assert view.answer("NAME") is result.value
+    assert policy.answer("NAME") is None
