@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from authchain import masking
 from authchain._cache import CachePolicy, FlightTimeout
+from authchain._pickling import ProcessLocal
 from authchain._records import record
 from authchain._retry import (
     RetryPolicy,
@@ -103,7 +104,7 @@ _ONE_ATTEMPT = RetryPolicy(retries=0)
 _DEFAULT_SEAMS: dict[str, Any] = {"_clock": time.monotonic, "_sleep": time.sleep, "_jitter": full_jitter}
 
 
-class Chain:
+class Chain(ProcessLocal):
     """An ordered list of sources plus the cache and error policy that go with them.
 
     Build one from TOML with :meth:`from_config`, or directly::
@@ -130,6 +131,10 @@ class Chain:
         secrets: names pinned to references (``[secrets]`` in the config).
         clock, sleep, jitter: seams for tests.
     """
+
+    # Cached values, in-flight calls, locks and pools stay in this process:
+    # a pickled chain carries settings only.
+    _runtime_attrs = ("_cache", "_pool", "_lock", "_closed")
 
     def __init__(
         self,
@@ -410,11 +415,7 @@ class Chain:
         return f"<Chain: explicit, {inner}>" if inner else "<Chain: explicit>"
 
     def __getstate__(self) -> dict[str, Any]:
-        # Cached values, in-flight calls, locks and pools stay in this process:
-        # a pickled chain carries settings only.
-        state = self.__dict__.copy()
-        for runtime in ("_cache", "_pool", "_lock", "_closed"):
-            state.pop(runtime, None)
+        state = super().__getstate__()
         # The default seams travel as "use the default": a pickled
         # random.uniform would carry the process's whole RNG state with it.
         for seam, default in _DEFAULT_SEAMS.items():
@@ -425,9 +426,8 @@ class Chain:
     def __setstate__(self, state: dict[str, Any]) -> None:
         for seam, default in _DEFAULT_SEAMS.items():
             state.setdefault(seam, default)
-        self.__dict__.update(state)
-        self.__dict__.setdefault("_root", self)
-        self._init_runtime()
+        state.setdefault("_root", self)
+        super().__setstate__(state)
 
     # -- credentials for sources: the chain minus the sources being built ---
 

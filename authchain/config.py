@@ -21,8 +21,9 @@ import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from authchain._pickling import ProcessLocal
 from authchain._registry import load_source_class, registered_types
 from authchain._scrub import scrubbed
 from authchain.errors import ConfigError
@@ -78,7 +79,7 @@ _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{"
 
 
 @dataclass
-class Settings:
+class Settings(ProcessLocal):
     """The effective configuration: file, profile, values and where each came from."""
 
     path: Path | None = None
@@ -104,12 +105,9 @@ class Settings:
     or ``no file``. Sources whose endpoint an untrusted file names get no
     credentials (:func:`build_chain`)."""
 
-    def __getstate__(self) -> dict[str, Any]:
-        # A pickled chain carries its settings; the environment (which may hold
-        # secrets) stays in this process.
-        state = self.__dict__.copy()
-        state["environ"] = None
-        return state
+    # A pickled chain carries its settings; the environment (which may hold
+    # secrets) stays in this process.
+    _seam_attrs: ClassVar[tuple[str, ...]] = ("environ",)
 
     def value(self, key: str) -> Any:
         return self.values.get(key, TOP_LEVEL[key].default)

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from authchain._chain import Chain
 from authchain._default import set_default_chain
+from authchain._pickling import ProcessLocal
 from authchain.config import _SECRET_KEY
 from authchain.errors import ConfigError
 from authchain.masking import install_log_masking
@@ -61,7 +62,7 @@ logger = logging.getLogger(__name__)
 PLUGIN_NAME = "authchain"
 
 
-class AuthchainWorkerPlugin(WorkerPlugin):
+class AuthchainWorkerPlugin(ProcessLocal, WorkerPlugin):
     """Give every Dask worker its own authchain default chain and log masking.
 
     On each worker, at registration and whenever a worker joins later, the
@@ -120,6 +121,10 @@ class AuthchainWorkerPlugin(WorkerPlugin):
         self.log_masking = log_masking
         self._init_runtime()
 
+    # Settings only travel: the chain (with its cache) and the worker's previous
+    # environment stay in the process they belong to.
+    _runtime_attrs = ("_chain", "_previous_chain", "_previous_env")
+
     def _init_runtime(self) -> None:
         self._chain: Chain | None = None
         self._previous_chain: Chain | None = None
@@ -162,20 +167,6 @@ class AuthchainWorkerPlugin(WorkerPlugin):
             else:
                 os.environ[name] = value
         self._previous_env = {}
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Settings only: the chain (with its cache) and the worker's previous
-        # environment stay in the process they belong to.
-        return {
-            "config": self.config,
-            "profile": self.profile,
-            "env": self.env,
-            "log_masking": self.log_masking,
-        }
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._init_runtime()
 
     def __repr__(self) -> str:
         return (

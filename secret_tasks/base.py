@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from authchain import masking
+from authchain._pickling import ProcessLocal
 from authchain.errors import ConfigError
 from authchain.masking import default_masker
 
@@ -109,7 +110,7 @@ class MaskingLogger(logging.LoggerAdapter):  # type: ignore[type-arg]
             self.logger.log(level, default_masker.mask(text), **kwargs)
 
 
-class Task:
+class Task(ProcessLocal):
     """Base class for tasks: settings at ``__init__``, overrides at ``run``.
 
     Args:
@@ -138,6 +139,9 @@ class Task:
     and it just runs; call it inside a Prefect 3 flow and it runs as a Prefect
     task; ``.submit()`` and ``.map()`` work inside flows as for any Prefect task.
     """
+
+    # The Prefect wrapper is rebuilt where the task runs; it never travels.
+    _runtime_attrs = ("_prefect_task",)
 
     def __init__(
         self,
@@ -250,12 +254,6 @@ class Task:
         if base is None:
             base = logging.getLogger(f"secret_tasks.{type(self).__name__}")
         return MaskingLogger(base, {})
-
-    def __getstate__(self) -> dict[str, Any]:
-        # The Prefect wrapper is rebuilt where the task runs; it never travels.
-        state = self.__dict__.copy()
-        state.pop("_prefect_task", None)
-        return state
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.task_name!r}>"

@@ -20,6 +20,7 @@ from typing import Any
 
 from authchain._cache import SingleFlight
 from authchain._chain import Chain
+from authchain._pickling import ProcessLocal
 from authchain._retry import deadline_scope
 from authchain.config import _SECRET_KEY, check_expanded_secret_setting, expand
 from authchain.errors import ConfigError
@@ -127,8 +128,7 @@ def _resolve_without(chain: Chain, kind: str, name: str | SecretRef) -> tuple[Se
                 value, attempt = view._first(name)
         except LookupError:
             return None
-    label = attempt.source if attempt.source == attempt.type else f"{attempt.source} ({attempt.type})"
-    return value, label
+    return value, attempt.label
 
 
 # -- settings -----------------------------------------------------------------
@@ -269,7 +269,7 @@ _SECRET_ARGUMENTS = (
 )
 
 
-class LazyClient:
+class LazyClient(ProcessLocal):
     """A factory call to run later, in the process that uses the client.
 
     Pickles as the factory and its arguments only (no client, no credential),
@@ -290,6 +290,11 @@ class LazyClient:
         self._factory = factory
         self._args = args
         self._kwargs = kwargs
+        self._init_runtime()
+
+    _runtime_attrs = ("_client", "_lock")
+
+    def _init_runtime(self) -> None:
         self._client: Any = None
         self._lock = threading.Lock()
 
@@ -304,14 +309,6 @@ class LazyClient:
         if name.startswith("__") or name in {"_factory", "_args", "_kwargs", "_client", "_lock"}:
             raise AttributeError(name)
         return getattr(self.get(), name)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {"_factory": self._factory, "_args": self._args, "_kwargs": self._kwargs}
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._client = None
-        self._lock = threading.Lock()
 
     def __repr__(self) -> str:
         args = ", ".join([*(repr(a) for a in self._args), *(f"{k}=..." for k in self._kwargs)])
@@ -383,3 +380,29 @@ def lazy(factory: Callable[..., Any], *args: Any, **kwargs: Any) -> LazyClient:
         lazy(aws_client, 's3', region_name=...)
     """
     return LazyClient(factory, *args, **kwargs)
+
+
+def factory_arguments(
+    factory: Callable[..., Any], arguments: Mapping[str, Any], *, leave_out: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """``arguments`` checked against ``factory``'s signature, with its defaults filled in.
+
+    An ``explain_<kind>`` takes the arguments of the factory it explains; this
+    is how it reads them without writing that signature out again (the two
+    cannot drift apart). ``leave_out``: parameters the explanation does not
+    depend on (``aws_client``'s ``service``), accepted nowhere.
+
+    Raises:
+        TypeError: an argument the factory does not take, as calling it would.
+    """
+    import inspect
+
+    signature = inspect.signature(factory)
+    parameters = [
+        parameter
+        for name, parameter in signature.parameters.items()
+        if name not in leave_out and parameter.kind is not inspect.Parameter.VAR_KEYWORD
+    ]
+    bound = signature.replace(parameters=parameters).bind(**arguments)
+    bound.apply_defaults()
+    return dict(bound.arguments)

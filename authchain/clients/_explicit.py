@@ -27,7 +27,13 @@ class ExplicitValues(Source):
 
     def __init__(self, values: Mapping[str, SecretValue[Any]], **common: Any) -> None:
         super().__init__(**common)
-        self._values = dict(values)
+        self._init_runtime()
+        self._values.update(values)
+
+    _runtime_attrs = ("_values",)  # values never travel in a pickle
+
+    def _init_runtime(self) -> None:
+        self._values: dict[str, SecretValue[Any]] = {}
 
     def key_for(self, name: str) -> Key:
         return name
@@ -43,8 +49,3 @@ class ExplicitValues(Source):
 
     def check(self) -> CheckResult:
         return self.result("ok", f"{len(self._values)} explicit values")
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_values"] = {}  # values never travel in a pickle
-        return state

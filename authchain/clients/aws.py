@@ -22,6 +22,7 @@ from authchain.clients._base import (
     Credential,
     Unfingerprintable,
     client_settings,
+    factory_arguments,
     fingerprint,
     lookup_credential,
 )
@@ -135,27 +136,20 @@ def aws_client(
 
 
 @scrubbed
-def explain_aws(
-    credentials: Any = None,
-    *,
-    region_name: str | None = None,
-    profile_name: str | None = None,
-    endpoint_url: str | None = None,
-    credential_name: str | SecretRef | None = None,
-    chain: Chain | None = None,
-) -> ClientExplanation:
-    """Where an ``aws_client`` built with these arguments gets each piece from."""
-    chain = chain or get_default_chain()
+def explain_aws(**arguments: Any) -> ClientExplanation:
+    """Where an ``aws_client`` built with these arguments (its keywords; no service) gets each piece from."""
+    given = factory_arguments(aws_client, arguments, leave_out=("service",))
+    chain = given["chain"] or get_default_chain()
     explanation = ClientExplanation("aws")
     settings = client_settings(
         "aws",
         chain,
         OPTIONS,
-        {"region_name": region_name, "profile_name": profile_name, "endpoint_url": endpoint_url},
+        {name: given[name] for name in ("region_name", "profile_name", "endpoint_url")},
         explanation,
     )
     explanation.origins.pop("credentials", None)
-    found = _credential(credentials, credential_name, chain, settings)
+    found = _credential(given["credentials"], given["credential_name"], chain, settings)
     origin = found.origin
     if found.value is None:
         origin = f"native default (boto3: {_boto3_method(settings['profile_name'])})"

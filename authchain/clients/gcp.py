@@ -19,6 +19,7 @@ from authchain.clients._base import (
     ClientExplanation,
     Credential,
     client_settings,
+    factory_arguments,
     fingerprint,
     lookup_credential,
 )
@@ -102,19 +103,14 @@ def gcp_secret_manager_client(
 
 
 @scrubbed
-def explain_gcp(
-    credentials: Any = None,
-    *,
-    endpoint: str | None = None,
-    credential_name: str | SecretRef | None = None,
-    chain: Chain | None = None,
-) -> ClientExplanation:
-    """Where a GCP client built with these arguments gets each piece from."""
-    chain = chain or get_default_chain()
+def explain_gcp(**arguments: Any) -> ClientExplanation:
+    """Where a ``gcp_secret_manager_client`` built with these keyword arguments gets each piece from."""
+    given = factory_arguments(gcp_secret_manager_client, arguments)
+    chain = given["chain"] or get_default_chain()
     explanation = ClientExplanation("gcp")
-    client_settings("gcp", chain, OPTIONS, {"endpoint": endpoint}, explanation)
+    client_settings("gcp", chain, OPTIONS, {"endpoint": given["endpoint"]}, explanation)
     explanation.origins.pop("credentials", None)
-    found = _credential(credentials, credential_name, chain)
+    found = _credential(given["credentials"], given["credential_name"], chain)
     origin = found.origin
     if found.value is None:
         origin = "native default (google.auth.default())"

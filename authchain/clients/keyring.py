@@ -6,7 +6,7 @@ from typing import Any
 
 from authchain._chain import Chain
 from authchain._default import get_default_chain
-from authchain.clients._base import CACHE, ClientExplanation, client_settings, fingerprint
+from authchain.clients._base import CACHE, ClientExplanation, client_settings, factory_arguments, fingerprint
 from authchain.config import untrusted_endpoint
 from authchain.sources.base import Option
 
@@ -38,9 +38,11 @@ def keyring_backend(backend: str | None = None, *, chain: Chain | None = None) -
     return CACHE.get_or_build(key, build).keyring_backend()
 
 
-def explain_keyring(backend: str | None = None, *, chain: Chain | None = None) -> ClientExplanation:
-    chain = chain or get_default_chain()
+def explain_keyring(**arguments: Any) -> ClientExplanation:
+    """Where a ``keyring_backend`` built with these arguments (the same keywords) gets its backend from."""
+    given = factory_arguments(keyring_backend, arguments)
+    chain = given["chain"] or get_default_chain()
     explanation = ClientExplanation("keyring")
-    client_settings("keyring", chain, OPTIONS, {"backend": backend}, explanation)
+    client_settings("keyring", chain, OPTIONS, {"backend": given["backend"]}, explanation)
     explanation.origins.setdefault("backend", "native default (keyring's choice)")
     return explanation

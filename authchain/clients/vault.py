@@ -17,7 +17,14 @@ from typing import Any
 from authchain._chain import Chain
 from authchain._default import get_default_chain
 from authchain._scrub import scrubbed
-from authchain.clients._base import CACHE, ClientExplanation, client_settings, fingerprint, lookup_credential
+from authchain.clients._base import (
+    CACHE,
+    ClientExplanation,
+    client_settings,
+    factory_arguments,
+    fingerprint,
+    lookup_credential,
+)
 from authchain.clients._coerce import coerce_single, is_place
 from authchain.config import untrusted_endpoint
 from authchain.errors import ConfigError
@@ -84,26 +91,17 @@ def vault_client(
 
 
 @scrubbed
-def explain_vault(
-    *,
-    url: str | None = None,
-    token: Any = None,
-    role_id: Any = None,
-    secret_id: Any = None,
-    jwt: Any = None,
-    auth: str | None = None,
-    namespace: str | None = None,
-    credential_names: dict[str, str] | None = None,
-    chain: Chain | None = None,
-) -> ClientExplanation:
-    """Where a ``vault_client`` built with these arguments gets each piece from."""
-    chain = chain or get_default_chain()
+def explain_vault(**arguments: Any) -> ClientExplanation:
+    """Where a ``vault_client`` built with these arguments (the same keywords) gets each piece from."""
+    given = factory_arguments(vault_client, arguments)
+    chain = given["chain"] or get_default_chain()
     explanation = ClientExplanation("vault")
     settings = client_settings(
-        "vault", chain, _options(), {"url": url, "auth": auth, "namespace": namespace}, explanation
+        "vault", chain, _options(), {name: given[name] for name in ("url", "auth", "namespace")}, explanation
     )
+    credential_names = given["credential_names"]
     settings.update(credential_names or {})
-    explicit = {"token": token, "role_id": role_id, "secret_id": secret_id, "jwt": jwt}
+    explicit = {piece: given[piece] for piece in ("token", "role_id", "secret_id", "jwt")}
     _names_from_references(explicit, settings, credential_names)
     for piece in _pieces(settings["auth"]):
         from authchain.sources.vault import DEFAULT_CREDENTIAL_NAMES

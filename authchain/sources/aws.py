@@ -409,6 +409,10 @@ class _AWSSource(Source):
         self.timeout = float(timeout)
         self._init_runtime()
 
+    # Clients hold credentials and sockets; they are rebuilt where the
+    # source is unpickled (a Dask worker uses its own connection).
+    _runtime_attrs = ("_lock", "_clients", "_credential_method")
+
     def _init_runtime(self) -> None:
         self._lock = threading.Lock()
         self._clients: dict[str | None, Any] = {}
@@ -567,18 +571,6 @@ class _AWSSource(Source):
             clients, self._clients = self._clients, {}
         for client in clients.values():
             client.close()
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Clients hold credentials and sockets; they are rebuilt where the
-        # source is unpickled (a Dask worker uses its own connection).
-        state = self.__dict__.copy()
-        for runtime in ("_lock", "_clients", "_credential_method"):
-            state.pop(runtime, None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._init_runtime()
 
 
 # -- Secrets Manager ---------------------------------------------------------------------
@@ -874,6 +866,12 @@ class AWSParameterStoreSource(_AWSSource):
         self._clock = clock
         self._init_snapshot()
 
+    _runtime_attrs = ("_snapshot_lock", "_snapshot", "_snapshot_at")
+
+    def _init_runtime(self) -> None:
+        super()._init_runtime()
+        self._init_snapshot()
+
     def _init_snapshot(self) -> None:
         self._snapshot_lock = threading.Lock()
         self._snapshot: dict[str, Found] | None = None
@@ -1032,13 +1030,3 @@ class AWSParameterStoreSource(_AWSSource):
         with self._snapshot_lock:
             self._snapshot = None
         super().close()
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = super().__getstate__()
-        for runtime in ("_snapshot_lock", "_snapshot", "_snapshot_at"):
-            state.pop(runtime, None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        super().__setstate__(state)
-        self._init_snapshot()

@@ -35,6 +35,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from authchain._pickling import ProcessLocal
 from authchain._records import record
 from authchain.errors import BackendError, ConfigError
 from authchain.refs import SecretRef
@@ -235,7 +236,7 @@ COMMON_OPTIONS: tuple[Option, ...] = (
 )
 
 
-class Source(ABC):
+class Source(ProcessLocal, ABC):
     """One place secrets can come from: a backend plus its settings.
 
     Class attributes describe the *type* (``type``, ``rank``, ``options``);
@@ -444,7 +445,7 @@ class Source(ABC):
             chain = get_default_chain()
         return chain.resolve_for(self, name, default=default)
 
-    def close(self) -> None:  # noqa: B027 - optional hook with a working default
+    def close(self) -> None:
         """Release clients and connections. The chain calls it on ``close()``."""
 
     def __repr__(self) -> str:

@@ -59,6 +59,11 @@ class DotenvSource(Source):
         self.prefix = prefix
         self.interpolate = interpolate
         self.encoding = encoding
+        self._init_runtime()
+
+    _runtime_attrs = ("_lock", "_parsed")  # parsed values stay in this process
+
+    def _init_runtime(self) -> None:
         self._lock = threading.Lock()
         self._parsed: dict[Path, tuple[tuple[int, int], dict[str, str | None]]] = {}
 
@@ -136,16 +141,6 @@ class DotenvSource(Source):
 
     def settings(self) -> dict[str, Any]:
         return {**super().settings(), "path": str(self.path)}
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_parsed"] = {}  # parsed values stay in this process
-        del state["_lock"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
 
 def _shown(path: Path | str) -> str:

@@ -36,6 +36,10 @@ class EnvSource(Source):
         Option("ignore_empty", bool, False, "treat empty variables as not set"),
     )
 
+    # A test's environ mapping may hold values: a seam, not a setting, so it
+    # never travels in a pickle (os.environ itself does not pickle either).
+    _seam_attrs = ("_environ",)
+
     def __init__(
         self,
         *,
@@ -85,11 +89,3 @@ class EnvSource(Source):
 
     def check(self) -> CheckResult:
         return self.result("ok", "reads the process environment")
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        if state.get("_environ") is not None:  # os.environ itself does not pickle either
-            # A test mapping may hold values; it is a seam, not settings, so it
-            # never travels inside a pickle.
-            state["_environ"] = None
-        return state

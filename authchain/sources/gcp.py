@@ -115,6 +115,10 @@ class GCPSecretManagerSource(Source):
         Option("name_transform", str, "none", "how a name becomes a secret id", choices=TRANSFORMS),
     )
 
+    # A test's environ mapping may hold values: a seam, not a setting, so it
+    # never travels in a pickle (os.environ itself does not pickle either).
+    _seam_attrs = ("_environ",)
+
     def __init__(
         self,
         *,
@@ -159,6 +163,10 @@ class GCPSecretManagerSource(Source):
         self.name_transform = name_transform
         self._environ = environ
         self._init_runtime()
+
+    # Clients, channels and credentials belong to the process that made
+    # them; a copy on a worker builds its own on first use.
+    _runtime_attrs = ("_lock", "_client", "_auth")
 
     def _init_runtime(self) -> None:
         self._lock = threading.RLock()
@@ -357,20 +365,6 @@ class GCPSecretManagerSource(Source):
             self._auth = None
         if client is not None:
             client.transport.close()
-
-    def __getstate__(self) -> dict[str, Any]:
-        # Clients, channels and credentials belong to the process that made
-        # them; a copy on a worker builds its own on first use.
-        state = self.__dict__.copy()
-        for runtime in ("_lock", "_client", "_auth"):
-            state.pop(runtime, None)
-        if state.get("_environ") is not None:
-            state["_environ"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._init_runtime()
 
 
 # -- outcomes ------------------------------------------------------------------------

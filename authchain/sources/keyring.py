@@ -73,6 +73,11 @@ class KeyringSource(Source):
         self.service = service or DEFAULT_SERVICE
         self.backend = backend if isinstance(backend, str) else None
         self._given = backend  # a path or an instance
+        self._init_runtime()
+
+    _runtime_attrs = ("_lock", "_keyring")
+
+    def _init_runtime(self) -> None:
         self._lock = threading.Lock()
         self._keyring: Any = None
 
@@ -213,18 +218,6 @@ class KeyringSource(Source):
             raise BackendError(
                 f"{_label(backend)} failed on {where}: {type(error).__name__}: {_text(error)}"
             ) from error
-
-    # -- pickling: settings only ------------------------------------------------------
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        del state["_lock"]
-        state["_keyring"] = None
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
 
 _DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*([.:][A-Za-z_][A-Za-z0-9_]*)+")

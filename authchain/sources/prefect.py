@@ -73,6 +73,10 @@ class PrefectSource(Source):
         Option("legacy_env", bool, True, "honour Prefect 1 PREFECT__CONTEXT__SECRETS__<NAME> variables"),
     )
 
+    # A test's environ mapping may hold values: a seam, not a setting, so it
+    # never travels in a pickle (os.environ itself does not pickle either).
+    _seam_attrs = ("_environ",)
+
     def __init__(
         self,
         *,
@@ -87,10 +91,6 @@ class PrefectSource(Source):
         self.only_in_run = only_in_run
         self.legacy_env = legacy_env
         self._environ = environ
-
-    def __getstate__(self) -> dict[str, Any]:
-        # The environ seam may hold Prefect 1 secret values: it never travels in a pickle.
-        return {**self.__dict__, "_environ": None}
 
     def key_for(self, name: str) -> Key:
         return (name, self.block_prefix + block_name_for(name))

@@ -172,6 +172,10 @@ class VaultSource(Source):
         ),
     )
 
+    # A test's environ mapping may hold values: a seam, not a setting, so it
+    # never travels in a pickle (os.environ itself does not pickle either).
+    _seam_attrs = ("_environ",)
+
     def __init__(
         self,
         *,
@@ -240,6 +244,19 @@ class VaultSource(Source):
         self._environ = environ
         self._clock = clock
         self._init_runtime()
+
+    _runtime_attrs = (
+        "_lock",
+        "_client",
+        "_pid",
+        "_session_token",
+        "_logged_in",
+        "_ttl",
+        "_renewable",
+        "_expires_at",
+        "_refresh_at",
+        "_kv_mounts",
+    )
 
     def _init_runtime(self) -> None:
         self._lock = threading.Lock()
@@ -664,31 +681,6 @@ class VaultSource(Source):
                 chain.invalidate(name)
             except ConfigError:
                 continue
-
-    # -- pickling: settings only ------------------------------------------------
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        for runtime in (
-            "_lock",
-            "_client",
-            "_pid",
-            "_session_token",
-            "_logged_in",
-            "_ttl",
-            "_renewable",
-            "_expires_at",
-            "_refresh_at",
-            "_kv_mounts",
-        ):
-            state.pop(runtime, None)
-        if state.get("_environ") is not None:  # os.environ itself does not pickle either
-            state["_environ"] = None  # a test seam, not a setting
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._init_runtime()
 
 
 # -- helpers -----------------------------------------------------------------------

@@ -176,8 +176,7 @@ class SourceContractTests:
         with Chain([source], cache_ttl=0) as chain, pytest.raises(SecretNotFound) as caught:
             chain.resolve(name)
         text = str(caught.value)
-        label = source.name if source.name == source.type else f"{source.name} ({source.type})"
-        assert f"\n    {label}: " in text, "SecretNotFound must list the source"
+        assert f"\n    {source.label}: " in text, "SecretNotFound must list the source"
         assert [a.source for a in caught.value.attempts] == ["explicit", source.name]
         assert caught.value.attempts[-1].outcome == "not_found"
         assert_not_leaked(planted, text, "SecretNotFound")

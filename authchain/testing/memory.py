@@ -38,10 +38,16 @@ class MemorySource(Source):
         **common: Any,
     ) -> None:
         super().__init__(**common)
-        self._values: dict[str, str | bytes] = dict(values or {})
+        self._init_runtime()
+        self._values.update(values or {})
         self.batches = batch  # type: ignore[misc]
         self.calls = 0
         self.batch_calls = 0
+
+    _runtime_attrs = ("_values", "_lock")  # values never travel in a pickle
+
+    def _init_runtime(self) -> None:
+        self._values: dict[str, str | bytes] = {}
         self._lock = threading.Lock()
 
     def __setitem__(self, name: str, value: str | bytes) -> None:
@@ -85,16 +91,6 @@ class MemorySource(Source):
 
     def check(self) -> CheckResult:
         return self.result("ok", f"{len(self._values)} secrets in memory")
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        state["_values"] = {}  # values never travel in a pickle
-        del state["_lock"]
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
 
 
 def register_memory_source() -> None:
