@@ -21,6 +21,7 @@ from typing import Any
 from authchain._cache import SingleFlight
 from authchain._chain import Chain
 from authchain._pickling import ProcessLocal
+from authchain._records import record
 from authchain._retry import deadline_scope
 from authchain.config import _SECRET_KEY, check_expanded_secret_setting, expand
 from authchain.errors import ConfigError
@@ -63,7 +64,7 @@ class ClientExplanation:
         return "\n".join(lines)
 
 
-@dataclass(frozen=True)
+@record
 class Credential:
     """A credential the factory found, and where. ``value`` is None: the SDK decides."""
 

@@ -35,10 +35,10 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
 from authchain import _sdk_credentials, masking
+from authchain._records import record
 from authchain._scrub import scrubbed
 from authchain.errors import AuthChainError, BackendError, ConfigError
 from authchain.refs import SecretRef
@@ -183,7 +183,7 @@ _SERVER_CODES = frozenset(
 )
 
 
-@dataclass(frozen=True)
+@record
 class _Failure:
     """What went wrong with one AWS call, already stripped of anything secret."""
 

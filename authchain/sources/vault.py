@@ -40,11 +40,11 @@ import re
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 from authchain import _sdk_credentials, masking
+from authchain._records import record
 from authchain.errors import BackendError, ConfigError
 from authchain.refs import SecretRef, is_reference
 from authchain.sources.base import CheckResult, Found, Key, NotFound, Option, Source
@@ -77,7 +77,7 @@ DEFAULT_CREDENTIAL_NAMES = {
 }
 
 
-@dataclass(frozen=True)
+@record
 class VaultKey:
     """One read: which secret, which KV version, and which field of it to return.
 
