@@ -219,9 +219,24 @@ class Chain(ProcessLocal):
         Raises:
             ConfigError: naming the file, the key and what was expected.
         """
-        from authchain.config import build_chain, load_settings
+        from authchain.config import load_settings
 
-        return build_chain(load_settings(path, profile=profile, environ=environ))
+        return cls.from_settings(load_settings(path, profile=profile, environ=environ))
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, cwd: Path | None = None) -> Chain:
+        """The chain ``settings`` describe: its sources (built and validated) and its policy.
+
+        Args:
+            settings: what :func:`authchain.config.load_settings` read.
+            cwd: where the default chain's ``./.env`` is (default: the settings' ``cwd``).
+
+        Raises:
+            ConfigError: a source's settings are invalid, or its plugin is missing.
+        """
+        from authchain._build import build_sources, chain_options
+
+        return cls(build_sources(settings, cwd), **chain_options(settings), settings=settings)
 
     # -- the public verbs -------------------------------------------------
 
@@ -270,6 +285,21 @@ class Chain(ProcessLocal):
             if default is _MISSING or not isinstance(error, SecretNotFound):
                 raise
             return default  # type: ignore[no-any-return]
+
+    def resolve_with_source(self, name: NameOrRef) -> tuple[SecretValue[Any], Attempt]:
+        """:meth:`resolve`, and the attempt of the source that had the name (``authchain resolve --json``).
+
+        Raises:
+            SecretNotFound, BackendError, ConfigError: as :meth:`resolve` (there is no default).
+        """
+        self._check_open()
+        try:
+            with deadline_scope(self.deadline, self._clock):
+                return self._first(name)
+        except AuthChainError as error:
+            if self._closed.is_set() and not isinstance(error, ChainClosedError):
+                raise self._closed_error() from error
+            raise
 
     def _first(self, name: NameOrRef, *, remember: bool = False) -> tuple[SecretValue[Any], Attempt]:
         """Walk the sources until one has ``name``; the winner's attempt comes along."""

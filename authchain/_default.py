@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 
+from authchain._ambient import register_default_chain
 from authchain._chain import Chain
 
 __all__ = ["get_default_chain", "reset_default_chain", "set_default_chain"]
@@ -35,6 +36,9 @@ def set_default_chain(chain: Chain | None) -> Chain | None:
     with _lock:
         previous, _chain = _chain, chain
     return previous
+
+
+register_default_chain(get_default_chain)
 
 
 def reset_default_chain() -> None:

@@ -19,7 +19,6 @@ from typing import Any, NoReturn
 
 from authchain import masking
 from authchain._chain import Chain
-from authchain._retry import deadline_scope
 from authchain._scrub import scrubbed
 from authchain.errors import AuthChainError, ConfigError, SecretNotFound
 from authchain.values import MASK
@@ -219,8 +218,7 @@ def _print_json(data: Any) -> None:
 @scrubbed
 def _resolve(args: argparse.Namespace) -> int:
     chain = _chain(args)
-    with deadline_scope(chain.deadline, chain._clock):  # as Chain.resolve: a hung backend stops
-        value, attempt = chain._first(args.name)
+    value, attempt = chain.resolve_with_source(args.name)
     secret = value.get_secret_value()
     if args.json:
         shown: Any = MASK

@@ -33,7 +33,7 @@ from authchain.sources.base import Option, _suggest
 if TYPE_CHECKING:
     from authchain._chain import Chain
 
-__all__ = ["CONFIG_FILENAME", "Settings", "build_chain", "find_config_file", "load_settings"]
+__all__ = ["CONFIG_FILENAME", "Settings", "find_config_file", "load_settings"]
 
 CONFIG_FILENAME = "authchain.toml"
 
@@ -103,7 +103,7 @@ class Settings(ProcessLocal):
     """``named`` (the user named the file), ``trusted`` (found and trusted with
     ``authchain trust``), ``untrusted`` (found, and not trusted as it is now),
     or ``no file``. Sources whose endpoint an untrusted file names get no
-    credentials (:func:`build_chain`)."""
+    credentials (see ``Chain.from_settings``)."""
 
     # A pickled chain carries its settings; the environment (which may hold
     # secrets) stays in this process.
@@ -666,41 +666,6 @@ def active_source_names(settings: Settings, definitions: Mapping[str, Mapping[st
         key=lambda item: (load_source_class(item[1][1]["type"]).rank, item[0]),
     )
     return [name for _, (name, _) in ranked]
-
-
-def build_chain(settings: Settings, cwd: Path | None = None) -> Chain:
-    """Instantiate the sources the settings describe and wrap them in a :class:`Chain`."""
-    from authchain._chain import Chain
-
-    # Without configured sources the default .env is ./.env (the working
-    # directory), not the config file's folder: DESIGN's default chain.
-    definitions = (
-        settings.sources if settings.sources is not None else default_source_definitions(cwd or settings.cwd)
-    )
-    sources = []
-    for name in active_source_names(settings, definitions):
-        table = definitions[name]
-        cls = load_source_class(table["type"])
-        origin = settings.origins.get(f"sources.{name}.type", settings.display)
-        where = f"{origin}: {settings.key_prefix}sources.{name}"
-        options = {key: value for key, value in table.items() if key != "type"}
-        source = cls.from_settings(name, options, where=where, base_dir=settings.base_dir)
-        refused = untrusted_endpoint(settings, f"sources.{name}", cls.endpoint_options)
-        if refused:
-            source.restrict_credentials(refused)
-        sources.append(source)
-    return Chain(
-        sources,
-        cache_ttl=settings.value("cache_ttl"),
-        negative_ttl=settings.value("negative_ttl"),
-        stale_if_error=settings.value("stale_if_error"),
-        retries=settings.value("retries"),
-        backoff=settings.value("backoff"),
-        backoff_max=settings.value("backoff_max"),
-        max_workers=settings.value("max_workers"),
-        secrets=settings.secrets,
-        settings=settings,
-    )
 
 
 def describe(chain: Chain, settings: Settings) -> dict[str, Any]:

@@ -164,9 +164,9 @@ class SecretRef:
         This is why references, not values, should cross process boundaries:
         the worker that calls ``resolve`` uses its own config and credentials.
         """
-        from authchain._default import get_default_chain
+        from authchain._ambient import default_chain
 
-        return (chain or get_default_chain()).resolve(self)
+        return (chain or default_chain()).resolve(self)
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:

@@ -440,9 +440,9 @@ class Source(ProcessLocal, ABC):
         self.ensure_credentials_allowed()
         chain = getattr(self, "_chain", None)
         if chain is None:
-            from authchain._default import get_default_chain
+            from authchain._ambient import default_chain
 
-            chain = get_default_chain()
+            chain = default_chain()
         return chain.resolve_for(self, name, default=default)
 
     def close(self) -> None:

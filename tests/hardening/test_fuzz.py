@@ -22,9 +22,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from authchain import ConfigError, SecretNotFound, SecretRef, masking
+from authchain import Chain, ConfigError, SecretNotFound, SecretRef, masking
 from authchain._registry import load_source_class, registered_types
-from authchain.config import TOP_LEVEL, build_chain, load_settings
+from authchain.config import TOP_LEVEL, load_settings
 from authchain.masking import Masker
 from authchain.refs import KNOWN_SCHEMES, is_reference
 from tests.hardening.conftest import BACKENDS, REMOTE, Backend, make_backend
@@ -205,7 +205,9 @@ def test_config_documents_load_or_raise_config_error(
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     environ = {"SET_VARIABLE": "5", "HOME": str(folder)}
     try:
-        chain = build_chain(load_settings(path, profile=profile, environ=environ, cwd=folder), cwd=folder)
+        chain = Chain.from_settings(
+            load_settings(path, profile=profile, environ=environ, cwd=folder), cwd=folder
+        )
     except ConfigError as error:
         message = str(error)
     else:

@@ -28,7 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authchain import Chain, ConfigError, SecretRef, masking
-from authchain.config import build_chain, describe, load_settings
+from authchain.config import describe, load_settings
 from authchain.errors import BackendError
 from authchain.masking import Masker
 from authchain.refs import KNOWN_SCHEMES, is_reference
@@ -246,7 +246,7 @@ def test_url_passwords_are_redacted_in_config_check_errors_and_reprs(tmp_path: P
     config = _url_config(tmp_path, canary)
     settings_ = load_settings(config, environ={"HARDEN_NO_SUCH_TOKEN": "x"}, cwd=tmp_path)
     assert_absent(canary, repr(settings_), "repr(Settings)")
-    with build_chain(settings_) as chain:
+    with Chain.from_settings(settings_) as chain:
         shown = json.dumps(describe(chain, settings_))
         assert_absent(canary, shown, "describe() (authchain config)")
         assert "admin:***@127.0.0.1" in shown
@@ -582,7 +582,7 @@ def test_run_passes_memory_references_through_as_text(tmp_path: Path) -> None:
 def _load_and_explain_vault(config: Path, environ: dict[str, str], folder: Path) -> None:
     from authchain.clients import explain_client
 
-    with build_chain(load_settings(config, environ=environ, cwd=folder)) as chain:
+    with Chain.from_settings(load_settings(config, environ=environ, cwd=folder)) as chain:
         explain_client("vault", chain=chain)
 
 
