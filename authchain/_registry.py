@@ -26,7 +26,13 @@ from authchain.errors import ConfigError
 if TYPE_CHECKING:
     from authchain.sources.base import Source
 
-__all__ = ["load_source_class", "plugin_errors", "register_testing_type", "registered_types"]
+__all__ = [
+    "load_source_class",
+    "plugin_errors",
+    "production_types",
+    "register_testing_type",
+    "registered_types",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -66,6 +72,11 @@ def _entry_points() -> dict[str, str]:
 def _is_testing_target(target: str) -> bool:
     module = target.partition(":")[0].strip()
     return module == _TESTING_PACKAGE or module.startswith(_TESTING_PACKAGE + ".")
+
+
+def production_types() -> dict[str, str]:
+    """Every source type an installed process knows (testing types aside): entry points over built-ins."""
+    return {**_BUILTIN, **_entry_points()}
 
 
 def registered_types() -> dict[str, str]:

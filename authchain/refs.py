@@ -1,10 +1,14 @@
 """Secret references: ``SCHEME://LOCATION[?PARAMS][#KEY]`` naming one secret in one backend.
 
-Parsing is syntax only: it never imports a backend or touches the network, so
+Parsing is syntax only: it never imports an SDK or touches the network, so
 a reference to a backend whose extra is not installed still parses (resolving
-it is what fails, with the extra named). Each scheme has one small validator;
-a malformed reference is a :class:`~authchain.errors.ConfigError` that says
-what is wrong and shows the expected form.
+it is what fails, with the extra named). This module knows the shape every
+reference shares; each backend contributes its own grammar (a
+:class:`ReferenceGrammar`: the expected form, its parameters and one small
+validator) as its source class's ``reference_grammar``, found through the
+``authchain.sources`` registration like the class itself. A malformed
+reference is a :class:`~authchain.errors.ConfigError` that says what is
+wrong and shows the expected form.
 
 No message quotes the text it was given, nor any part of it: a reference is
 where a value is sometimes pasted by mistake (``SecretRef.parse(password)``,
@@ -27,14 +31,26 @@ if TYPE_CHECKING:
     from authchain._chain import Chain
     from authchain.values import SecretValue
 
-__all__ = ["SecretRef", "is_reference"]
+__all__ = [
+    "GENERIC_GRAMMAR",
+    "POSITIVE_INT",
+    "VARIABLE_NAME",
+    "LazyPattern",
+    "ReferenceGrammar",
+    "SecretRef",
+    "any_location",
+    "check_json_field",
+    "is_reference",
+    "require",
+]
 
 
-class _Pattern:
+class LazyPattern:
     """A regular expression compiled when first used.
 
-    The sixteen below cost about 4 ms to compile, a quarter of the start-up
-    budget of ``import authchain``, and most programs use two or three.
+    The sixteen the built-in grammars use cost about 4 ms to compile, a
+    quarter of the start-up budget of ``import authchain``, and most programs
+    use two or three.
     """
 
     __slots__ = ("_compiled", "_flags", "_source")
@@ -58,32 +74,31 @@ class _Pattern:
         return self._get().search(text)
 
 
-_SCHEME_RE = _Pattern(r"([a-z][a-z0-9-]*)://(.*)", re.DOTALL)
-_FORBIDDEN_RE = _Pattern(r"[\x00-\x20\x7f]")
-_ENV_NAME = _Pattern(r"[A-Za-z_][A-Za-z0-9_.-]*")
-_JSON_KEY = _Pattern(r"[^#?&\x00-\x20\x7f]+")
-_VAULT_SEGMENT = _Pattern(r"[A-Za-z0-9_.@+=,-]+")
-_AWS_SM_NAME = _Pattern(r"[A-Za-z0-9/_+=.@-]{1,2048}")
-_AWS_SM_ARN = _Pattern(
-    r"arn:aws[a-z-]*:secretsmanager:(?P<region>[a-z0-9-]+):\d{12}:secret:[A-Za-z0-9/_+=.@-]+"
-)
-_AWS_REGION = _Pattern(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
-_AWS_STAGE = _Pattern(r"[A-Za-z0-9_.-]{1,256}")
-_AWS_VERSION_ID = _Pattern(r"[A-Za-z0-9-]{32,64}")
-_SSM_NAME = _Pattern(r"/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
-_SSM_LABEL = _Pattern(r"[A-Za-z0-9_.-]{1,100}")
-_GCP_PROJECT = _Pattern(r"[a-z0-9][a-z0-9-]{0,62}")
-_GCP_ID = _Pattern(r"[A-Za-z0-9_-]{1,255}")
-_PREFECT_BLOCK = _Pattern(r"[a-z0-9-]+")
-_POSITIVE_INT = _Pattern(r"[1-9][0-9]{0,9}")
+_SCHEME_RE = LazyPattern(r"([a-z][a-z0-9-]*)://(.*)", re.DOTALL)
+_FORBIDDEN_RE = LazyPattern(r"[\x00-\x20\x7f]")
+_JSON_KEY = LazyPattern(r"[^#?&\x00-\x20\x7f]+")
+VARIABLE_NAME = LazyPattern(r"[A-Za-z_][A-Za-z0-9_.-]*")
+"""A name as an environment variable (or a ``credentials`` setting) writes it."""
+POSITIVE_INT = LazyPattern(r"[1-9][0-9]{0,9}")
+"""A version number as references write it (vault ``?version=``, SSM ``:N``)."""
 
 
 @record
-class _Scheme:
+class ReferenceGrammar:
+    """How one scheme's references look: what a backend contributes to parsing.
+
+    ``validate(location, fragment, params)`` raises :class:`ConfigError`
+    (through :func:`require`) naming the rule broken, never the text, and
+    returns the location to keep. ``params``: the ``?NAME=VALUE`` names
+    allowed (None: any, for a plugin that declares none). ``json_fragment``:
+    False where ``#`` names something else than a JSON field (dotenv's
+    variable).
+    """
+
     form: str
     validate: Callable[[str, str | None, dict[str, str]], str]
-    params: frozenset[str] = frozenset()
-    json_fragment: bool = True  # False where '#' names something else (dotenv)
+    params: frozenset[str] | None = frozenset()
+    json_fragment: bool = True
 
 
 @record
@@ -128,7 +143,7 @@ class SecretRef:
                 "for example env://DB_PASSWORD or vault://secret/app#password"
             )
         scheme, rest = match.groups()
-        spec = _scheme_spec(scheme)
+        spec = _grammar(scheme)
         bad = _FORBIDDEN_RE.search(rest)
         if bad:
             raise ConfigError(
@@ -145,8 +160,7 @@ class SecretRef:
     @property
     def field(self) -> str | None:
         """The JSON field to pick from the secret (``#KEY``), if the scheme uses one."""
-        spec = _SCHEMES.get(self.scheme) or _TESTING_SCHEMES.get(self.scheme)
-        if spec is not None and not spec.json_fragment:
+        if not _grammar(self.scheme).json_fragment:
             return None
         return self.fragment
 
@@ -223,12 +237,9 @@ def is_reference(text: object) -> bool:
     match = _SCHEME_RE.match(text)
     if match is None:
         return False
-    scheme = match.group(1)
-    if scheme in _SCHEMES:
-        return True
     from authchain._registry import registered_types
 
-    return scheme in registered_types()
+    return match.group(1) in registered_types()
 
 
 def parses_as_reference(value: object) -> bool:
@@ -245,21 +256,29 @@ def parses_as_reference(value: object) -> bool:
     return True
 
 
-def _scheme_spec(scheme: str) -> _Scheme:
-    spec = _SCHEMES.get(scheme)
-    if spec is not None:
-        return spec
-    from authchain._registry import registered_types
-
-    if scheme in registered_types():
-        return _TESTING_SCHEMES.get(scheme, _PLUGIN_SCHEME)
-    known = ", ".join(sorted(_SCHEMES))
-    raise ConfigError(
-        f"unknown reference scheme (not shown){_suggestion(scheme, _SCHEMES)}; known schemes: {known}"
-    )
+# Grammars found so far, by scheme: loading a source class is done once.
+_grammars: dict[str, ReferenceGrammar] = {}
 
 
-def _split(scheme: str, rest: str, spec: _Scheme) -> tuple[str, str | None, dict[str, str]]:
+def _grammar(scheme: str) -> ReferenceGrammar:
+    """The grammar the source type registered for ``scheme`` declares (generic if none)."""
+    from authchain._registry import load_source_class, production_types, registered_types
+
+    if scheme not in registered_types():  # asked each time: test sessions register and withdraw types
+        known = sorted(production_types())
+        hint = _suggestion(scheme, known)
+        raise ConfigError(f"unknown reference scheme (not shown){hint}; known schemes: {', '.join(known)}")
+    grammar = _grammars.get(scheme)
+    if grammar is None:
+        try:
+            declared = getattr(load_source_class(scheme), "reference_grammar", None)
+        except ConfigError:  # a plugin that cannot load: its references parse; resolving says why
+            declared = None
+        grammar = _grammars[scheme] = declared or GENERIC_GRAMMAR
+    return grammar
+
+
+def _split(scheme: str, rest: str, spec: ReferenceGrammar) -> tuple[str, str | None, dict[str, str]]:
     rest, has_fragment, fragment = rest.partition("#")
     query = ""
     if "?" in fragment:  # accept KEY?query as well as ?query#KEY
@@ -276,14 +295,14 @@ def _split(scheme: str, rest: str, spec: _Scheme) -> tuple[str, str | None, dict
                 f"reference {scheme}://... has a malformed parameter (expected NAME=VALUE); "
                 f"expected {spec.form}"
             )
-        if spec is not _PLUGIN_SCHEME and key not in spec.params:
+        if spec.params is not None and key not in spec.params:
             allowed = ", ".join(sorted(spec.params)) or "none"
             raise ConfigError(
                 f"reference {scheme}://... has an unknown parameter{_suggestion(key, spec.params)} "
                 f"(allowed: {allowed}); expected {spec.form}"
             )
         if key in params:
-            shown = "" if spec is _PLUGIN_SCHEME else f" {key!r}"  # a known name, safe to show
+            shown = "" if spec.params is None else f" {key!r}"  # a known name, safe to show
             raise ConfigError(f"reference {scheme}://... repeats the parameter{shown}")
         params[key] = value
     return rest, fragment if has_fragment else None, params
@@ -297,152 +316,34 @@ def _suggestion(word: str, known: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-def _require(condition: bool, message: str) -> None:
+def require(condition: bool, message: str) -> None:
+    """Raise ``ConfigError(message)`` unless ``condition``: a grammar's one way to refuse."""
     if not condition:
         raise ConfigError(message)
 
 
-def _check_json_field(fragment: str | None) -> None:
+def check_json_field(fragment: str | None) -> None:
+    """Refuse a ``#KEY`` that cannot name a JSON field."""
     if fragment is not None:
-        _require(bool(_JSON_KEY.fullmatch(fragment)), "the #KEY is not a valid field name")
+        require(bool(_JSON_KEY.fullmatch(fragment)), "the #KEY is not a valid field name")
 
 
-def _env(location: str, fragment: str | None, params: dict[str, str]) -> str:
-    _require(
-        bool(_ENV_NAME.fullmatch(location)), "the location is not a variable name ([A-Za-z_][A-Za-z0-9_.-]*)"
-    )
-    _check_json_field(fragment)
+def any_location(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    """The validator of a grammar that only needs a location (and a JSON ``#KEY``, if any)."""
+    require(bool(location), "the location is empty")
+    check_json_field(fragment)
     return location
 
 
-def _dotenv(location: str, fragment: str | None, params: dict[str, str]) -> str:
-    _require(fragment is not None, "the variable to read is missing (#KEY)")
-    _require(
-        bool(_ENV_NAME.fullmatch(fragment or "")),
-        "the #KEY is not a variable name ([A-Za-z_][A-Za-z0-9_.-]*)",
-    )
-    return location
+GENERIC_GRAMMAR = ReferenceGrammar("SCHEME://LOCATION[?NAME=VALUE][#KEY]", any_location, params=None)
+"""For a source type that declares no ``reference_grammar`` (or whose plugin cannot load)."""
 
 
-def _keyring(location: str, fragment: str | None, params: dict[str, str]) -> str:
-    service, slash, username = location.partition("/")
-    _require(bool(service) and bool(slash) and bool(username), "needs SERVICE/USERNAME")
-    _check_json_field(fragment)
-    return location
+def __getattr__(name: str) -> object:
+    # KNOWN_SCHEMES: every production source type (testing types aside), read
+    # from the registry when asked, so it includes plugins and costs nothing at import.
+    if name == "KNOWN_SCHEMES":
+        from authchain._registry import production_types
 
-
-def _vault(location: str, fragment: str | None, params: dict[str, str]) -> str:
-    segments = location.split("/")
-    _require(len(segments) >= 2, "needs a mount and a path (MOUNT/PATH)")
-    for number, segment in enumerate(segments, start=1):
-        _require(segment != "", "the path has an empty segment ('//' or a leading/trailing '/')")
-        _require(segment not in {".", ".."}, "'.' and '..' are not allowed in a path")
-        _require(
-            bool(_VAULT_SEGMENT.fullmatch(segment)),
-            f"path segment {number} has characters outside [A-Za-z0-9_.@+=,-]",
-        )
-    _require(params.get("kv", "2") in {"1", "2"}, "kv must be 1 or 2")
-    if "version" in params:
-        _require(bool(_POSITIVE_INT.fullmatch(params["version"])), "version must be a positive integer")
-        _require(params.get("kv", "2") == "2", "version needs KV v2")
-    _check_json_field(fragment)
-    return location
-
-
-def _aws_sm(location: str, fragment: str | None, params: dict[str, str]) -> str:
-    arn = _AWS_SM_ARN.fullmatch(location)
-    _require(
-        bool(arn) or (bool(_AWS_SM_NAME.fullmatch(location)) and not location.startswith("arn:")),
-        "the location is neither a secret name ([A-Za-z0-9/_+=.@-]) nor a Secrets Manager ARN",
-    )
-    if "stage" in params:
-        _require(bool(_AWS_STAGE.fullmatch(params["stage"])), "stage is not a valid staging label")
-    if "version_id" in params:
-        _require(bool(_AWS_VERSION_ID.fullmatch(params["version_id"])), "version_id is not a version id")
-    if "region" in params:
-        _require(
-            bool(_AWS_REGION.fullmatch(params["region"])),
-            "the region is not a region name (such as eu-west-1)",
-        )
-    _check_json_field(fragment)
-    return location
-
-
-def _aws_ssm(location: str, fragment: str | None, params: dict[str, str]) -> str:
-    name, colon, selector = location.rpartition(":") if ":" in location else (location, "", "")
-    _require(bool(_SSM_NAME.fullmatch(name)), "the location is not a parameter name (/PATH/NAME)")
-    if colon:
-        _require(bool(_SSM_LABEL.fullmatch(selector)), "the :VERSION or :LABEL selector is empty or invalid")
-        _require(
-            "version" not in params and "label" not in params, "give the version either as :N or ?version=N"
-        )
-    if "version" in params:
-        _require(bool(_POSITIVE_INT.fullmatch(params["version"])), "version must be a positive integer")
-    _require(not ("version" in params and "label" in params), "give a version or a label, not both")
-    if "label" in params:
-        _require(bool(_SSM_LABEL.fullmatch(params["label"])), "label is not a valid label")
-    if "region" in params:
-        _require(
-            bool(_AWS_REGION.fullmatch(params["region"])),
-            "the region is not a region name (such as eu-west-1)",
-        )
-    _check_json_field(fragment)
-    return location
-
-
-def _gcp_sm(location: str, fragment: str | None, params: dict[str, str]) -> str:
-    parts = location.split("/")
-    if parts[0] == "projects":
-        _require(len(parts) in {4, 6} and parts[2] == "secrets", "expected projects/P/secrets/S[/versions/V]")
-        _require(bool(_GCP_PROJECT.fullmatch(parts[1])), "the project is not a project id ([a-z0-9-])")
-        secret, rest = parts[3], parts[4:]
-    else:
-        _require(len(parts) in {1, 3}, "expected S or S/versions/V with a configured project")
-        secret, rest = parts[0], parts[1:]
-    _require(bool(_GCP_ID.fullmatch(secret)), "the secret is not a secret id ([A-Za-z0-9_-], 1-255)")
-    if rest:
-        _require(rest[0] == "versions" and bool(_GCP_ID.fullmatch(rest[1])), "expected .../versions/V")
-    _check_json_field(fragment)
-    return location
-
-
-def _prefect(location: str, fragment: str | None, params: dict[str, str]) -> str:
-    _require(bool(_PREFECT_BLOCK.fullmatch(location)), "the location is not a block name ([a-z0-9-])")
-    _check_json_field(fragment)
-    return location
-
-
-def _generic(location: str, fragment: str | None, params: dict[str, str]) -> str:
-    _require(bool(location), "the location is empty")
-    _check_json_field(fragment)
-    return location
-
-
-_SCHEMES: dict[str, _Scheme] = {
-    "env": _Scheme("env://NAME[#KEY]", _env),
-    "dotenv": _Scheme("dotenv://[PATH]#KEY", _dotenv, json_fragment=False),
-    "keyring": _Scheme("keyring://SERVICE/USERNAME[#KEY]", _keyring),
-    "vault": _Scheme("vault://MOUNT/PATH[?kv=1|2][&version=N][#KEY]", _vault, frozenset({"kv", "version"})),
-    "aws-sm": _Scheme(
-        "aws-sm://SECRET_ID_OR_ARN[?stage=LABEL|version_id=ID][&region=REGION][#KEY]",
-        _aws_sm,
-        frozenset({"stage", "version_id", "region"}),
-    ),
-    "aws-ssm": _Scheme(
-        "aws-ssm:///PATH/NAME[:VERSION][?version=N|label=L][&region=REGION][#KEY]",
-        _aws_ssm,
-        frozenset({"version", "label", "region"}),
-    ),
-    "gcp-sm": _Scheme("gcp-sm://projects/P/secrets/S/versions/V[#KEY] or gcp-sm://S[#KEY]", _gcp_sm),
-    "prefect": _Scheme("prefect://BLOCK_NAME[#KEY]", _prefect),
-}
-
-# Schemes of testing tools: known only once test code registers the type
-# (``authchain.testing.register_memory_source()``), never in production.
-_TESTING_SCHEMES: dict[str, _Scheme] = {
-    "memory": _Scheme("memory://NAME[#KEY]", _generic),
-}
-
-_PLUGIN_SCHEME = _Scheme("SCHEME://LOCATION[?NAME=VALUE][#KEY]", _generic)
-
-KNOWN_SCHEMES: frozenset[str] = frozenset(_SCHEMES)
+        return frozenset(production_types())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -41,7 +41,7 @@ from authchain import _sdk_credentials, masking
 from authchain._records import record
 from authchain._scrub import scrubbed
 from authchain.errors import AuthChainError, BackendError, ConfigError
-from authchain.refs import SecretRef
+from authchain.refs import POSITIVE_INT, LazyPattern, ReferenceGrammar, SecretRef, check_json_field, require
 from authchain.sources.base import (
     CheckResult,
     Found,
@@ -371,6 +371,62 @@ def _botocore_session() -> Any:
     return session
 
 
+# -- references: aws-sm://SECRET_ID, aws-ssm:///PATH/NAME (this backend's grammar; see authchain.refs) ------
+
+_REF_SM_NAME = LazyPattern(r"[A-Za-z0-9/_+=.@-]{1,2048}")
+_REF_SM_ARN = LazyPattern(
+    r"arn:aws[a-z-]*:secretsmanager:(?P<region>[a-z0-9-]+):\d{12}:secret:[A-Za-z0-9/_+=.@-]+"
+)
+_REF_REGION = LazyPattern(r"[a-z]{2}(-[a-z]+)+-\d{1,2}")
+_REF_STAGE = LazyPattern(r"[A-Za-z0-9_.-]{1,256}")
+_REF_VERSION_ID = LazyPattern(r"[A-Za-z0-9-]{32,64}")
+_REF_SSM_NAME = LazyPattern(r"/?[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*")
+_REF_SSM_LABEL = LazyPattern(r"[A-Za-z0-9_.-]{1,100}")
+
+
+def _secrets_manager_location(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    arn = _REF_SM_ARN.fullmatch(location)
+    require(
+        bool(arn) or (bool(_REF_SM_NAME.fullmatch(location)) and not location.startswith("arn:")),
+        "the location is neither a secret name ([A-Za-z0-9/_+=.@-]) nor a Secrets Manager ARN",
+    )
+    if "stage" in params:
+        require(bool(_REF_STAGE.fullmatch(params["stage"])), "stage is not a valid staging label")
+    if "version_id" in params:
+        require(bool(_REF_VERSION_ID.fullmatch(params["version_id"])), "version_id is not a version id")
+    if "region" in params:
+        require(
+            bool(_REF_REGION.fullmatch(params["region"])),
+            "the region is not a region name (such as eu-west-1)",
+        )
+    check_json_field(fragment)
+    return location
+
+
+def _parameter_store_location(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    name, colon, selector = location.rpartition(":") if ":" in location else (location, "", "")
+    require(bool(_REF_SSM_NAME.fullmatch(name)), "the location is not a parameter name (/PATH/NAME)")
+    if colon:
+        require(
+            bool(_REF_SSM_LABEL.fullmatch(selector)), "the :VERSION or :LABEL selector is empty or invalid"
+        )
+        require(
+            "version" not in params and "label" not in params, "give the version either as :N or ?version=N"
+        )
+    if "version" in params:
+        require(bool(POSITIVE_INT.fullmatch(params["version"])), "version must be a positive integer")
+    require(not ("version" in params and "label" in params), "give a version or a label, not both")
+    if "label" in params:
+        require(bool(_REF_SSM_LABEL.fullmatch(params["label"])), "label is not a valid label")
+    if "region" in params:
+        require(
+            bool(_REF_REGION.fullmatch(params["region"])),
+            "the region is not a region name (such as eu-west-1)",
+        )
+    check_json_field(fragment)
+    return location
+
+
 class _AWSSource(Source):
     """Settings, credentials and clients shared by the Secrets Manager and SSM sources."""
 
@@ -614,6 +670,11 @@ class AWSSecretsManagerSource(_AWSSource):
     """
 
     type = "aws-sm"
+    reference_grammar = ReferenceGrammar(
+        "aws-sm://SECRET_ID_OR_ARN[?stage=LABEL|version_id=ID][&region=REGION][#KEY]",
+        _secrets_manager_location,
+        frozenset({"stage", "version_id", "region"}),
+    )
     service = "secretsmanager"
     probe_operation = "list_secrets"
     probe_results = "SecretList"
@@ -825,6 +886,11 @@ class AWSParameterStoreSource(_AWSSource):
     """
 
     type = "aws-ssm"
+    reference_grammar = ReferenceGrammar(
+        "aws-ssm:///PATH/NAME[:VERSION][?version=N|label=L][&region=REGION][#KEY]",
+        _parameter_store_location,
+        frozenset({"version", "label", "region"}),
+    )
     service = "ssm"
     probe_operation = "describe_parameters"
     probe_results = "Parameters"

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from authchain._pickling import ProcessLocal
 from authchain._records import record
 from authchain.errors import BackendError, ConfigError
-from authchain.refs import SecretRef
+from authchain.refs import ReferenceGrammar, SecretRef
 from authchain.values import SecretValue, source_label
 
 if TYPE_CHECKING:
@@ -144,12 +144,12 @@ def check_credential_setting(text: str, where: str, *, name: str, reference: str
     A ``${VAR}`` that holds the key lands here as text; the message never
     echoes it. ``name`` and ``reference`` are the examples the message shows.
     """
-    from authchain.refs import _ENV_NAME, is_reference
+    from authchain.refs import VARIABLE_NAME, is_reference
 
     if is_reference(text):
         SecretRef.parse(text)  # a malformed reference fails here, not at first use
         return
-    if not _ENV_NAME.fullmatch(text):
+    if not VARIABLE_NAME.fullmatch(text):
         raise ConfigError(
             f"{where}: credentials must be a secret name ({name}) or a reference ({reference}), "
             "not the key itself"
@@ -255,6 +255,8 @@ class Source(ProcessLocal, ABC):
     batches: ClassVar[bool] = False
     """``get_many`` is a real batch call (one request for many keys)."""
     options: ClassVar[tuple[Option, ...]] = ()
+    reference_grammar: ClassVar[ReferenceGrammar | None] = None
+    """How this type's references (``TYPE://...``) look; None: the generic form."""
     endpoint_options: ClassVar[tuple[str, ...]] = ()
     """Settings that decide where, or to whom, this source sends its credentials
     (a server URL, a TLS trust setting). When an untrusted config file sets one,

@@ -14,11 +14,23 @@ from pathlib import Path
 from typing import Any
 
 from authchain.errors import BackendError, SourceUnavailableError
-from authchain.refs import SecretRef
+from authchain.refs import VARIABLE_NAME, ReferenceGrammar, SecretRef, require
 from authchain.sources.base import CheckResult, Found, Key, NotFound, Option, Source
 from authchain.values import SecretValue
 
 __all__ = ["DotenvSource"]
+
+
+# -- references: dotenv://[PATH]#KEY (this backend's grammar; see authchain.refs) ------
+
+
+def _reference_location(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    require(fragment is not None, "the variable to read is missing (#KEY)")
+    require(
+        bool(VARIABLE_NAME.fullmatch(fragment or "")),
+        "the #KEY is not a variable name ([A-Za-z_][A-Za-z0-9_.-]*)",
+    )
+    return location
 
 
 class DotenvSource(Source):
@@ -35,6 +47,7 @@ class DotenvSource(Source):
     """
 
     type = "dotenv"
+    reference_grammar = ReferenceGrammar("dotenv://[PATH]#KEY", _reference_location, json_fragment=False)
     rank = 400
     extra = "dotenv"
     concurrent = False

@@ -7,11 +7,23 @@ from collections.abc import Mapping
 from typing import Any
 
 from authchain.errors import BackendError
-from authchain.refs import SecretRef
+from authchain.refs import VARIABLE_NAME, ReferenceGrammar, SecretRef, check_json_field, require
 from authchain.sources.base import CheckResult, Found, Key, NotFound, Option, Source
 from authchain.values import SecretValue
 
 __all__ = ["EnvSource"]
+
+
+# -- references: env://NAME (this backend's grammar; see authchain.refs) ------
+
+
+def _reference_location(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    require(
+        bool(VARIABLE_NAME.fullmatch(location)),
+        "the location is not a variable name ([A-Za-z_][A-Za-z0-9_.-]*)",
+    )
+    check_json_field(fragment)
+    return location
 
 
 class EnvSource(Source):
@@ -28,6 +40,7 @@ class EnvSource(Source):
     """
 
     type = "env"
+    reference_grammar = ReferenceGrammar("env://NAME[#KEY]", _reference_location)
     rank = 300
     concurrent = False
     options = (

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 from authchain import _sdk_credentials, masking
 from authchain._scrub import scrubbed
 from authchain.errors import BackendError, ConfigError
-from authchain.refs import SecretRef
+from authchain.refs import LazyPattern, ReferenceGrammar, SecretRef, check_json_field, require
 from authchain.sources.base import (
     CheckResult,
     Found,
@@ -59,6 +59,28 @@ class SecretVersionKey(NamedTuple):
     version: str
 
 
+# -- references: gcp-sm://projects/P/secrets/S/versions/V (this backend's grammar; see authchain.refs) ------
+
+_REF_PROJECT = LazyPattern(r"[a-z0-9][a-z0-9-]{0,62}")
+_REF_ID = LazyPattern(r"[A-Za-z0-9_-]{1,255}")
+
+
+def _reference_location(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    parts = location.split("/")
+    if parts[0] == "projects":
+        require(len(parts) in {4, 6} and parts[2] == "secrets", "expected projects/P/secrets/S[/versions/V]")
+        require(bool(_REF_PROJECT.fullmatch(parts[1])), "the project is not a project id ([a-z0-9-])")
+        secret, rest = parts[3], parts[4:]
+    else:
+        require(len(parts) in {1, 3}, "expected S or S/versions/V with a configured project")
+        secret, rest = parts[0], parts[1:]
+    require(bool(_REF_ID.fullmatch(secret)), "the secret is not a secret id ([A-Za-z0-9_-], 1-255)")
+    if rest:
+        require(rest[0] == "versions" and bool(_REF_ID.fullmatch(rest[1])), "expected .../versions/V")
+    check_json_field(fragment)
+    return location
+
+
 class GCPSecretManagerSource(Source):
     """Reads secret versions from GCP Secret Manager over gRPC.
 
@@ -94,6 +116,9 @@ class GCPSecretManagerSource(Source):
     """
 
     type = "gcp-sm"
+    reference_grammar = ReferenceGrammar(
+        "gcp-sm://projects/P/secrets/S/versions/V[#KEY] or gcp-sm://S[#KEY]", _reference_location
+    )
     rank = 100
     extra = "gcp"
     concurrent = True

@@ -17,7 +17,7 @@ from typing import Any
 
 from authchain import masking
 from authchain.errors import BackendError, ConfigError, SourceUnavailableError
-from authchain.refs import SecretRef
+from authchain.refs import ReferenceGrammar, SecretRef, check_json_field, require
 from authchain.sources.base import CheckResult, Found, Key, NotFound, Option, Source
 from authchain.values import SecretValue
 
@@ -27,6 +27,16 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_SERVICE = "authchain"
 INSTALL_HINT = "pip install 'authchain[keyring]'"
+
+
+# -- references: keyring://SERVICE/USERNAME (this backend's grammar; see authchain.refs) ------
+
+
+def _reference_location(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    service, slash, username = location.partition("/")
+    require(bool(service) and bool(slash) and bool(username), "needs SERVICE/USERNAME")
+    check_json_field(fragment)
+    return location
 
 
 class KeyringSource(Source):
@@ -49,6 +59,7 @@ class KeyringSource(Source):
     """
 
     type = "keyring"
+    reference_grammar = ReferenceGrammar("keyring://SERVICE/USERNAME[#KEY]", _reference_location)
     # A dotted backend path is imported: only a trusted config file may choose it.
     endpoint_options = ("backend",)
     rank = 150  # the last of the secret stores, as in the canonical order

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from authchain.errors import BackendError, ConfigError, SourceUnavailableError
-from authchain.refs import SecretRef
+from authchain.refs import LazyPattern, ReferenceGrammar, SecretRef, check_json_field, require
 from authchain.sources.base import CheckResult, Found, Key, NotFound, Option, Source
 from authchain.values import SecretValue
 
@@ -52,6 +52,17 @@ def _run_contexts() -> tuple[Any, Any]:
     return FlowRunContext, TaskRunContext
 
 
+# -- references: prefect://BLOCK_NAME (this backend's grammar; see authchain.refs) ------
+
+_REF_BLOCK = LazyPattern(r"[a-z0-9-]+")
+
+
+def _reference_location(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    require(bool(_REF_BLOCK.fullmatch(location)), "the location is not a block name ([a-z0-9-])")
+    check_json_field(fragment)
+    return location
+
+
 class PrefectSource(Source):
     """Reads Prefect ``Secret`` blocks (and Prefect 1 local-secret variables).
 
@@ -64,6 +75,7 @@ class PrefectSource(Source):
     """
 
     type = "prefect"
+    reference_grammar = ReferenceGrammar("prefect://BLOCK_NAME[#KEY]", _reference_location)
     rank = 200
     extra = "prefect"
     concurrent = False  # the run context lives in this thread's context variables

@@ -46,7 +46,15 @@ from typing import Any, TypeVar
 from authchain import _sdk_credentials, masking
 from authchain._records import record
 from authchain.errors import BackendError, ConfigError
-from authchain.refs import SecretRef, is_reference
+from authchain.refs import (
+    POSITIVE_INT,
+    LazyPattern,
+    ReferenceGrammar,
+    SecretRef,
+    check_json_field,
+    is_reference,
+    require,
+)
 from authchain.sources.base import CheckResult, Found, Key, NotFound, Option, Source
 from authchain.values import SecretValue
 
@@ -101,6 +109,29 @@ class VaultKey:
         return where
 
 
+# -- references: vault://MOUNT/PATH (this backend's grammar; see authchain.refs) ------
+
+_REF_SEGMENT = LazyPattern(r"[A-Za-z0-9_.@+=,-]+")
+
+
+def _reference_location(location: str, fragment: str | None, params: dict[str, str]) -> str:
+    segments = location.split("/")
+    require(len(segments) >= 2, "needs a mount and a path (MOUNT/PATH)")
+    for number, segment in enumerate(segments, start=1):
+        require(segment != "", "the path has an empty segment ('//' or a leading/trailing '/')")
+        require(segment not in {".", ".."}, "'.' and '..' are not allowed in a path")
+        require(
+            bool(_REF_SEGMENT.fullmatch(segment)),
+            f"path segment {number} has characters outside [A-Za-z0-9_.@+=,-]",
+        )
+    require(params.get("kv", "2") in {"1", "2"}, "kv must be 1 or 2")
+    if "version" in params:
+        require(bool(POSITIVE_INT.fullmatch(params["version"])), "version must be a positive integer")
+        require(params.get("kv", "2") == "2", "version needs KV v2")
+    check_json_field(fragment)
+    return location
+
+
 class VaultSource(Source):
     """Secrets in a Vault or OpenBao KV engine.
 
@@ -135,6 +166,9 @@ class VaultSource(Source):
     """
 
     type = "vault"
+    reference_grammar = ReferenceGrammar(
+        "vault://MOUNT/PATH[?kv=1|2][&version=N][#KEY]", _reference_location, frozenset({"kv", "version"})
+    )
     rank = 100
     extra = "vault"
     concurrent = True

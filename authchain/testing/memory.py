@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from authchain.errors import BackendError
-from authchain.refs import SecretRef
+from authchain.refs import ReferenceGrammar, SecretRef, any_location
 from authchain.sources.base import CheckResult, Found, Key, NotFound, Source
 from authchain.values import SecretValue
 
@@ -27,6 +27,7 @@ class MemorySource(Source):
     """
 
     type = "memory"
+    reference_grammar = ReferenceGrammar("memory://NAME[#KEY]", any_location)
     rank = 100
     concurrent = False
 
