@@ -18,7 +18,7 @@ from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Seq
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from authchain import masking
+from authchain import _sdk_credentials, masking
 from authchain._cache import Entry, FlightTimeout, SingleFlight, TTLCache
 from authchain._records import record
 from authchain._retry import (
@@ -86,6 +86,7 @@ def _set_testing_override(layer: Any) -> Any:
     if layer is not None and not type(layer).__module__.startswith("authchain.testing."):
         raise TypeError("only authchain.testing can install a secret override")
     previous, _testing_override = _testing_override, layer
+    _sdk_credentials._override_layer = layer  # where sources and factories ask before an SDK default
     return previous
 
 

@@ -115,6 +115,9 @@ def lookup_credential(
             f"(a bare name is never asked of a source of the client's own kind, and a "
             f"named credential is never replaced by the SDK's default identity)"
         )
+    from authchain._sdk_credentials import refuse_native_default
+
+    refuse_native_default(f"{kind} client", label, "the SDK's own default identity")
     return Credential(None, "native default", label)
 
 
