@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
-from authchain import masking
+from authchain import _sdk_credentials, masking
 from authchain._cache import CachePolicy, FlightTimeout
 from authchain._pickling import ProcessLocal
 from authchain._records import record
@@ -68,9 +68,11 @@ DEFAULT_DEADLINE = 30.0
 Result = Found | NotFound
 NameOrRef = str | SecretRef
 
-# Source names (and "type:T" markers) currently resolving their own credentials
-# in this thread of control; see Chain.resolve_for.
-_BUILDING: ContextVar[frozenset[str]] = ContextVar("authchain_building", default=frozenset())
+# The source instances currently resolving their own credentials in this thread
+# of control, outermost first, each with what it asked for: every lookup made
+# inside leaves them out, and a reference only one of them could read is a
+# cycle. See Chain.resolve_for.
+_BUILDING: ContextVar[tuple[tuple[Source, str], ...]] = ContextVar("authchain_building", default=())
 
 # The testing hook: while authchain.testing's override layer is active, every
 # chain's plan asks it first (and only it, unless it passes through), for names
@@ -90,6 +92,7 @@ def _set_testing_override(layer: Any) -> Any:
     if layer is not None and not type(layer).__module__.startswith("authchain.testing."):
         raise TypeError("only authchain.testing can install a secret override")
     previous, _testing_override = _testing_override, layer
+    _sdk_credentials._override_layer = layer  # where sources and factories ask before an SDK default
     return previous
 
 
@@ -175,7 +178,8 @@ class Chain(ProcessLocal):
         self.settings = settings
         self._clock, self._sleep, self._jitter = clock, sleep, jitter
         self._scheme_sources: dict[str, Source] = {}
-        self._excluded: frozenset[str] = frozenset()
+        self._skipped_types: frozenset[str] = frozenset()
+        self._for_source: Source | None = None  # in a view made by _building(): whose credentials
         self._root = self  # what views made by _without() bind new sources to
         self._init_runtime()
         for source in self._sources:
@@ -457,6 +461,8 @@ class Chain(ProcessLocal):
         for seam, default in _DEFAULT_SEAMS.items():
             state.setdefault(seam, default)
         state.setdefault("_root", self)
+        state.setdefault("_skipped_types", frozenset())
+        state.setdefault("_for_source", None)
         super().__setstate__(state)
 
     # -- credentials for sources: the chain minus the sources being built ---
@@ -464,37 +470,50 @@ class Chain(ProcessLocal):
     def resolve_for(self, source: Source, name: NameOrRef, *, default: Any = _MISSING) -> SecretValue[Any]:
         """Resolve a credential that ``source`` needs (``VAULT_TOKEN``, ``AWS_CREDENTIALS``).
 
-        The lookup runs on this chain without any source of ``source``'s type
-        and without any source already fetching its own credentials further up
-        the stack, so a Vault token can come from AWS Secrets Manager and AWS
-        keys from the environment, but nothing can loop back into itself.
+        A bare name walks this chain without any source of ``source``'s type
+        (the store a credential opens is never asked for the key to open it)
+        and without the sources fetching their own credentials further up the
+        stack. A reference (or a pinned name) is read by the store it names:
+        the first configured source of its type *other than* ``source``, so one
+        Vault may hold the token of another and one AWS identity the keys of
+        another. A reference that only ``source`` itself, or a source waiting
+        for ``source``, could read is a cycle: a ``ConfigError`` naming it,
+        never a quiet answer from another identity.
         """
-        with self._excluding({source.name, f"type:{source.type}"}) as view:
+        with self._building(source, name) as view:
             return view.resolve(name, default=default)
 
     @contextlib.contextmanager
-    def _excluding(self, names: Iterable[str]) -> Iterator[Chain]:
-        """A view of this chain without the sources ``names`` (``type:X``: every source of type X)
-        and without those fetching their own credentials further up the stack,
-        which stay excluded for any lookup made inside the block."""
-        excluded = _BUILDING.get() | frozenset(names)
-        token = _BUILDING.set(excluded)
+    def _building(self, source: Source, name: NameOrRef) -> Iterator[Chain]:
+        """A view of this chain for ``source``'s credential lookup; the sources building
+        their credentials (``source`` included) stay left out of any walk made inside."""
+        stack = (*_BUILDING.get(), (source, str(name)))
+        token = _BUILDING.set(stack)
         try:
-            yield self._without(excluded)
+            view = self._without(frozenset({source.type}))
+            view._for_source = source
+            yield view
         finally:
             _BUILDING.reset(token)
 
-    def _without(self, excluded: frozenset[str]) -> Chain:
+    def _without_types(self, types: Iterable[str]) -> Chain:
+        """A view whose walk skips every source of ``types``: where a client factory looks up
+        its conventional credential name, never in the store its own client opens.
+        References and pinned names still reach the store they name."""
+        return self._without(frozenset(types))
+
+    def _without(self, skipped_types: frozenset[str] = frozenset()) -> Chain:
         # Not copy.copy(): that goes through __getstate__/__setstate__, which drop
         # and re-create the runtime, so every view had an empty cache of its own.
         view = object.__new__(type(self))
         view.__dict__.update(self.__dict__)  # shares the cache, flights and pool; keys carry source names
-        # A source is left out by name and by type: a Vault client's token is
-        # never looked up in any Vault, so no chain of lookups can loop.
+        building = {id(entry[0]) for entry in _BUILDING.get()}
+        skipped = self._skipped_types | skipped_types
         view._sources = tuple(
-            s for s in self._sources if s.name not in excluded and f"type:{s.type}" not in excluded
+            s for s in self._root._sources if id(s) not in building and s.type not in skipped
         )
-        view._excluded = excluded
+        view._skipped_types = skipped
+        view._for_source = None
         view._scheme_sources = self._scheme_sources
         view._cache = self._cache.view()  # answers without some sources are not this chain's answers
         return view
@@ -523,19 +542,37 @@ class Chain(ProcessLocal):
         return name, [_Target(s, s.key_for(name), None) for s in self._sources], None
 
     def _target_for_ref(self, ref: SecretRef) -> _Target:
-        source = self._source_for_scheme(ref.scheme)
+        source = self._source_for_scheme(ref.scheme, ref)
         key, field = source.key_for_ref(ref)
         return _Target(source, key, field)
 
-    def _source_for_scheme(self, scheme: str) -> Source:
-        """The first configured source of that type, else a default instance of it."""
-        if f"type:{scheme}" in self._excluded:
-            raise ConfigError(
-                f"a {scheme} source cannot get its own credentials from a {scheme}:// reference"
-            )
-        for source in self._sources:
-            if source.type == scheme:
-                return source
+    def _source_for_scheme(self, scheme: str, ref: SecretRef | None = None) -> Source:
+        """The first configured source of that type, else a default instance of it.
+
+        In a credential lookup (see :meth:`resolve_for`) the source whose
+        credentials are looked up is passed over: its reference is read by
+        another instance of its type.
+
+        Raises:
+            ConfigError: the reference can only be read by a source that is
+                itself waiting for these credentials: a cycle, named from the
+                outermost lookup inwards.
+        """
+        configured = [s for s in self._root._sources if s.type == scheme]
+        requester = self._for_source
+        candidates = [s for s in configured if s is not requester]
+        if candidates:
+            chosen = candidates[0]
+        elif configured:  # only the requester itself could read it
+            raise ConfigError(_cycle_message(_BUILDING.get(), scheme, ref))
+        else:
+            chosen = self._scheme_source(scheme)
+        if any(chosen is entry[0] for entry in _BUILDING.get()):
+            raise ConfigError(_cycle_message(_BUILDING.get(), scheme, ref))
+        return chosen
+
+    def _scheme_source(self, scheme: str) -> Source:
+        """The default (unconfigured) instance of ``scheme`` this chain reads references with."""
         with self._lock:
             self._check_open()  # a source made now would never be closed
             cached = self._scheme_sources.get(scheme)
@@ -682,6 +719,19 @@ class Chain(ProcessLocal):
 
                 root._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="authchain")
             return root._pool
+
+
+def _cycle_message(building: tuple[tuple[Source, str], ...], scheme: str, ref: SecretRef | None) -> str:
+    """Name a credential cycle from the outermost lookup inwards (names and references only:
+    neither is a value)."""
+
+    steps = [f"{source.label} needs {asked!r}" for source, asked in building]
+    wanted = repr(str(ref)) if ref is not None else f"a {scheme}:// reference"
+    return (
+        f"credential cycle: {', which '.join(steps)}; {wanted} can only be read by a {scheme} source "
+        f"that is itself waiting for its credentials (configure another {scheme} source to read it, "
+        f"or take these credentials from another store)"
+    )
 
 
 def _given(name: NameOrRef) -> str:

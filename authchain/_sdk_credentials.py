@@ -37,6 +37,7 @@ import threading
 from typing import Any
 
 from authchain import masking
+from authchain.errors import ConfigError
 
 __all__ = [
     "register",
@@ -317,3 +318,33 @@ def register_prefect_api_credentials() -> None:
     for secret in (api.key, api.auth_string):
         if secret is not None:
             register(secret.get_secret_value())
+
+
+# authchain.testing's override layer while one is installed (set with the chain's
+# hook, authchain._chain._set_testing_override): a leaf here, so a source can
+# ask without importing the chain.
+_override_layer: Any = None
+
+
+def refuse_native_default(owner: str, name: str | None, sdk_default: str) -> None:
+    """Raise ``ConfigError`` if a test's override is active (without passthrough).
+
+    Called where a factory or source would let its SDK find an identity on its
+    own (``sdk_default``: boto3's provider chain, hvac's ``VAULT_TOKEN`` /
+    ``~/.vault-token``, ``google.auth.default()``): that reads the real
+    environment, which the ``authchain_secrets`` fixture promises no test's
+    lookup reaches. ``name``: the credential name that was not overridden.
+    """
+    layer = _override_layer
+    if layer is None or layer.source.passthrough:
+        return
+    fix = (
+        f"set authchain_secrets[{name!r}] (or the override_secrets mapping)"
+        if name
+        else "give it a `credentials` name and override that"
+    )
+    missing = f"credentials {name!r} are not overridden" if name else "no credentials are named"
+    raise ConfigError(
+        f"{owner}: {missing}, and {sdk_default} would read the real environment: {fix}, pass "
+        f"credentials explicitly, or opt in with passthrough = True"
+    )

@@ -7,6 +7,7 @@ from typing import Any
 from authchain import Chain
 from authchain.errors import SourceUnavailableError
 from authchain.sources.base import Found, Key, NotFound, Source
+from authchain.sources.env import EnvSource
 from authchain.testing.memory import MemorySource
 from authchain.values import SecretValue
 
@@ -107,12 +108,11 @@ def test_explicit_and_defaults_are_not_remembered() -> None:
 
 
 def test_a_view_without_some_sources_keeps_its_own_answers() -> None:
-    first, second = (
-        MemorySource({"A": "first-value"}, name="first"),
-        MemorySource({"A": "second-value"}, name="second"),
-    )
+    # A credential lookup's view (first's own credentials): first is left out.
+    first = MemorySource({"A": "first-value"}, name="first")
+    second = EnvSource(name="second", environ={"A": "second-value"})
     chain = Chain([first, second])
     assert chain.resolve("A").get_secret_value() == "first-value"
-    view = chain._without(frozenset({"first"}))
-    assert view.resolve("A").get_secret_value() == "second-value"
+    with chain._building(first, "A") as view:
+        assert view.resolve("A").get_secret_value() == "second-value"
     assert chain.resolve("A").get_secret_value() == "first-value"

@@ -22,7 +22,6 @@ from authchain._cache import SingleFlight
 from authchain._chain import Chain
 from authchain._pickling import ProcessLocal
 from authchain._records import record
-from authchain._retry import deadline_scope
 from authchain.config import _SECRET_KEY, check_expanded_secret_setting, expand
 from authchain.errors import ConfigError
 from authchain.refs import SecretRef, is_reference, parses_as_reference
@@ -114,21 +113,29 @@ def lookup_credential(
     if required:
         raise ConfigError(
             f"[clients.{kind}] credentials {label!r} were not found by any source "
-            f"(sources of the client's own kind are never asked for its credentials, and a "
+            f"(a bare name is never asked of a source of the client's own kind, and a "
             f"named credential is never replaced by the SDK's default identity)"
         )
+    from authchain._sdk_credentials import refuse_native_default
+
+    refuse_native_default(f"{kind} client", label, "the SDK's own default identity")
     return Credential(None, "native default", label)
 
 
 def _resolve_without(chain: Chain, kind: str, name: str | SecretRef) -> tuple[SecretValue[Any], str] | None:
-    """Resolve ``name`` on ``chain`` minus every source of the client's backend types."""
+    """Resolve ``name`` on ``chain``; a bare name's walk skips the client's own backend types.
+
+    ``VAULT_TOKEN`` is never asked of a Vault source (the store the client
+    opens cannot hand over the key to open it), but a reference or a pinned
+    name reaches the store it names, of any kind: one AWS identity may read
+    the keys of another, one Vault hold the token for another.
+    """
     types = {"aws": ("aws-sm", "aws-ssm"), "vault": ("vault",), "gcp": ("gcp-sm",), "keyring": ("keyring",)}
-    with chain._excluding(f"type:{t}" for t in types.get(kind, ())) as view:
-        try:
-            with deadline_scope(view.deadline, view._clock):
-                value, attempt = view._first(name)
-        except LookupError:
-            return None
+    view = chain._without_types(types.get(kind, ()))
+    try:
+        value, attempt = view.resolve_with_source(name)
+    except LookupError:
+        return None
     return value, attempt.label
 
 

@@ -527,6 +527,7 @@ class _AWSSource(Source):
 
     def _credential_keys(self) -> dict[str, str]:
         if self.credentials is None:
+            _sdk_credentials.refuse_native_default(f"source {self.name!r}", None, "boto3's provider chain")
             return {}
         value = self.resolve_credential(self.credentials)
         if value is None:

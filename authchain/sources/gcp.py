@@ -304,6 +304,9 @@ class GCPSecretManagerSource(Source):
         from google.auth import exceptions as auth_errors
 
         if self.credentials is None:
+            _sdk_credentials.refuse_native_default(
+                f"source {self.name!r}", None, "Application Default Credentials"
+            )
             try:
                 credentials, project = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
             except auth_errors.DefaultCredentialsError:

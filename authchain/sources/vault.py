@@ -665,6 +665,9 @@ class VaultSource(Source):
         self.ensure_credentials_allowed()  # before hvac's own default too
         value = self._credential(self.token, required="token" in self._named)
         if value is None:
+            _sdk_credentials.refuse_native_default(
+                f"source {self.name!r}", self.token, "hvac's VAULT_TOKEN / ~/.vault-token"
+            )
             hvac = _import_hvac()
             value = hvac.utils.get_token_from_env()  # hvac's own default: VAULT_TOKEN, ~/.vault-token
         if not value:

@@ -124,6 +124,24 @@ def test_what_is_not_overridden_is_not_found_and_names_the_fixture(authchain_sec
     assert EnvVarSecret("API_TOKEN", default=None)() is None
 
 
+def test_factories_never_fall_back_to_the_sdks_own_identity(authchain_secrets):
+    from authchain.clients import gcp_credentials
+    from authchain.errors import ConfigError
+
+    makers = {{
+        "AWS_CREDENTIALS": lambda: aws_session(region_name="us-east-1"),
+        "VAULT_TOKEN": lambda: vault_client(url="http://127.0.0.1:9"),
+        "GCP_CREDENTIALS": gcp_credentials,
+    }}
+    for name, make in makers.items():
+        with pytest.raises(ConfigError, match=f"{{name}}.*not overridden") as caught:
+            make()
+        assert VALUE not in str(caught.value)
+    authchain_secrets.passthrough = True  # the opt-in: the SDK's default applies again
+    credentials = aws_session(region_name="us-east-1").get_credentials()
+    assert credentials is None or credentials.access_key == "AKIAREAL"
+
+
 def test_passthrough_is_an_opt_in(authchain_secrets, monkeypatch):
     monkeypatch.setenv("PASSED_THROUGH", VALUE)
     with pytest.raises(SecretNotFound):
@@ -162,7 +180,7 @@ def test_a_users_suite_sees_only_the_overrides(
     (pytester.path / ".env").write_text(f"API_TOKEN={real}\nVAULT_TOKEN={real}\n", encoding="utf-8")
     pytester.makepyfile(test_user_suite=SUITE.format(value=value, field=field, key_id=key_id, token=token))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", timeout=300)
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=8)
     assert real not in result.stdout.str() + result.stderr.str()
 
 
@@ -179,5 +197,5 @@ def test_the_real_environment_is_not_read(pytester: pytest.Pytester, monkeypatch
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", real)
     pytester.makepyfile(test_user_suite=SUITE.format(value=value, field=field, key_id=key_id, token=token))
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q", timeout=300)
-    result.assert_outcomes(passed=7)
+    result.assert_outcomes(passed=8)
     assert real not in result.stdout.str() + result.stderr.str()
