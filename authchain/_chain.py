@@ -50,7 +50,7 @@ from authchain.errors import (
     SourceUnavailableError,
 )
 from authchain.refs import SecretRef, is_reference
-from authchain.sources.base import CheckResult, Found, Key, NotFound, Source
+from authchain.sources.base import CheckResult, CredentialLookup, Found, Key, NotFound, Source
 from authchain.values import Attempt, Explanation, SecretValue
 
 if TYPE_CHECKING:
@@ -185,9 +185,9 @@ class Chain(ProcessLocal):
         for source in self._sources:
             # A shared source keeps its first chain while that chain is open; once
             # it is closed (close() is final) the source's credentials come from here.
-            previous: Chain | None = getattr(source, "_chain", None)
-            if previous is None or previous._closed.is_set():
-                source.bind(self)
+            previous: CredentialLookup | None = getattr(source, "_credential_lookup", None)
+            if previous is None or previous.closed:
+                source.use_credentials(self)
 
     def _init_runtime(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
@@ -243,6 +243,11 @@ class Chain(ProcessLocal):
         return cls(build_sources(settings, cwd), **chain_options(settings), settings=settings)
 
     # -- the public verbs -------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called (a closed chain is not reopened)."""
+        return self._closed.is_set()
 
     @property
     def sources(self) -> tuple[Source, ...]:
@@ -589,7 +594,7 @@ class Chain(ProcessLocal):
                     ) from None
                 # Bound like a configured source: its own credentials (a Vault
                 # token) come from this chain, not the default one.
-                cached.bind(self._root)
+                cached.use_credentials(self._root)
                 self._scheme_sources[scheme] = cached
             return cached
 

@@ -94,7 +94,7 @@ class SecretTask(Task):
             # as a configured source's are: through the configured chain, without
             # this source. A one-source chain could never find them, and the SDK
             # would then log in as whoever VAULT_TOKEN or ~/.vault-token is.
-            source.bind(self.chain or get_default_chain())
+            source.use_credentials(self.chain or get_default_chain())
             return Chain([source], cache_ttl=0), True
         if self.chain is not None:
             return self.chain, False

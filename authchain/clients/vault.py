@@ -197,7 +197,7 @@ def _source(
         source = VaultSource(name="vault-client", **options)
         if refused:
             source.restrict_credentials(refused)
-        source.bind(lookup)
+        source.use_credentials(lookup)
         return source
 
     return CACHE.get_or_build(key, build)

@@ -33,7 +33,7 @@ import contextlib
 import logging
 from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
 from authchain._pickling import ProcessLocal
 from authchain._records import record
@@ -44,12 +44,11 @@ from authchain.values import SecretValue, source_label
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from authchain._chain import Chain
-
 __all__ = [
     "COMMON_OPTIONS",
     "CheckResult",
     "CheckStatus",
+    "CredentialLookup",
     "Found",
     "Key",
     "NotFound",
@@ -61,6 +60,26 @@ logger = logging.getLogger(__name__)
 
 Key = Hashable
 """A backend key: whatever the source needs to find one secret (str or tuple)."""
+
+
+class CredentialLookup(Protocol):
+    """What a source may ask of whoever runs it: its own credentials, and to forget them.
+
+    The chain that owns a source implements it (:meth:`Source.use_credentials`);
+    a source never walks, plans or caches anything itself.
+    """
+
+    @property
+    def closed(self) -> bool:
+        """True once the owner was closed: a source shared with another chain moves on."""
+
+    def resolve_for(
+        self, source: Source, name: str | SecretRef, *, default: Any = ...
+    ) -> SecretValue[Any] | None:
+        """``name`` for ``source``'s own use, never from ``source`` itself (no recursion)."""
+
+    def invalidate(self, name: str | SecretRef) -> None:
+        """Forget ``name`` (a rotated credential is read again on the next lookup)."""
 
 
 @record
@@ -401,9 +420,14 @@ class Source(ProcessLocal, ABC):
         """The effective settings, for ``authchain config`` (never a secret)."""
         return {option.name: getattr(self, option.name, option.default) for option in self.all_options()}
 
-    def bind(self, chain: Chain) -> None:
-        """Called by the chain that owns this source; see :meth:`resolve_credential`."""
-        self._chain: Chain | None = chain
+    def use_credentials(self, lookup: CredentialLookup) -> None:
+        """Where this source's own credentials are looked up (the chain that owns it).
+
+        A source is handed this small interface, never a chain to walk: it
+        may ask for its credentials and forget them, nothing else. See
+        :meth:`resolve_credential`.
+        """
+        self._credential_lookup: CredentialLookup | None = lookup
 
     def restrict_credentials(self, reason: str) -> None:
         """Give this source no credentials at all: every lookup of one raises ``ConfigError(reason)``.
@@ -440,12 +464,16 @@ class Source(ProcessLocal, ABC):
                 :meth:`restrict_credentials`).
         """
         self.ensure_credentials_allowed()
-        chain = getattr(self, "_chain", None)
-        if chain is None:
+        return self.credential_lookup().resolve_for(self, name, default=default)
+
+    def credential_lookup(self) -> CredentialLookup:
+        """The lookup :meth:`use_credentials` gave this source, else the default chain's."""
+        lookup: CredentialLookup | None = getattr(self, "_credential_lookup", None)
+        if lookup is None:
             from authchain._ambient import default_chain
 
-            chain = default_chain()
-        return chain.resolve_for(self, name, default=default)
+            lookup = default_chain()
+        return lookup
 
     def close(self) -> None:
         """Release clients and connections. The chain calls it on ``close()``."""

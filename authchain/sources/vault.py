@@ -710,12 +710,12 @@ class VaultSource(Source):
 
     def _forget_credentials(self) -> None:
         """Before a fresh login, drop cached credentials: a rotated one must be re-read."""
-        chain = getattr(self, "_chain", None)
-        if chain is None:
+        lookup = getattr(self, "_credential_lookup", None)
+        if lookup is None:
             return
         for name in (self.token, self.role_id, self.secret_id, self.jwt):
             try:
-                chain.invalidate(name)
+                lookup.invalidate(name)
             except ConfigError:
                 continue
 
