@@ -253,6 +253,15 @@ class Chain(ProcessLocal):
     def sources(self) -> tuple[Source, ...]:
         return self._sources
 
+    @property
+    def reference_sources(self) -> tuple[Source, ...]:
+        """The default instances this chain made to read references of unconfigured types."""
+        return tuple(self._scheme_sources.values())
+
+    def source_for_reference(self, ref: SecretRef) -> Source:
+        """The source that reads ``ref``: the first configured one of its type, else a default instance."""
+        return self._source_for_scheme(ref.scheme, ref)
+
     def source(self, name: str) -> Source:
         """The source instance called ``name``."""
         for source in self._sources:
@@ -501,10 +510,11 @@ class Chain(ProcessLocal):
         finally:
             _BUILDING.reset(token)
 
-    def _without_types(self, types: Iterable[str]) -> Chain:
+    def without_types(self, types: Iterable[str]) -> Chain:
         """A view whose walk skips every source of ``types``: where a client factory looks up
         its conventional credential name, never in the store its own client opens.
-        References and pinned names still reach the store they name."""
+        References and pinned names still reach the store they name. The view
+        shares this chain's cache and is closed with it."""
         return self._without(frozenset(types))
 
     def _without(self, skipped_types: frozenset[str] = frozenset()) -> Chain:

@@ -134,7 +134,7 @@ def _file_read_by(ref: SecretRef, chain: Chain) -> Path | None:
     """The file a reference would read, as its source would open it (None: not a file)."""
     if ref.scheme != "dotenv":
         return None
-    source = chain._source_for_scheme(ref.scheme)
+    source = chain.source_for_reference(ref)
     key, _ = source.key_for_ref(ref)
     path = key[0] if isinstance(key, tuple) else key
     return Path(str(path)).expanduser()
@@ -170,7 +170,7 @@ def _login_tokens(chain: Chain | None) -> list[tuple[str, str]]:
     if chain is None:
         return []
     found = []
-    for source in (*chain.sources, *chain._scheme_sources.values()):
+    for source in (*chain.sources, *chain.reference_sources):
         token = getattr(source, "_session_token", None)
         if isinstance(token, str) and token and getattr(source, "auth", "token") != "token":
             found.append((token, f"the token source {source.name!r} obtained by logging in"))

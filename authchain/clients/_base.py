@@ -131,7 +131,7 @@ def _resolve_without(chain: Chain, kind: str, name: str | SecretRef) -> tuple[Se
     the keys of another, one Vault hold the token for another.
     """
     types = {"aws": ("aws-sm", "aws-ssm"), "vault": ("vault",), "gcp": ("gcp-sm",), "keyring": ("keyring",)}
-    view = chain._without_types(types.get(kind, ()))
+    view = chain.without_types(types.get(kind, ()))
     try:
         value, attempt = view.resolve_with_source(name)
     except LookupError:
