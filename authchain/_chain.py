@@ -112,7 +112,7 @@ class Chain(ProcessLocal):
 
     Build one from TOML with :meth:`from_config`, or directly::
 
-        >>> from authchain.sources.env import EnvSource
+        >>> from authchain.backends.env.source import EnvSource
         >>> chain = Chain([EnvSource(prefix="DEMO_", environ={"DEMO_TOKEN": "t0k3n-example"})])
         >>> chain.resolve("TOKEN")
         SecretValue('**********')

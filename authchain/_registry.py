@@ -1,9 +1,11 @@
 """Source types by name, loaded lazily from the ``authchain.sources`` entry points.
 
 authchain registers its own built-ins through the same entry-point group a
-plugin uses (keyring's habit), so nothing is special about them. A fallback
-table keeps a source checkout working before it is installed. Loading a type
-imports only its module; the module imports its SDK when first used.
+plugin uses (keyring's habit), so nothing is special about them: the
+entry points alone say which types exist and where each lives. The table
+below is used only when there is no metadata at all (a source checkout that
+was never installed), never in preference to it. Loading a type imports
+only its module; the module imports its SDK when first used.
 
 Testing tools (the ``memory`` source) are not production types: nothing in
 ``authchain.testing`` is ever taken from the entry points (a stale install's
@@ -38,15 +40,17 @@ logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "authchain.sources"
 
+# Only for a checkout without installed metadata (see production_types): a copy
+# of pyproject.toml's entry points, never consulted when those are readable.
 _BUILTIN: dict[str, str] = {
-    "env": "authchain.sources.env:EnvSource",
-    "dotenv": "authchain.sources.dotenv:DotenvSource",
-    "aws-sm": "authchain.sources.aws:AWSSecretsManagerSource",
-    "aws-ssm": "authchain.sources.aws:AWSParameterStoreSource",
-    "vault": "authchain.sources.vault:VaultSource",
-    "keyring": "authchain.sources.keyring:KeyringSource",
-    "gcp-sm": "authchain.sources.gcp:GCPSecretManagerSource",
-    "prefect": "authchain.sources.prefect:PrefectSource",
+    "env": "authchain.backends.env.source:EnvSource",
+    "dotenv": "authchain.backends.dotenv.source:DotenvSource",
+    "aws-sm": "authchain.backends.aws.source:AWSSecretsManagerSource",
+    "aws-ssm": "authchain.backends.aws.source:AWSParameterStoreSource",
+    "vault": "authchain.backends.vault.source:VaultSource",
+    "keyring": "authchain.backends.keyring.source:KeyringSource",
+    "gcp-sm": "authchain.backends.gcp.source:GCPSecretManagerSource",
+    "prefect": "authchain.backends.prefect.source:PrefectSource",
 }
 
 _TESTING_PACKAGE = "authchain.testing"
@@ -59,6 +63,7 @@ _testing: dict[str, str] = {}
 
 @lru_cache(maxsize=1)
 def _entry_points() -> dict[str, str]:
+    """``authchain.sources`` entry points of every installed distribution (testing tools aside)."""
     from importlib.metadata import entry_points
 
     found: dict[str, str] = {}
@@ -75,14 +80,27 @@ def _is_testing_target(target: str) -> bool:
 
 
 def production_types() -> dict[str, str]:
-    """Every source type an installed process knows (testing types aside): entry points over built-ins."""
-    return {**_BUILTIN, **_entry_points()}
+    """Every source type a production process knows (testing types aside): the entry points,
+    or the built-in table when authchain's own metadata is not installed at all."""
+    return _entry_points() if _metadata_installed() else {**_BUILTIN, **_entry_points()}
+
+
+@lru_cache(maxsize=1)
+def _metadata_installed() -> bool:
+    """Whether authchain's distribution metadata (and so its entry points) is installed."""
+    from importlib.metadata import PackageNotFoundError, distribution
+
+    try:
+        distribution("authchain")
+    except PackageNotFoundError:
+        return False
+    return True
 
 
 def registered_types() -> dict[str, str]:
-    """Every source type name → ``module:Class``; entry points over built-ins,
-    then the testing types registered in this process."""
-    return {**_BUILTIN, **_entry_points(), **_testing}
+    """Every source type name → ``module:Class``: :func:`production_types`, then the
+    testing types registered in this process."""
+    return {**production_types(), **_testing}
 
 
 def register_testing_type(type_name: str, target: str) -> None:
@@ -107,7 +125,7 @@ def load_source_class(type_name: str) -> type[Source]:
         cached = _loaded.get(type_name)
     if cached is not None:
         return cached
-    target = _BUILTIN.get(type_name) or registered_types().get(type_name)
+    target = registered_types().get(type_name)
     if target is None:
         raise ConfigError(_unknown_type_message(type_name))
     module_name, _, attribute = target.partition(":")

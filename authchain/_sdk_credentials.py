@@ -10,7 +10,7 @@ where such a credential enters the library, so that whatever later prints it
 ``***`` instead:
 
 - Vault: :func:`register` where the source puts a token on its client and
-  where it reads ``jwt_path`` (``authchain.sources.vault``);
+  where it reads ``jwt_path`` (``authchain.backends.vault.source``);
 - AWS: :func:`watch_botocore_session` on every botocore session the library
   makes (sources and client factories share ``_botocore_session``): each
   request registers the keys it is about to be signed with (whoever found

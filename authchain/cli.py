@@ -374,7 +374,7 @@ def _run(args: argparse.Namespace) -> int:
 
 @scrubbed
 def _keyring(args: argparse.Namespace) -> int:
-    from authchain.sources.keyring import KeyringSource
+    from authchain.backends.keyring.source import KeyringSource
 
     if args.stray:
         raise ConfigError(

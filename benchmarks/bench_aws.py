@@ -43,7 +43,7 @@ TARGET = "X-Amz-Target"
 
 def _chain(endpoint_url: str, prefix: str = "") -> Any:
     from authchain import Chain
-    from authchain.sources.aws import AWSSecretsManagerSource
+    from authchain.backends.aws.source import AWSSecretsManagerSource
 
     return Chain([AWSSecretsManagerSource(region=REGION, endpoint_url=endpoint_url, prefix=prefix)])
 

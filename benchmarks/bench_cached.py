@@ -43,7 +43,7 @@ def _micro(statement: str, namespace: dict[str, object], quick: bool) -> Case:
 def _phase_one(quick: bool) -> dict[str, Stats]:
     import authchain
     from authchain._default import get_default_chain, set_default_chain
-    from authchain.sources.env import EnvSource
+    from authchain.backends.env.source import EnvSource
 
     namespace: dict[str, object] = {"os": os, "authchain": authchain, "NAME": NAME}
     authchain.resolve(NAME)  # cached from here on

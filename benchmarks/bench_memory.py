@@ -26,7 +26,7 @@ import gc, json, secrets, sys, time
 sys.path.insert(0, {root!r})
 from benchmarks._harness import rss_bytes
 from authchain import Chain
-from authchain.sources.env import EnvSource
+from authchain.backends.env.source import EnvSource
 trace = {trace}
 values = {{f"BENCH_SECRET_{{n:05d}}": secrets.token_urlsafe(24) for n in range({count})}}
 chain = Chain([EnvSource(environ=values)])

@@ -37,8 +37,8 @@ THREADS = 32
 
 def _chain(server: Any, url: str) -> Any:
     from authchain import Chain
-    from authchain.sources.env import EnvSource
-    from authchain.sources.vault import VaultSource
+    from authchain.backends.env.source import EnvSource
+    from authchain.backends.vault.source import VaultSource
 
     # The token comes through the chain like any credential: from an env
     # source whose mapping is a test seam (nothing is put in os.environ).

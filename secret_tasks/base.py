@@ -370,6 +370,6 @@ def _in_flow() -> bool:
 
 
 def _in_run() -> bool:
-    from authchain.sources.prefect import in_prefect_run
+    from authchain.backends.prefect.source import in_prefect_run
 
     return in_prefect_run()

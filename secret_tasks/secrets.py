@@ -311,7 +311,7 @@ class PrefectSecret(SecretTask):
 
     def _chain(self) -> tuple[Chain, bool]:
         if self.chain is None and not self.source_options:  # Secret blocks, not the default chain
-            from authchain.sources.prefect import PrefectSource
+            from authchain.backends.prefect.source import PrefectSource
 
             return Chain([PrefectSource()], cache_ttl=0), True
         return super()._chain()
@@ -621,7 +621,7 @@ class KeyringSecret(SecretTask):
         """The service of the keyring source this run would ask, as the source itself
         picks it for a bare name: so the entry the chain finds as ``DB_PASSWORD`` is
         the one ``KeyringSecret("DB_PASSWORD")`` reads, without naming the service twice."""
-        from authchain.sources.keyring import DEFAULT_SERVICE, KeyringSource
+        from authchain.backends.keyring.source import DEFAULT_SERVICE, KeyringSource
 
         chain, owned = self._chain()
         try:

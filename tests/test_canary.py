@@ -20,9 +20,9 @@ from typing import Any
 import pytest
 
 from authchain import BackendError, Chain, SecretNotFound, SecretValue
+from authchain.backends.dotenv.source import DotenvSource
+from authchain.backends.env.source import EnvSource
 from authchain.sources.base import Found, Source
-from authchain.sources.dotenv import DotenvSource
-from authchain.sources.env import EnvSource
 from authchain.testing import MemorySource, canary
 from authchain.testing.contract import assert_not_leaked
 

@@ -22,10 +22,10 @@ import pytest
 
 import authchain
 from authchain import BackendError, Chain, ConfigError, SecretNotFound, SecretValue
+from authchain.backends.dotenv.source import DotenvSource
+from authchain.backends.env.source import EnvSource
 from authchain.errors import ChainClosedError, SourceUnavailableError
 from authchain.sources.base import CheckResult, Found, Key, NotFound, Source
-from authchain.sources.dotenv import DotenvSource
-from authchain.sources.env import EnvSource
 from authchain.testing import MemorySource, canary
 from authchain.testing.contract import assert_not_leaked
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from authchain import Chain
+from authchain.backends.env.source import EnvSource
 from authchain.errors import SourceUnavailableError
 from authchain.sources.base import Found, Key, NotFound, Source
-from authchain.sources.env import EnvSource
 from authchain.testing.memory import MemorySource
 from authchain.values import SecretValue
 

@@ -215,7 +215,7 @@ def test_untrusted_gcp_endpoint_gets_no_credentials(
     pytest.importorskip("google.cloud.secretmanager_v1")
     import google.auth
 
-    import authchain.sources.gcp
+    import authchain.backends.gcp.source
 
     asked: list[object] = []
     monkeypatch.setattr(google.auth, "default", lambda *a, **k: asked.append(a) or (None, "p"))
@@ -224,7 +224,7 @@ def test_untrusted_gcp_endpoint_gets_no_credentials(
         asked.append(args)  # a regression stops here, before any name lookup or connection
         raise AssertionError("a client for the untrusted endpoint was built")
 
-    monkeypatch.setattr(authchain.sources.gcp, "secret_manager_client", no_client)
+    monkeypatch.setattr(authchain.backends.gcp.source, "secret_manager_client", no_client)
     # Not loopback: the channel would be TLS with an access token. The refusal comes
     # before the SDK resolves the host, so no name lookup and no connection happen.
     write_config(user, '[sources.gcp]\ntype = "gcp-sm"\nproject = "p"\nendpoint = "attacker.invalid:443"\n')

@@ -10,7 +10,7 @@ import pytest
 import authchain
 from authchain import Chain, SecretNotFound
 from authchain._default import get_default_chain, set_default_chain
-from authchain.sources.env import EnvSource
+from authchain.backends.env.source import EnvSource
 from authchain.testing import MemorySource, canary, override_secrets
 
 pytest_plugins = ["pytester"]

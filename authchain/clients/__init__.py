@@ -18,11 +18,11 @@ from __future__ import annotations
 from typing import Any
 
 from authchain._chain import Chain
+from authchain.backends.aws.client import aws_client, aws_session
+from authchain.backends.gcp.client import gcp_credentials, gcp_secret_manager_client
+from authchain.backends.keyring.client import keyring_backend
+from authchain.backends.vault.client import vault_client
 from authchain.clients._base import ClientExplanation, LazyClient, clear, lazy
-from authchain.clients.aws import aws_client, aws_session
-from authchain.clients.gcp import gcp_credentials, gcp_secret_manager_client
-from authchain.clients.keyring import keyring_backend
-from authchain.clients.vault import vault_client
 from authchain.errors import ConfigError
 
 __all__ = [
@@ -52,10 +52,10 @@ def explain_client(kind: str, *, chain: Chain | None = None, **arguments: Any) -
         #   region_name  explicit
         #   credentials  chain: env (env) (AWS_CREDENTIALS)
     """
-    from authchain.clients.aws import explain_aws
-    from authchain.clients.gcp import explain_gcp
-    from authchain.clients.keyring import explain_keyring
-    from authchain.clients.vault import explain_vault
+    from authchain.backends.aws.client import explain_aws
+    from authchain.backends.gcp.client import explain_gcp
+    from authchain.backends.keyring.client import explain_keyring
+    from authchain.backends.vault.client import explain_vault
 
     explainers = {"aws": explain_aws, "vault": explain_vault, "gcp": explain_gcp, "keyring": explain_keyring}
     if kind not in explainers:

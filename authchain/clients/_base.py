@@ -81,15 +81,19 @@ def lookup_credential(
     chain: Chain,
     *,
     kind: str,
+    own_types: tuple[str, ...],
     required: bool = False,
 ) -> Credential:
-    """explicit → ``name`` through the chain (without any ``kind`` source) → None.
+    """explicit → ``name`` through the chain (a bare name: without the client's own types) → None.
 
     Args:
         explicit: a value the caller passed (whatever a Secret task returns: a
             SecretValue, a dict of them, JSON text, a mapping of strings), or None;
             see :mod:`authchain.clients._coerce`.
         name: the credential's name or reference (``AWS_CREDENTIALS``).
+        kind: the client, as ``[clients.KIND]`` and messages name it.
+        own_types: the source types of the store the client opens (``("vault",)``):
+            a bare name is never looked up in them.
         required: a configured name that nothing has is a ``ConfigError``
             rather than a quiet fall-back to the SDK's default identity. A
             reference passed as ``explicit`` is always required: the caller
@@ -106,7 +110,7 @@ def lookup_credential(
     if name is None:
         return Credential(None, "native default")
     label = str(name)
-    found = _resolve_without(chain, kind, name)
+    found = _resolve_without(chain, own_types, name)
     if found is not None:
         value, source = found
         return Credential(value, f"chain: {source} ({label})", label)
@@ -122,7 +126,9 @@ def lookup_credential(
     return Credential(None, "native default", label)
 
 
-def _resolve_without(chain: Chain, kind: str, name: str | SecretRef) -> tuple[SecretValue[Any], str] | None:
+def _resolve_without(
+    chain: Chain, own_types: tuple[str, ...], name: str | SecretRef
+) -> tuple[SecretValue[Any], str] | None:
     """Resolve ``name`` on ``chain``; a bare name's walk skips the client's own backend types.
 
     ``VAULT_TOKEN`` is never asked of a Vault source (the store the client
@@ -130,8 +136,7 @@ def _resolve_without(chain: Chain, kind: str, name: str | SecretRef) -> tuple[Se
     name reaches the store it names, of any kind: one AWS identity may read
     the keys of another, one Vault hold the token for another.
     """
-    types = {"aws": ("aws-sm", "aws-ssm"), "vault": ("vault",), "gcp": ("gcp-sm",), "keyring": ("keyring",)}
-    view = chain.without_types(types.get(kind, ()))
+    view = chain.without_types(own_types)
     try:
         value, attempt = view.resolve_with_source(name)
     except LookupError:

@@ -28,7 +28,7 @@ libraries are imported when a server is started, not when this module is.
 
 Example:
     >>> from authchain import Chain
-    >>> from authchain.sources.gcp import GCPSecretManagerSource
+    >>> from authchain.backends.gcp.source import GCPSecretManagerSource
     >>> with FakeSecretManager(project="demo-project") as fake:
     ...     fake.set_secret("DB_PASSWORD", "example-value")
     ...     source = GCPSecretManagerSource(project="demo-project", endpoint=fake.endpoint)
@@ -175,7 +175,7 @@ class FakeSecretManager:
 
     def client(self) -> Any:
         """A real ``SecretManagerServiceClient`` connected over a plaintext channel (no credentials)."""
-        from authchain.sources.gcp import RECONNECT_BACKOFF_MAX, secret_manager_client
+        from authchain.backends.gcp.source import RECONNECT_BACKOFF_MAX, secret_manager_client
 
         return secret_manager_client(self.endpoint, lambda: None, RECONNECT_BACKOFF_MAX)
 

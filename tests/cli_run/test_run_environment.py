@@ -27,7 +27,7 @@ import pytest
 
 from authchain import BackendError, Chain, ConfigError
 from authchain._run import build_environment
-from authchain.sources.env import EnvSource
+from authchain.backends.env.source import EnvSource
 from tests.cli_run._helpers import child, run
 from tests.servers.openbao import OpenBao
 
@@ -164,7 +164,7 @@ def _login_chain(
     openbao: OpenBao, method: str, jwt_mount: tuple[str, Any], tmp_path: Path
 ) -> tuple[Chain, Any]:
     """A chain whose Vault source logs in with ``method`` (credentials from an env source of its own)."""
-    from authchain.sources.vault import VaultSource
+    from authchain.backends.vault.source import VaultSource
 
     mount, sign = jwt_mount
     if method == "approle":

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from authchain import Chain, ConfigError, SecretRef, SecretValue
+from authchain.backends.env.source import EnvSource
 from authchain.clients import aws_client, aws_session, clear, gcp_credentials, vault_client
 from authchain.masking import default_masker
-from authchain.sources.env import EnvSource
 from authchain.testing import canary
 from authchain.testing.gcp import FakeSecretManager
 from secret_tasks import AWSSecretsManagerSecret, EnvVarSecret, GCPSecretManagerSecret, VaultSecret

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from authchain import Chain, ConfigError
+from authchain.backends.env.source import EnvSource
 from authchain.clients import (
     clear,
     explain_client,
@@ -17,7 +18,6 @@ from authchain.clients import (
     gcp_secret_manager_client,
     keyring_backend,
 )
-from authchain.sources.env import EnvSource
 from authchain.testing import canary
 from authchain.testing.gcp import FakeSecretManager
 

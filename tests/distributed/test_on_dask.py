@@ -150,8 +150,8 @@ def test_references_and_lazy_clients_pickle_without_values_clients_or_credential
 ) -> None:
     from authchain import Chain
     from authchain._default import set_default_chain
-    from authchain.sources.env import EnvSource
-    from authchain.sources.vault import VaultSource
+    from authchain.backends.env.source import EnvSource
+    from authchain.backends.vault.source import VaultSource
 
     value, token = canary(), openbao.tokens["reader"]
     openbao.put("t/dask-pickle/db", {"password": value})

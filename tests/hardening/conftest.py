@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from authchain import Chain
+from authchain.backends.env.source import EnvSource
 from authchain.sources.base import Source
-from authchain.sources.env import EnvSource
 
 BACKENDS = ("vault", "aws-sm", "aws-ssm", "gcp-sm", "keyring", "prefect", "env", "dotenv")
 REMOTE = ("vault", "aws-sm", "aws-ssm", "gcp-sm")
@@ -62,7 +62,7 @@ def make_backend(kind: str, request: pytest.FixtureRequest, **settings: Any) -> 
 
 
 def _vault(request: pytest.FixtureRequest, settings: dict[str, Any]) -> Backend:
-    from authchain.sources.vault import VaultSource
+    from authchain.backends.vault.source import VaultSource
     from tests.servers.openbao import OpenBao
 
     openbao: OpenBao = request.getfixturevalue("openbao")
@@ -102,7 +102,7 @@ def _vault(request: pytest.FixtureRequest, settings: dict[str, Any]) -> Backend:
 
 
 def _aws(kind: str, request: pytest.FixtureRequest, settings: dict[str, Any]) -> Backend:
-    from authchain.sources.aws import AWSParameterStoreSource, AWSSecretsManagerSource
+    from authchain.backends.aws.source import AWSParameterStoreSource, AWSSecretsManagerSource
     from tests.servers.moto_server import REGION, MotoServer
     from tests.servers.proxy import TCPProxy
 
@@ -164,7 +164,7 @@ def _aws(kind: str, request: pytest.FixtureRequest, settings: dict[str, Any]) ->
 
 
 def _gcp(request: pytest.FixtureRequest, settings: dict[str, Any]) -> Backend:
-    from authchain.sources.gcp import GCPSecretManagerSource
+    from authchain.backends.gcp.source import GCPSecretManagerSource
     from authchain.testing.gcp import FakeSecretManager
 
     fake: FakeSecretManager = request.getfixturevalue("gcp_fake")
@@ -216,7 +216,7 @@ class CountingKeyring:
 
 def _keyring(request: pytest.FixtureRequest, settings: dict[str, Any]) -> Backend:
     pytest.importorskip("keyrings.alt")
-    from authchain.sources.keyring import KeyringSource
+    from authchain.backends.keyring.source import KeyringSource
 
     tmp_path: Path = request.getfixturevalue("tmp_path")
     keyring = CountingKeyring(tmp_path / f"keyring-{token()}.cfg")
@@ -234,7 +234,7 @@ def _keyring(request: pytest.FixtureRequest, settings: dict[str, Any]) -> Backen
 
 
 def _prefect(request: pytest.FixtureRequest, settings: dict[str, Any]) -> Backend:
-    from authchain.sources.prefect import block_name_for
+    from authchain.backends.prefect.source import block_name_for
 
     request.getfixturevalue("prefect_api")
     from prefect.blocks.system import Secret
@@ -259,7 +259,7 @@ def _prefect(request: pytest.FixtureRequest, settings: dict[str, Any]) -> Backen
 
 def counting_prefect_source(**settings: Any) -> Any:
     """A PrefectSource that counts the Secret blocks it loads from the API."""
-    from authchain.sources.prefect import PrefectSource
+    from authchain.backends.prefect.source import PrefectSource
 
     global CountingPrefectSource
     if CountingPrefectSource is None:
@@ -311,7 +311,7 @@ def _env(request: pytest.FixtureRequest, settings: dict[str, Any]) -> Backend:
 
 
 def _dotenv(request: pytest.FixtureRequest, settings: dict[str, Any]) -> Backend:
-    from authchain.sources.dotenv import DotenvSource
+    from authchain.backends.dotenv.source import DotenvSource
 
     tmp_path: Path = request.getfixturevalue("tmp_path")
     path = tmp_path / f"{token()}.env"

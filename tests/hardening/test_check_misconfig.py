@@ -77,7 +77,7 @@ def test_aws_check_names_the_region_and_flags_one_without_the_prefix(
 
 
 def test_gcp_check_flags_a_project_or_prefix_with_nothing_to_read(request: pytest.FixtureRequest) -> None:
-    from authchain.sources.gcp import GCPSecretManagerSource
+    from authchain.backends.gcp.source import GCPSecretManagerSource
 
     backend = make_backend("gcp-sm", request)
     value = canary("gcp")
@@ -127,7 +127,7 @@ def test_keyring_check_names_a_plaintext_file_backend(tmp_path: Path) -> None:
     pytest.importorskip("keyrings.alt")
     from keyrings.alt.file import PlaintextKeyring
 
-    from authchain.sources.keyring import KeyringSource
+    from authchain.backends.keyring.source import KeyringSource
 
     backend = PlaintextKeyring()
     backend.file_path = str(tmp_path / "plain.cfg")
@@ -149,7 +149,7 @@ def test_keyring_check_names_a_plaintext_file_backend(tmp_path: Path) -> None:
 )
 def test_keyring_check_says_when_every_lookup_misses(backend: str, why: str) -> None:
     pytest.importorskip("keyring")
-    from authchain.sources.keyring import KeyringSource
+    from authchain.backends.keyring.source import KeyringSource
 
     report = KeyringSource(service="svc", backend=backend).check()
     assert report.status == "unavailable"

@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 from authchain import Chain
+from authchain.backends.env.source import EnvSource
 from authchain.sources.base import Source
-from authchain.sources.env import EnvSource
 from authchain.testing import canary
 from tests.hardening.conftest import BACKENDS, Backend, make_backend
 

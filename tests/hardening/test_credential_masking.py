@@ -33,7 +33,7 @@ import pytest
 
 import authchain
 from authchain import BackendError, Chain, masking
-from authchain.sources.env import EnvSource
+from authchain.backends.env.source import EnvSource
 from authchain.testing import canary
 from authchain.testing.contract import assert_not_leaked
 from tests import _offline
@@ -387,9 +387,9 @@ def test_credentials_of_aws_client_factories_are_masked(
 
 def test_header_looking_fragments_in_sdk_error_text_are_scrubbed() -> None:
     """A value the library never saw (a header someone else set) still loses its value in error text."""
-    from authchain.sources.aws import _clean
-    from authchain.sources.gcp import _quote
-    from authchain.sources.vault import _server_says
+    from authchain.backends.aws.source import _clean
+    from authchain.backends.gcp.source import _quote
+    from authchain.backends.vault.source import _server_says
 
     unknown = session_token()
     texts = [
@@ -494,8 +494,8 @@ def test_google_service_account_keys_and_access_tokens_are_masked(
     import google.auth.transport.requests
     from google.oauth2 import service_account
 
+    from authchain.backends.gcp.source import GCPSecretManagerSource
     from authchain.clients import gcp_credentials
-    from authchain.sources.gcp import GCPSecretManagerSource
 
     info = _service_account(token_endpoint.url)
     if how.startswith("gcp-sm source"):
@@ -552,7 +552,7 @@ def test_google_application_default_credentials_are_masked(
     pytest.importorskip("google.cloud.secretmanager_v1", reason="needs the gcp extra")
     import google.auth.transport.requests
 
-    from authchain.sources.gcp import GCPSecretManagerSource
+    from authchain.backends.gcp.source import GCPSecretManagerSource
 
     if kind == "service_account":
         info: dict[str, str] = _service_account(token_endpoint.url)
@@ -749,6 +749,6 @@ def test_debug_logging_keeps_every_sdk_wire_logger_above_debug_unless_asked(
     for name in WIRE_LOGGERS:  # as a library leaves them: unset, inheriting from the root
         logging.getLogger(name.split(".")[0]).setLevel(logging.NOTSET)
     _enable_debug_logging(sdk=asked == "--debug-sdk")
-    assert logging.getLogger("authchain.sources.vault").isEnabledFor(logging.DEBUG)
+    assert logging.getLogger("authchain.backends.vault.source").isEnabledFor(logging.DEBUG)
     for name in WIRE_LOGGERS:
         assert logging.getLogger(name).isEnabledFor(logging.DEBUG) == (asked != "no"), name

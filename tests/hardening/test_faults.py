@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from authchain import BackendError, Chain, ConfigError, SecretNotFound
-from authchain.sources.env import EnvSource
+from authchain.backends.env.source import EnvSource
 from authchain.testing import canary
 from authchain.testing.contract import assert_not_leaked
 from tests.hardening.conftest import REMOTE, Backend, CountingEnviron, make_backend, token
@@ -368,7 +368,7 @@ def _killed_midway(
 def test_vault_killed_during_resolve_many(
     own_openbao: Any, tcp_proxy: Callable[[tuple[str, int]], TCPProxy]
 ) -> None:
-    from authchain.sources.vault import VaultSource
+    from authchain.backends.vault.source import VaultSource
 
     names = [f"N{number}" for number in range(24)]
     for name in names:
@@ -394,7 +394,7 @@ def test_moto_killed_during_resolve_many(
 ) -> None:
     from moto.server import ThreadedMotoServer
 
-    from authchain.sources.aws import CHUNK_WORKERS, SM_BATCH_LIMIT, AWSSecretsManagerSource
+    from authchain.backends.aws.source import CHUNK_WORKERS, SM_BATCH_LIMIT, AWSSecretsManagerSource
     from tests.servers.moto_server import REGION, MotoServer
 
     moto: MotoServer = request.getfixturevalue("moto")  # state is process-wide: seed through it
@@ -426,7 +426,7 @@ def test_moto_killed_during_resolve_many(
 
 
 def test_gcp_server_stopped_during_resolve_many() -> None:
-    from authchain.sources.gcp import GCPSecretManagerSource
+    from authchain.backends.gcp.source import GCPSecretManagerSource
     from authchain.testing.gcp import FakeSecretManager
 
     fake = FakeSecretManager(project="killed").start()

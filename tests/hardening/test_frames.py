@@ -26,8 +26,8 @@ from typing import Any
 import pytest
 
 from authchain import Chain, SecretRef
+from authchain.backends.env.source import EnvSource
 from authchain.errors import AuthChainError, ConfigError
-from authchain.sources.env import EnvSource
 from authchain.testing import MemorySource
 from authchain.values import SecretValue
 from tests.hardening.conftest import Backend, make_backend
@@ -177,7 +177,7 @@ def empty_chain() -> Chain:
 
 @pytest.mark.parametrize("document", AWS_DOCUMENTS, ids=lambda d: json.dumps(d)[:40])
 def test_parse_aws_credentials_errors_hold_no_value(document: Any) -> None:
-    from authchain.sources.aws import parse_aws_credentials
+    from authchain.backends.aws.source import parse_aws_credentials
 
     value = fresh()
     secret = SecretValue(json.dumps(_filled(document, value)))
@@ -349,7 +349,7 @@ def test_run_refusing_a_value_holds_no_value() -> None:
 
 
 def test_a_dotenv_file_that_is_not_text_holds_no_value(tmp_path: Path) -> None:
-    from authchain.sources.dotenv import DotenvSource
+    from authchain.backends.dotenv.source import DotenvSource
 
     value = fresh()
     path = tmp_path / ".env"

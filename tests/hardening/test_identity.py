@@ -138,8 +138,8 @@ def test_source_options_win_over_a_chain_which_only_supplies_their_credentials(
 ) -> None:
     """A task given both: its own settings are used, not the chain's Vault and its root token."""
     from authchain import Chain
-    from authchain.sources.env import EnvSource
-    from authchain.sources.vault import VaultSource
+    from authchain.backends.env.source import EnvSource
+    from authchain.backends.vault.source import VaultSource
 
     restricted = os.environ["MY_VAULT_TOKEN"]
     creds = EnvSource(environ={"ROOT_NAME": openbao.root_token, "MY_VAULT_TOKEN": restricted}, name="creds")

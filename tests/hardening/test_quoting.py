@@ -28,11 +28,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from authchain import Chain, ConfigError, SecretRef, masking
+from authchain.backends.env.source import EnvSource
 from authchain.config import describe, load_settings
 from authchain.errors import BackendError
 from authchain.masking import Masker
 from authchain.refs import KNOWN_SCHEMES, is_reference
-from authchain.sources.env import EnvSource
 from authchain.values import Attempt, Explanation, SecretValue
 from tests import _offline
 
@@ -518,12 +518,12 @@ def test_testing_entry_points_from_an_old_install_are_ignored(monkeypatch: pytes
     from authchain import _registry
 
     stale = [
-        importlib.metadata.EntryPoint("env", "authchain.sources.env:EnvSource", "authchain.sources"),
+        importlib.metadata.EntryPoint("env", "authchain.backends.env.source:EnvSource", "authchain.sources"),
         importlib.metadata.EntryPoint("memory", "authchain.testing.memory:MemorySource", "authchain.sources"),
     ]
     monkeypatch.setattr(importlib.metadata, "entry_points", lambda group: stale)
     found = _registry._entry_points.__wrapped__()
-    assert found == {"env": "authchain.sources.env:EnvSource"}
+    assert found == {"env": "authchain.backends.env.source:EnvSource"}
 
 
 def test_the_pytest_plugin_and_register_memory_source_make_it_known() -> None:

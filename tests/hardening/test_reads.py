@@ -23,8 +23,8 @@ from typing import Any
 import pytest
 
 from authchain import BackendError, Chain, ConfigError
-from authchain.sources.env import EnvSource
-from authchain.sources.vault import VaultSource
+from authchain.backends.env.source import EnvSource
+from authchain.backends.vault.source import VaultSource
 from authchain.testing import canary
 from authchain.testing.contract import assert_not_leaked
 from tests.servers.openbao import OpenBao

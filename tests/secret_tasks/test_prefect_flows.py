@@ -20,8 +20,8 @@ import cloudpickle
 import pytest
 
 from authchain import BackendError, Chain, SecretRef, SecretValue
+from authchain.backends.env.source import EnvSource
 from authchain.sources.base import Found, Key, NotFound, Source
-from authchain.sources.env import EnvSource
 from authchain.testing import canary
 from secret_tasks import ChainSecret, EnvVarSecret, PrefectSecret
 from tests._waiting import wait_for
@@ -272,7 +272,7 @@ def test_default_chain_source_explains_block_versus_prefect_1_form(
     from prefect import flow
     from prefect.blocks.system import Secret
 
-    from authchain.sources.prefect import PrefectSource
+    from authchain.backends.prefect.source import PrefectSource
 
     Secret(value=canary()).save("st-explained", overwrite=True)
     monkeypatch.setenv("PREFECT__CONTEXT__SECRETS__ST_LEGACY_ONLY", canary())
@@ -291,7 +291,7 @@ def test_default_chain_source_explains_block_versus_prefect_1_form(
 
 
 def test_the_prefect_sources_environ_seam_does_not_travel_in_a_pickle() -> None:
-    from authchain.sources.prefect import PrefectSource
+    from authchain.backends.prefect.source import PrefectSource
 
     value = canary()
     source = PrefectSource(environ={"PREFECT__CONTEXT__SECRETS__TOKEN": value})
@@ -308,7 +308,7 @@ def test_the_prefect_source_counts_as_local_only_outside_a_run(prefect_api: Pref
     needed); inside one it calls the API, and gets the whole fetch machinery."""
     from prefect import flow
 
-    from authchain.sources.prefect import PrefectSource
+    from authchain.backends.prefect.source import PrefectSource
 
     source = PrefectSource()
 

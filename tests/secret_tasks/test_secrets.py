@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from authchain import Chain, ConfigError, SecretNotFound, SecretValue
-from authchain.sources.env import EnvSource
+from authchain.backends.env.source import EnvSource
 from authchain.testing import MemorySource, canary
 from secret_tasks import ChainSecret, DotenvSecret, EnvVarSecret, PrefectSecret, VaultSecret
 

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from authchain import BackendError, Chain, SecretNotFound, SecretValue
-from authchain.sources.keyring import KeyringSource
+from authchain.backends.keyring.source import KeyringSource
 from authchain.testing import canary
 from secret_tasks import (
     AWSParameterStoreSecret,

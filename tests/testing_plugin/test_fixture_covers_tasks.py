@@ -28,7 +28,7 @@ import pytest
 import authchain
 from authchain import Chain, SecretNotFound, SecretRef
 from authchain.clients import aws_client, aws_session, vault_client
-from authchain.sources.env import EnvSource
+from authchain.backends.env.source import EnvSource
 from secret_tasks import (
     AWSParameterStoreSecret,
     AWSSecretsManagerSecret,

@@ -11,8 +11,8 @@ import authchain
 from authchain import Chain, SecretNotFound
 from authchain._chain import _set_testing_override
 from authchain._default import set_default_chain
+from authchain.backends.env.source import EnvSource
 from authchain.masking import default_masker
-from authchain.sources.env import EnvSource
 from authchain.testing import OverrideSource, override_secrets
 from secret_tasks import AWSSecretsManagerSecret, EnvVarSecret, VaultSecret
 

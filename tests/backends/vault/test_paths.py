@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from authchain import Chain, ConfigError, SecretValue
-from authchain.sources.env import EnvSource
-from authchain.sources.vault import VaultSource
+from authchain.backends.env.source import EnvSource
+from authchain.backends.vault.source import VaultSource
 from authchain.testing import canary
 from secret_tasks import VaultSecret
 from tests.servers.openbao import OpenBao

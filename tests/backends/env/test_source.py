@@ -8,9 +8,9 @@ import pickle
 import pytest
 
 from authchain import BackendError, Chain, ConfigError
+from authchain.backends.env.source import EnvSource
 from authchain.refs import SecretRef
 from authchain.sources.base import Found, NotFound
-from authchain.sources.env import EnvSource
 from authchain.testing import MemorySource, canary
 from authchain.testing.contract import Seed, SourceContractTests, assert_not_leaked, unique_name
 

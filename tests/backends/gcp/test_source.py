@@ -29,9 +29,9 @@ from google.api_core.retry import Retry
 
 from authchain import BackendError, Chain, ConfigError
 from authchain._registry import load_source_class
+from authchain.backends.env.source import EnvSource
+from authchain.backends.gcp.source import GCPSecretManagerSource, SecretVersionKey, classify
 from authchain.sources.base import Found, NotFound
-from authchain.sources.env import EnvSource
-from authchain.sources.gcp import GCPSecretManagerSource, SecretVersionKey, classify
 from authchain.testing import MemorySource, canary
 from authchain.testing.contract import Seed, SourceContractTests, assert_not_leaked, unique_name
 from authchain.testing.gcp import FakeSecretManager
@@ -649,13 +649,13 @@ def test_missing_sdk_is_a_config_error_naming_the_extra(monkeypatch: pytest.Monk
 def test_module_and_keys_import_no_sdk(tmp_path: Path) -> None:
     code = (
         "import sys\n"
-        "from authchain.sources.gcp import GCPSecretManagerSource\n"
+        "from authchain.backends.gcp.source import GCPSecretManagerSource\n"
         "s = GCPSecretManagerSource(project='p1-project')\n"
         "s.key_for('DB_PASSWORD'); s.key_for_ref(__import__('authchain').SecretRef.parse('gcp-sm://X'))\n"
         "import authchain.testing.gcp\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('google', 'grpc')))\n"
     )
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": str(root)}
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60

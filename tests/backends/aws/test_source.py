@@ -29,16 +29,16 @@ pytest.importorskip("moto", reason="needs moto[server]")
 
 from authchain import BackendError, Chain, ConfigError, SecretNotFound, SecretValue
 from authchain._registry import load_source_class
-from authchain.refs import SecretRef
-from authchain.sources.aws import (
+from authchain.backends.aws.source import (
     CHUNK_WORKERS,
     AWSParameterStoreSource,
     AWSSecretsManagerSource,
     ParameterKey,
     SecretsManagerKey,
 )
+from authchain.backends.env.source import EnvSource
+from authchain.refs import SecretRef
 from authchain.sources.base import Found, NotFound, Source
-from authchain.sources.env import EnvSource
 from authchain.testing import canary
 from authchain.testing.contract import Seed, SourceContractTests, assert_not_leaked
 from tests.servers.moto_server import REGION, MotoServer
@@ -169,7 +169,9 @@ def test_types_are_registered() -> None:
 
 
 def test_module_import_loads_no_boto3(tmp_path: Path) -> None:
-    code = "import sys, authchain.sources.aws; print('boto3' in sys.modules, 'botocore' in sys.modules)"
+    code = (
+        "import sys, authchain.backends.aws.source; print('boto3' in sys.modules, 'botocore' in sys.modules)"
+    )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path, timeout=60
     )

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from authchain import BackendError, Chain
+from authchain.backends.env.source import EnvSource
+from authchain.backends.vault.source import VaultSource
 from authchain.clients import clear, explain_client, vault_client
-from authchain.sources.env import EnvSource
-from authchain.sources.vault import VaultSource
 from authchain.testing import canary
 from tests.servers.openbao import OpenBao
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from authchain import BackendError, Chain, SecretNotFound
+from authchain.backends.dotenv.source import DotenvSource
+from authchain.backends.env.source import EnvSource
 from authchain.sources.base import Found, NotFound
-from authchain.sources.dotenv import DotenvSource
-from authchain.sources.env import EnvSource
 from authchain.testing import MemorySource, canary
 from authchain.testing.contract import Seed, SourceContractTests, assert_not_leaked
 

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from authchain import Chain, clients
+from authchain.backends.env.source import EnvSource
+from authchain.backends.prefect.source import PrefectSource
 from authchain.clients import aws_client
-from authchain.sources.env import EnvSource
-from authchain.sources.prefect import PrefectSource
 from tests.servers.prefect_api import PrefectAPI
 
 REGION = "us-east-1"

@@ -17,7 +17,7 @@ pytest.importorskip("boto3", reason="needs the aws extra")
 pytest.importorskip("moto", reason="needs moto[server]")
 
 from authchain import Chain, ConfigError, SecretValue
-from authchain.sources.aws import AWSParameterStoreSource
+from authchain.backends.aws.source import AWSParameterStoreSource
 from authchain.testing import canary
 from tests.servers.moto_server import REGION, MotoServer
 

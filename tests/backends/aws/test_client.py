@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from authchain import Chain, ConfigError
+from authchain.backends.env.source import EnvSource
+from authchain.backends.vault.source import VaultSource
 from authchain.clients import aws_client, aws_session, clear, explain_client
 from authchain.clients._base import Unfingerprintable, fingerprint
-from authchain.sources.env import EnvSource
-from authchain.sources.vault import VaultSource
 from authchain.testing import canary
 from tests.servers.moto_server import REGION, MotoServer
 from tests.servers.openbao import OpenBao

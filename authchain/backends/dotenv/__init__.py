@@ -1,0 +1,12 @@
+"""A ``.env`` file: the ``dotenv`` source and ``dotenv://PATH#KEY`` references.
+
+One backend, one package:
+
+- ``source.py``: the source class(es), their ``Option`` settings and their
+  reference grammar (``reference_grammar``);
+- its Secret task lives in ``secret_tasks`` (that package depends on this one).
+
+Registered through the ``authchain.sources`` entry points like any plugin.
+Nothing is imported here: loading a source type imports only its module, and
+that module imports its SDK when first used.
+"""
