@@ -9,7 +9,8 @@ it leans on lives elsewhere, one job per module:
   single flight, stale-if-error, invalidation);
 - ``authchain._batch``: ``resolve_many`` (batch calls, the thread pool);
 - ``authchain._trail``: an outcome as a line of the attempt trail;
-- ``authchain._upstream``: SDK exceptions made safe to keep;
+- ``authchain._upstream``: SDK exceptions made safe to keep (loaded on the
+  error path only);
 - ``authchain._retry``: backoff, jitter and the deadline.
 
 Three outcomes, never confused: found; not found (move on); error (retry if
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from authchain import _sdk_credentials, masking
 from authchain._cache import CachePolicy, FlightTimeout
-from authchain._pickling import ProcessLocal
+from authchain._process import ProcessLocal
 from authchain._records import record
 from authchain._retry import (
     RetryPolicy,
@@ -39,8 +40,7 @@ from authchain._retry import (
     full_jitter,
     time_left,
 )
-from authchain._trail import EXPLICIT_NOT_PASSED, announce, failed, pick_field, recorded, register
-from authchain._upstream import guarded
+from authchain._trail import EXPLICIT_NOT_PASSED, announce, failed, guarded, pick_field, recorded, register
 from authchain.errors import (
     AuthChainError,
     BackendError,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 
-from authchain._ambient import register_default_chain
 from authchain._chain import Chain
+from authchain._process import register_default_chain
 
 __all__ = ["get_default_chain", "reset_default_chain", "set_default_chain"]
 

@@ -3,26 +3,26 @@
 ``SecretNotFound``, ``explain`` and the chain's log lines all read the same
 :class:`~authchain.values.Attempt` list; this module is where an outcome
 (found, not found, an error, a ``#KEY`` field of a JSON secret) becomes one,
-and where a found value is registered with the masker.
+where a found value is registered with the masker, and where an exception
+a source let escape becomes that source's ``BackendError`` (:func:`guarded`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from authchain import masking
 from authchain._scrub import clear_frames, scrubbed
-from authchain._upstream import scrub_cause
-from authchain.errors import BackendError
+from authchain.errors import AuthChainError, BackendError, UpstreamError
 from authchain.sources.base import Found, NotFound
 from authchain.values import Attempt, SecretValue
 
 if TYPE_CHECKING:
     from authchain.sources.base import Source
 
-__all__ = ["EXPLICIT_NOT_PASSED", "announce", "failed", "pick_field", "recorded", "register"]
+__all__ = ["EXPLICIT_NOT_PASSED", "announce", "failed", "guarded", "pick_field", "recorded", "register"]
 
 logger = logging.getLogger("authchain")
 
@@ -57,6 +57,8 @@ def failed(source: Source, error: BackendError, raise_errors: bool) -> Attempt:
     # SDK exceptions can carry request and response data: only a scrubbed
     # stand-in (type, masked text, traceback) goes on as the cause, and no
     # frame of the failure keeps its locals (a parsed response, a value).
+    from authchain._upstream import scrub_cause  # the error path only: not at start-up
+
     clear_frames(error)
     cause = scrub_cause(error.__cause__)
     logger.debug("%s failed%s: %s", source.name, suffix, error.message, exc_info=cause)
@@ -102,3 +104,28 @@ def register(results: Iterable[object], label: str) -> None:
     for result in results:
         if isinstance(result, Found):
             masking.register(result.value, label=label)
+
+
+def guarded(source: Source, operation: Callable[[], Any]) -> Callable[[], Any]:
+    """``operation`` with anything but authchain's own errors turned into a ``BackendError``.
+
+    A source is expected to translate its SDK's exceptions; one that escapes is
+    still an error of that source (``on_error = "skip"`` applies, ``explain``
+    records it), and its text, which may hold data just fetched, is not shown.
+    """
+
+    def run() -> Any:
+        try:
+            return operation()
+        except AuthChainError:
+            raise
+        except Exception as error:
+            from authchain._upstream import type_name  # the error path only: not at start-up
+
+            failure = BackendError(f"unexpected {type(error).__name__} in the {source.type} source")
+            clear_frames(error)  # the traceback stays (lines only): its frames may hold data fetched
+            stand_in = UpstreamError(type_name(error), "")
+            stand_in.__traceback__ = error.__traceback__
+        raise failure from stand_in
+
+    return run

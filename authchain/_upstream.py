@@ -4,51 +4,22 @@ A source is expected to translate its SDK's exceptions into
 :class:`~authchain.errors.BackendError`; the SDK's own exception then rides
 along as ``__cause__``, and one may escape untranslated. Either way it can
 carry request and response data (headers, a parsed body, a value just
-fetched). :func:`guarded` turns an escaped exception into a ``BackendError``
-of that source without its text; :func:`scrub_cause` replaces an exception
-chain by stand-ins holding only the type name, the masked text and the
-traceback lines, so a logged or re-raised error keeps no payload.
+fetched). ``authchain._trail.guarded`` turns an escaped exception into a
+``BackendError`` of that source without its text; :func:`scrub_cause`
+replaces an exception chain by stand-ins holding only the type name, the
+masked text and the traceback lines, so a logged or re-raised error keeps no
+payload. Imported on the error path only, so it costs nothing at start-up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
-
 from authchain import masking
-from authchain._scrub import clear_frames
-from authchain.errors import AuthChainError, BackendError, UpstreamError
+from authchain.errors import AuthChainError, UpstreamError
 
-if TYPE_CHECKING:
-    from authchain.sources.base import Source
-
-__all__ = ["guarded", "scrub_cause", "type_name"]
+__all__ = ["scrub_cause", "type_name"]
 
 # An SDK message past this length is cut: it is evidence, not a payload.
 _MAX_TEXT = 500
-
-
-def guarded(source: Source, operation: Callable[[], Any]) -> Callable[[], Any]:
-    """``operation`` with anything but authchain's own errors turned into a ``BackendError``.
-
-    A source is expected to translate its SDK's exceptions; one that escapes is
-    still an error of that source (``on_error = "skip"`` applies, ``explain``
-    records it), and its text, which may hold data just fetched, is not shown.
-    """
-
-    def run() -> Any:
-        try:
-            return operation()
-        except AuthChainError:
-            raise
-        except Exception as error:
-            failure = BackendError(f"unexpected {type_name(error, short=True)} in the {source.type} source")
-            clear_frames(error)  # the traceback stays (lines only): its frames may hold data fetched
-            stand_in = UpstreamError(type_name(error), "")
-            stand_in.__traceback__ = error.__traceback__
-        raise failure from stand_in
-
-    return run
 
 
 def scrub_cause(error: BaseException | None, depth: int = 0) -> BaseException | None:
@@ -78,10 +49,8 @@ def scrub_cause(error: BaseException | None, depth: int = 0) -> BaseException | 
     return clean
 
 
-def type_name(error: BaseException, *, short: bool = False) -> str:
-    """``module.Qualname`` of the error's type (builtins bare; ``short``: the class name only)."""
+def type_name(error: BaseException) -> str:
+    """``module.Qualname`` of the error's type (builtins bare)."""
     kind = type(error)
-    if short:
-        return kind.__name__
     module = kind.__module__
     return kind.__qualname__ if module == "builtins" else f"{module}.{kind.__qualname__}"

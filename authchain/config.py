@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from authchain._pickling import ProcessLocal
+from authchain._process import ProcessLocal
 from authchain._registry import load_source_class, registered_types
 from authchain._scrub import scrubbed
 from authchain.errors import ConfigError

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from authchain._chain import Chain
 from authchain._default import set_default_chain
-from authchain._pickling import ProcessLocal
+from authchain._process import ProcessLocal
 from authchain.config import _SECRET_KEY
 from authchain.errors import ConfigError
 from authchain.masking import install_log_masking

@@ -178,7 +178,7 @@ class SecretRef:
         This is why references, not values, should cross process boundaries:
         the worker that calls ``resolve`` uses its own config and credentials.
         """
-        from authchain._ambient import default_chain
+        from authchain._process import default_chain
 
         return (chain or default_chain()).resolve(self)
 

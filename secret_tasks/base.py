@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from authchain import masking
-from authchain._pickling import ProcessLocal
+from authchain._process import ProcessLocal
 from authchain.errors import ConfigError
 from authchain.masking import default_masker
 

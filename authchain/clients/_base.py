@@ -20,7 +20,7 @@ from typing import Any
 
 from authchain._cache import SingleFlight
 from authchain._chain import Chain
-from authchain._pickling import ProcessLocal
+from authchain._process import ProcessLocal
 from authchain._records import record
 from authchain.config import _SECRET_KEY, check_expanded_secret_setting, expand
 from authchain.errors import ConfigError

@@ -35,7 +35,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
-from authchain._pickling import ProcessLocal
+from authchain._process import ProcessLocal
 from authchain._records import record
 from authchain.errors import BackendError, ConfigError
 from authchain.refs import ReferenceGrammar, SecretRef
@@ -470,7 +470,7 @@ class Source(ProcessLocal, ABC):
         """The lookup :meth:`use_credentials` gave this source, else the default chain's."""
         lookup: CredentialLookup | None = getattr(self, "_credential_lookup", None)
         if lookup is None:
-            from authchain._ambient import default_chain
+            from authchain._process import default_chain
 
             lookup = default_chain()
         return lookup
