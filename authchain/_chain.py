@@ -310,10 +310,17 @@ class Chain(ProcessLocal):
         Raises:
             SecretNotFound, BackendError, ConfigError: as :meth:`resolve` (there is no default).
         """
+        with self._lookup():
+            return self._first(name)
+
+    @contextlib.contextmanager
+    def _lookup(self) -> Iterator[None]:
+        """One public lookup: refused once closed, bounded by the deadline, and a
+        ``ChainClosedError`` (not whatever failed) when the chain is closed under it."""
         self._check_open()
         try:
             with deadline_scope(self.deadline, self._clock):
-                return self._first(name)
+                yield
         except AuthChainError as error:
             if self._closed.is_set() and not isinstance(error, ChainClosedError):
                 raise self._closed_error() from error
@@ -348,37 +355,25 @@ class Chain(ProcessLocal):
             SecretNotFound: for the first name nothing had (others listed in ``missing``),
                 unless ``default`` is given.
         """
-        self._check_open()
-        try:
-            with deadline_scope(self.deadline, self._clock):
-                # Imported here: only resolve_many needs it, and every module on
-                # the import path costs start-up time for scripts that never call it.
-                from authchain._batch import walk_many
+        with self._lookup():
+            # Imported here: only resolve_many needs it, and every module on
+            # the import path costs start-up time for scripts that never call it.
+            from authchain._batch import walk_many
 
-                plans = {_given(name): self._plan(name)[1] for name in names}
-                results, trails = walk_many(self, plans)
-                missing = [label for label in plans if label not in results]
-                if missing and default is _MISSING:
-                    raise SecretNotFound(missing[0], trails[missing[0]], missing=missing)
-                return {label: results.get(label, default) for label in plans}
-        except AuthChainError as error:
-            if self._closed.is_set() and not isinstance(error, ChainClosedError):
-                raise self._closed_error() from error
-            raise
+            plans = {_given(name): self._plan(name)[1] for name in names}
+            results, trails = walk_many(self, plans)
+            missing = [label for label in plans if label not in results]
+            if missing and default is _MISSING:
+                raise SecretNotFound(missing[0], trails[missing[0]], missing=missing)
+            return {label: results.get(label, default) for label in plans}
 
     def explain(self, name: NameOrRef) -> Explanation:
         """Ask every source (not only until the first hit) and report what each said.
 
         Errors are recorded, not raised, so ``explain`` works when a backend is down.
         """
-        self._check_open()
-        try:
-            with deadline_scope(self.deadline, self._clock):
-                return self._explain(name)
-        except AuthChainError as error:
-            if self._closed.is_set() and not isinstance(error, ChainClosedError):
-                raise self._closed_error() from error
-            raise
+        with self._lookup():
+            return self._explain(name)
 
     def _explain(self, name: NameOrRef) -> Explanation:
         label, targets, pinned = self._plan(name)

@@ -1,5 +1,13 @@
 """One package per backend: its source, reference grammar, client factory and settings.
 
+A backend package holds ``source.py`` (the source class or classes, their
+``Option`` settings and their ``reference_grammar``) and, where the backend
+has a client factory, ``client.py`` (the factory, its ``[clients.<name>]``
+options and its ``explain_<name>``). Its Secret task is in ``secret_tasks``,
+which depends on this package. Package ``__init__`` modules import nothing:
+loading a source type imports only its module, and that module imports its
+SDK when first used.
+
 The core (``authchain._chain``, ``config``, ``refs``, ``_registry``) names no
 backend: each package here is found through the ``authchain.sources`` entry
 points, exactly as a third-party plugin is. Adding a backend means a new

@@ -1,15 +1,5 @@
-"""AWS Secrets Manager and SSM Parameter Store: the ``aws-sm`` and ``aws-ssm``
-sources and references, and the boto3 client factories.
+"""AWS Secrets Manager and SSM Parameter Store: the ``aws-sm`` and ``aws-ssm`` sources
+and references (``source.py``), the boto3 session and client factories (``client.py``).
 
-One backend, one package:
-
-- ``source.py``: the source class(es), their ``Option`` settings and their
-  reference grammar (``reference_grammar``);
-- ``client.py``: the client factory, its ``[clients.aws]`` options and its
-  ``explain_aws``;
-- its Secret task lives in ``secret_tasks`` (that package depends on this one).
-
-Registered through the ``authchain.sources`` entry points like any plugin.
-Nothing is imported here: loading a source type imports only its module, and
-that module imports its SDK when first used.
+See :mod:`authchain.backends` for what a backend package holds.
 """

@@ -1,12 +1,4 @@
-"""A ``.env`` file: the ``dotenv`` source and ``dotenv://PATH#KEY`` references.
+"""A ``.env`` file: the ``dotenv`` source and ``dotenv://PATH#KEY`` references (``source.py``).
 
-One backend, one package:
-
-- ``source.py``: the source class(es), their ``Option`` settings and their
-  reference grammar (``reference_grammar``);
-- its Secret task lives in ``secret_tasks`` (that package depends on this one).
-
-Registered through the ``authchain.sources`` entry points like any plugin.
-Nothing is imported here: loading a source type imports only its module, and
-that module imports its SDK when first used.
+See :mod:`authchain.backends` for what a backend package holds.
 """

@@ -1,15 +1,5 @@
-"""The system keyring: the ``keyring`` source and references, and the keyring
-backend factory.
+"""The system keyring: the ``keyring`` source and references (``source.py``), the
+keyring backend factory (``client.py``).
 
-One backend, one package:
-
-- ``source.py``: the source class(es), their ``Option`` settings and their
-  reference grammar (``reference_grammar``);
-- ``client.py``: the client factory, its ``[clients.keyring]`` options and its
-  ``explain_keyring``;
-- its Secret task lives in ``secret_tasks`` (that package depends on this one).
-
-Registered through the ``authchain.sources`` entry points like any plugin.
-Nothing is imported here: loading a source type imports only its module, and
-that module imports its SDK when first used.
+See :mod:`authchain.backends` for what a backend package holds.
 """

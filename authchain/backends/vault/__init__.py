@@ -1,15 +1,5 @@
-"""HashiCorp Vault / OpenBao KV: the ``vault`` source and references, and the
-hvac client factory.
+"""HashiCorp Vault / OpenBao KV: the ``vault`` source and references (``source.py``),
+the logged-in hvac client factory (``client.py``).
 
-One backend, one package:
-
-- ``source.py``: the source class(es), their ``Option`` settings and their
-  reference grammar (``reference_grammar``);
-- ``client.py``: the client factory, its ``[clients.vault]`` options and its
-  ``explain_vault``;
-- its Secret task lives in ``secret_tasks`` (that package depends on this one).
-
-Registered through the ``authchain.sources`` entry points like any plugin.
-Nothing is imported here: loading a source type imports only its module, and
-that module imports its SDK when first used.
+See :mod:`authchain.backends` for what a backend package holds.
 """
