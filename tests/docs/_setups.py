@@ -40,6 +40,7 @@ else:  # pragma: no cover - Python 3.10
 __all__ = ["ROOT", "SETUPS", "Context", "run_python"]
 
 ROOT = Path(__file__).resolve().parents[2]
+CHILD_GUARD = Path(__file__).resolve().parent / "child_guard"
 
 
 @dataclass
@@ -71,7 +72,10 @@ class Context:
             "HOME": str(home),
             "XDG_CONFIG_HOME": str(home / ".config"),
             "XDG_DATA_HOME": str(home / ".local" / "share"),
-            "PYTHONPATH": str(ROOT),  # this checkout, not whatever authchain is installed
+            # The network guard for the block's Python processes, then this checkout (not
+            # whatever authchain is installed).
+            "PYTHONPATH": os.pathsep.join([str(CHILD_GUARD), str(ROOT)]),
+            "AUTHCHAIN_DOCS_GUARD_LOG": str(tmp_path / "network-guard.log"),
             "PREFECT_HOME": str(home / ".prefect"),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "LANG": "C.UTF-8",
@@ -95,6 +99,9 @@ class Context:
     def check_output(self, result: subprocess.CompletedProcess[str]) -> None:
         """The run succeeded, printed no planted secret, and passes the set-ups' checks."""
         output = result.stdout + result.stderr
+        guard_log = Path(self.env["AUTHCHAIN_DOCS_GUARD_LOG"])
+        blocked = guard_log.read_text(encoding="utf-8") if guard_log.exists() else ""
+        assert not blocked, f"{self.block.where()} reached for an address off this machine:\n{blocked}"
         assert result.returncode == 0, f"{self.block.where()} exited {result.returncode}:\n{output[-3000:]}"
         for value in self.secrets:
             assert value not in output, f"{self.block.where()} printed a planted secret"
@@ -237,7 +244,8 @@ def _leaf_commands(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) 
 def source_plugin(ctx: Context) -> None:
     """The entry point, installed as pip would install it (a ``.dist-info`` folder), makes
     the section's source class a ``type`` a config can use."""
-    source_block = [b for b in ctx.blocks if b.section == ctx.block.section and b.language == "python"][-1]
+    earlier = [b for b in ctx.blocks if b.section == ctx.block.section and b.index < ctx.block.index]
+    source_block = [b for b in earlier if b.language == "python"][-1]
     points = tomllib.loads(ctx.block.text)["project"]["entry-points"]["authchain.sources"]
     site = ctx.tmp_path / "site"
     package = site / "my_package"

@@ -39,6 +39,7 @@ else:  # pragma: no cover - Python 3.10
 
 DOCUMENTS: list[Path] = [ROOT / "README.md"]
 
+PYTHONS = ("python", "py", "python3")
 SHELLS = ("bash", "sh", "shell", "console")
 
 
@@ -83,7 +84,7 @@ def test_block(block: Block, tmp_path: Path, request: pytest.FixtureRequest) -> 
         SETUPS[name](ctx)
     if ctx.verified:
         return
-    if block.language == "python":
+    if block.language in PYTHONS:
         ctx.write_config()
         ctx.check_output(run_python(ctx, block.text))
     elif block.language == "toml":
@@ -156,7 +157,7 @@ def _run_shell(ctx: Context) -> subprocess.CompletedProcess[str]:
 
 def _check_syntax(block: Block, tmp_path: Path) -> None:
     """What can be checked of a block that is not run: it parses."""
-    if block.language == "python":
+    if block.language in PYTHONS:
         compile(block.text, block.where(), "exec")
     elif block.language == "toml":
         tomllib.loads(block.text)
