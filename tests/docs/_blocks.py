@@ -41,6 +41,7 @@ class Block:
     """One fenced block: where it is, its language and text, and its markers."""
 
     path: Path
+    label: str  # the document in test ids: "README", "docs-backends-vault"
     line: int  # 1-based line of the opening fence
     section: str  # the nearest heading above it ("" before the first one)
     index: int  # 1-based position among the blocks of that section
@@ -51,7 +52,7 @@ class Block:
     @property
     def id(self) -> str:
         """A test id that names the block: ``README-using-it-1``."""
-        return f"{self.path.stem}-{_slug(self.section) or 'top'}-{self.index}"
+        return f"{self.label}-{_slug(self.section) or 'top'}-{self.index}"
 
     @property
     def setups(self) -> list[str]:
@@ -67,14 +68,20 @@ def _slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
 
-def extract(path: Path) -> list[Block]:
+def extract(path: Path, *, root: Path | None = None) -> list[Block]:
     """Every fenced block of ``path`` in order, with its markers.
+
+    Args:
+        root: the repository root; test ids then name the document by its path from
+            there (``docs/backends/vault.md`` → ``docs-backends-vault``), so two pages
+            called ``index.md`` stay apart. Default: the file name without suffix.
 
     Raises:
         MarkdownError: a fence is never closed, a marker is not directly above a
             fence, or a marker's key is unknown.
     """
     lines = path.read_text(encoding="utf-8").splitlines()
+    label = "-".join(path.relative_to(root).with_suffix("").parts) if root else path.stem
     blocks: list[Block] = []
     section, per_section = "", 0
     pending: dict[str, str] = {}
@@ -99,6 +106,7 @@ def extract(path: Path) -> list[Block]:
             blocks.append(
                 Block(
                     path=path,
+                    label=label,
                     line=number + 1,
                     section=section,
                     index=per_section,

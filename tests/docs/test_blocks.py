@@ -65,6 +65,13 @@ def test_blocks_sections_languages_and_markers(tmp_path: Path) -> None:
     assert blocks[0].line == 3
 
 
+def test_ids_name_the_document_by_its_path_from_the_root(tmp_path: Path) -> None:
+    page = tmp_path / "docs" / "backends" / "index.md"
+    page.parent.mkdir(parents=True)
+    page.write_text("## Vault\n\n```toml\n[x]\n```\n", encoding="utf-8")
+    assert [block.id for block in extract(page, root=tmp_path)] == ["docs-backends-index-vault-1"]
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

@@ -37,7 +37,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-DOCUMENTS: list[Path] = [ROOT / "README.md"]
+# The README, and the pages of a docs site once there is one (issue 19).
+DOCUMENTS: list[Path] = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 PYTHONS = ("python", "py", "python3")
 SHELLS = ("bash", "sh", "shell", "console")
@@ -50,7 +51,7 @@ def _extract_all() -> tuple[dict[Path, list[Block]], dict[Path, str]]:
     errors: dict[Path, str] = {}
     for document in DOCUMENTS:
         try:
-            blocks[document] = extract(document)
+            blocks[document] = extract(document, root=ROOT)
         except MarkdownError as error:
             blocks[document], errors[document] = [], str(error)
     return blocks, errors
@@ -60,7 +61,9 @@ BLOCKS, ERRORS = _extract_all()
 ALL_BLOCKS = [block for blocks in BLOCKS.values() for block in blocks]
 
 
-@pytest.mark.parametrize("document", DOCUMENTS, ids=[document.name for document in DOCUMENTS])
+@pytest.mark.parametrize(
+    "document", DOCUMENTS, ids=[str(document.relative_to(ROOT)) for document in DOCUMENTS]
+)
 def test_documents_parse(document: Path) -> None:
     """Every fence is closed, every marker sits on a block and has a known key; and there are blocks."""
     assert document not in ERRORS, ERRORS.get(document)
