@@ -38,4 +38,5 @@ __all__ = [
     "SecretBase",
     "VaultSecret",
     "defaults_from_attrs",
+    "get_boto_client",
 ]

@@ -140,7 +140,7 @@ class AWSSecretsManager(SecretBase):
         super().__init__(**kwargs)
 
     @defaults_from_attrs("secret")
-    def run(self, secret: str | None = None, credentials: Any = None) -> Any:  # type: ignore[override]
+    def run(self, secret: str | None = None, credentials: Any = None) -> Any:
         """The secret's contents: a dict (JSON decoded) or the string.
 
         Args:
@@ -170,7 +170,7 @@ class AWSParametersManager(SecretBase):
         super().__init__(**kwargs)
 
     @defaults_from_attrs("parameter_name", "boto_kwargs")
-    def run(  # type: ignore[override]
+    def run(
         self,
         parameter_name: str | None = None,
         credentials: Any = None,

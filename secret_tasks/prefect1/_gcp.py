@@ -41,7 +41,7 @@ class GCPSecret(SecretBase):
         super().__init__(**kwargs)
 
     @defaults_from_attrs("project_id", "secret_id", "version_id", "credentials")
-    def run(  # type: ignore[override]
+    def run(
         self,
         project_id: str | int | None = None,
         secret_id: str | None = None,
@@ -68,5 +68,7 @@ class GCPSecret(SecretBase):
                 "source_options": {"project": str(project_id), "credentials": "GCP_CREDENTIALS"},
                 "chain": explicit_chain({"GCP_CREDENTIALS": text(credentials)}),
             }
-        task = native.GCPSecretManagerSecret(str(secret_id), project=str(project_id), version=str(version_id), **options)
+        task = native.GCPSecretManagerSecret(
+            str(secret_id), project=str(project_id), version=str(version_id), **options
+        )
         return str(text(task.run()))

@@ -15,7 +15,7 @@ from typing import Any
 
 from authchain._chain import Chain
 from authchain.errors import SecretNotFound
-from authchain.sources.vault import VaultSource
+from authchain.sources.vault import VaultKey, VaultSource
 from secret_tasks import secrets as native
 from secret_tasks.prefect1._task import SecretBase, defaults_from_attrs
 from secret_tasks.prefect1._values import (
@@ -52,7 +52,7 @@ class PrefectSecret(SecretBase):
         self.secret_name = name
         super().__init__(name=name, **kwargs)
 
-    def run(self, name: str | None = None) -> Any:  # type: ignore[override]
+    def run(self, name: str | None = None) -> Any:
         """The secret's value: a JSON document decoded, any other text as it is.
 
         Args:
@@ -104,7 +104,9 @@ class EnvVarSecret(PrefectSecret):
             try:
                 found = native.EnvVarSecret(name).run()
             except SecretNotFound as error:
-                raise Prefect1SecretNotFound.from_error(error, f"Environment variable not set: {name}") from None
+                raise Prefect1SecretNotFound.from_error(
+                    error, f"Environment variable not set: {name}"
+                ) from None
         else:
             found = native.EnvVarSecret(name, default=None).run()
         value = text(found)
@@ -114,7 +116,7 @@ class EnvVarSecret(PrefectSecret):
 
 
 _VAULT_PATH = re.compile(r"^(?P<mount_point>[^/]+)/(?P<path>.+)$")
-_KUBE_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+_KUBE_TOKEN_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
 
 
 class VaultSecret(SecretBase):
@@ -136,13 +138,18 @@ class VaultSecret(SecretBase):
         **kwargs: Prefect 1 task arguments (see :class:`SecretBase`).
     """
 
-    def __init__(self, name: str, vault_credentials_secret: str = "VAULT_CREDENTIALS", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        vault_credentials_secret: str = "VAULT_CREDENTIALS",  # noqa: S107 - a name
+        **kwargs: Any,
+    ) -> None:
         self.vault_credentials_secret = vault_credentials_secret
         kwargs["name"] = name
         super().__init__(**kwargs)
 
     @defaults_from_attrs("name")
-    def run(self, name: str | None = None) -> Any:  # type: ignore[override]
+    def run(self, name: str | None = None) -> Any:
         """The secret's key/value data as a dict.
 
         Args:
@@ -154,9 +161,11 @@ class VaultSecret(SecretBase):
             KeyError: no secret at that path (also an authchain ``SecretNotFound``).
             authchain.BackendError: the server refused the login or the read.
         """
-        url = os.environ.get("VAULT_ADDR") or os.environ.get("vault_addr")
+        url = os.environ.get("VAULT_ADDR") or os.environ.get("vault_addr")  # noqa: SIM112 - Prefect 1 read both
         if not url:
-            raise ValueError('VAULT_ADDR url var not found. Either "VAULT_ADDR" or "vault_addr" env var required.')
+            raise ValueError(
+                'VAULT_ADDR url var not found. Either "VAULT_ADDR" or "vault_addr" env var required.'
+            )
         credentials = PrefectSecret(self.vault_credentials_secret).run()
         settings, values = _vault_auth(credentials)
         match = _VAULT_PATH.fullmatch(str(name))
@@ -203,4 +212,5 @@ class WholeSecretVaultSource(VaultSource):
     """The vault source, reading a name as the whole secret (Prefect 1 returned all its fields)."""
 
     def key_for(self, name: str) -> Any:
-        return dataclasses.replace(super().key_for(name), fields=(), whole_if_missing=True)
+        key: VaultKey = super().key_for(name)  # type: ignore[assignment]  # a VaultKey, typed as Key
+        return dataclasses.replace(key, fields=(), whole_if_missing=True)

@@ -257,7 +257,7 @@ class SecretBase(Prefect1Task):
         kwargs["checkpoint"] = False
         super().__init__(**kwargs)
 
-    def run(self) -> Any:  # type: ignore[override]
+    def run(self) -> Any:
         return None
 
     def run_label(self, parameters: dict[str, Any]) -> str:

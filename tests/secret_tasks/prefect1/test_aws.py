@@ -52,7 +52,9 @@ def keys_of(client: Any) -> dict[str, Any]:
 
 class TestGetBotoClient:
     def test_uses_context_secrets(self, moto: MotoServer, local_secrets: LocalSecrets) -> None:
-        with local_secrets(AWS_CREDENTIALS={"ACCESS_KEY": "42", "SECRET_ACCESS_KEY": "99", "SESSION_TOKEN": "1"}):
+        with local_secrets(
+            AWS_CREDENTIALS={"ACCESS_KEY": "42", "SECRET_ACCESS_KEY": "99", "SESSION_TOKEN": "1"}
+        ):
             client = get_boto_client(resource="sts")
         assert keys_of(client) == {
             "aws_access_key_id": "42",
@@ -60,9 +62,13 @@ class TestGetBotoClient:
             "aws_session_token": "1",
         }
 
-    def test_prefers_passed_credentials_over_secrets(self, moto: MotoServer, local_secrets: LocalSecrets) -> None:
+    def test_prefers_passed_credentials_over_secrets(
+        self, moto: MotoServer, local_secrets: LocalSecrets
+    ) -> None:
         credentials = {"ACCESS_KEY": "pick", "SECRET_ACCESS_KEY": "these", "SESSION_TOKEN": "please"}
-        with local_secrets(AWS_CREDENTIALS={"ACCESS_KEY": "dont", "SECRET_ACCESS_KEY": "pick", "SESSION_TOKEN": "these"}):
+        with local_secrets(
+            AWS_CREDENTIALS={"ACCESS_KEY": "dont", "SECRET_ACCESS_KEY": "pick", "SESSION_TOKEN": "these"}
+        ):
             client = get_boto_client(resource="sts", credentials=credentials)
         assert keys_of(client) == {
             "aws_access_key_id": "pick",
@@ -81,7 +87,10 @@ class TestGetBotoClient:
 
     def test_credentials_provided_in_kwargs(self, moto: MotoServer) -> None:
         client = get_boto_client(
-            resource="sts", aws_access_key_id="id", aws_secret_access_key="secret", aws_session_token="session"
+            resource="sts",
+            aws_access_key_id="id",
+            aws_secret_access_key="secret",
+            aws_session_token="session",
         )
         assert keys_of(client) == {
             "aws_access_key_id": "id",
@@ -175,11 +184,16 @@ class TestAWSSecretsManager:
 
     def test_credentials_and_boto_kwargs_reach_the_client(self, moto: MotoServer) -> None:
         """Keys given at run sign the request: with IAM enforced, only a real user's keys work."""
-        moto.client("secretsmanager", region="eu-west-1").create_secret(Name="eu", SecretString="in-eu-west-1")
+        moto.client("secretsmanager", region="eu-west-1").create_secret(
+            Name="eu", SecretString="in-eu-west-1"
+        )
         keys = moto.iam_user(["secretsmanager:GetSecretValue"])
         moto.enforce_iam()
         task = AWSSecretsManager("eu", boto_kwargs={"region_name": "eu-west-1", "endpoint_url": moto.url})
-        credentials = {"ACCESS_KEY": keys["aws_access_key_id"], "SECRET_ACCESS_KEY": keys["aws_secret_access_key"]}
+        credentials = {
+            "ACCESS_KEY": keys["aws_access_key_id"],
+            "SECRET_ACCESS_KEY": keys["aws_secret_access_key"],
+        }
         assert task.run(credentials=credentials) == "in-eu-west-1"
 
     def test_unsupported_boto_kwargs_are_refused(self) -> None:
@@ -209,6 +223,6 @@ class TestAWSParameterManager:
     def test_reads_the_parameter_as_a_str(self, moto: MotoServer) -> None:
         moto.client("ssm").put_parameter(Name="/p1/param", Value='{"not": "parsed"}', Type="String")
         assert AWSParametersManager("/p1/param").run() == '{"not": "parsed"}'
-        assert AWSParametersManager().run(parameter_name="/p1/param", boto_kwargs={"region_name": REGION}) == (
-            '{"not": "parsed"}'
-        )
+        assert AWSParametersManager().run(
+            parameter_name="/p1/param", boto_kwargs={"region_name": REGION}
+        ) == ('{"not": "parsed"}')

@@ -59,7 +59,7 @@ class TestPrefectSecret:
         assert secret.retry_delay is None
 
     def test_create_secret_with_result(self) -> None:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError):  # noqa: PT011 - the original assertion
             PrefectSecret(name="test", result=lambda x: None)
 
     def test_secret_name_can_be_overwritten(self, local_secrets: LocalSecrets) -> None:
@@ -87,14 +87,14 @@ class TestPrefectSecret:
         secret = PrefectSecret(name="test")
         with local_secrets(test=42):
             assert secret.run() == 42
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError):  # noqa: PT011 - the original assertion
             secret.run()
 
     def test_local_secrets_auto_load_json_strings(self, local_secrets: LocalSecrets) -> None:
         secret = PrefectSecret(name="test")
         with local_secrets(test='{"x": 42}'):
             assert secret.run() == {"x": 42}
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError):  # noqa: PT011 - the original assertion
             secret.run()
 
     def test_local_secrets_remain_plain_dictionaries(self, local_secrets: LocalSecrets) -> None:

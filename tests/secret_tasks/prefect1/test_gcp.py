@@ -43,7 +43,9 @@ class TestGCPSecretsTask:
 
 
 @pytest.fixture
-def configured_fake(gcp_fake: FakeSecretManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeSecretManager:
+def configured_fake(
+    gcp_fake: FakeSecretManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> FakeSecretManager:
     from authchain._default import reset_default_chain
 
     config = tmp_path / "authchain.toml"

@@ -37,7 +37,9 @@ ROOT = Path(__file__).resolve().parents[3]
 KINDS = ["prefect", "env", "aws-sm", "vault"]
 
 
-def planted(kind: str, value: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> SecretBase:
+def planted(
+    kind: str, value: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> SecretBase:
     """Put ``value`` where ``kind``'s shim reads it; return the shim task."""
     document = json.dumps({"password": value})
     if kind == "prefect":
@@ -53,7 +55,9 @@ def planted(kind: str, value: str, request: pytest.FixtureRequest, monkeypatch: 
     openbao = request.getfixturevalue("openbao")
     openbao.put("t/p1-hygiene", {"password": value})
     monkeypatch.setenv("VAULT_ADDR", openbao.url)
-    monkeypatch.setenv("PREFECT__CONTEXT__SECRETS__VAULT_CREDENTIALS", json.dumps({"VAULT_TOKEN": openbao.root_token}))
+    monkeypatch.setenv(
+        "PREFECT__CONTEXT__SECRETS__VAULT_CREDENTIALS", json.dumps({"VAULT_TOKEN": openbao.root_token})
+    )
     return VaultSecret("secret/t/p1-hygiene")
 
 

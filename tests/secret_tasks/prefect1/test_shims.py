@@ -35,7 +35,10 @@ def test_context_secrets_of_the_user_config_are_read(prefect1_user_config: Path)
     assert PrefectSecret("API_TOKEN").run() == token
     assert PrefectSecret("RETRIES").run() == 3
     assert PrefectSecret("JSON_TEXT").run() == {"x": field}
-    assert PrefectSecret("AWS_CREDENTIALS").run() == {"ACCESS_KEY": "AKIAFROMCONFIGTOML", "SECRET_ACCESS_KEY": field}
+    assert PrefectSecret("AWS_CREDENTIALS").run() == {
+        "ACCESS_KEY": "AKIAFROMCONFIGTOML",
+        "SECRET_ACCESS_KEY": field,
+    }
     assert prefect1_user_config.stat().st_mtime_ns == before, "the file is read-only to authchain"
     for value in (token, field):
         assert masking.default_masker.mask(f"x {value} y") == "x *** y"
@@ -58,7 +61,8 @@ def test_explain_names_the_user_config(prefect1_user_config: Path) -> None:
     prefect1_user_config.parent.mkdir(parents=True)
     prefect1_user_config.write_text(f'[context.secrets]\nEXPLAINED = "{canary()}"\n')
     text = str(authchain.explain("EXPLAINED", chain=authchain.Chain([PrefectSource()])))
-    assert "[context.secrets] EXPLAINED in" in text and "Prefect 1 user config" in text
+    assert "[context.secrets] EXPLAINED in" in text
+    assert "Prefect 1 user config" in text
 
 
 def test_a_broken_user_config_is_an_error_naming_the_file_not_a_value(prefect1_user_config: Path) -> None:
@@ -83,7 +87,7 @@ def test_without_a_user_config_nothing_is_read(prefect1_user_config: Path) -> No
 def test_a_missing_secret_is_both_value_error_and_secret_not_found(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("P1_ABSENT", raising=False)
     for task in (PrefectSecret("P1_ABSENT"), EnvVarSecret("P1_ABSENT", raise_if_missing=True)):
-        with pytest.raises(ValueError) as caught:
+        with pytest.raises(ValueError) as caught:  # noqa: PT011 - the type is the point
             task.run()
         assert isinstance(caught.value, SecretNotFound)
         assert "Attempted sources" in str(caught.value)

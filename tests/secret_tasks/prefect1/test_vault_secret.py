@@ -58,7 +58,9 @@ def credentials(openbao: OpenBao, shape: str, tmp_path: Path) -> dict[str, str]:
     }
 
 
-def test_vault_secret_use_in_flow(vault: OpenBao, prefect_api: PrefectAPI, local_secrets: LocalSecrets) -> None:
+def test_vault_secret_use_in_flow(
+    vault: OpenBao, prefect_api: PrefectAPI, local_secrets: LocalSecrets
+) -> None:
     from prefect import flow, task
 
     @task
@@ -91,7 +93,7 @@ def test_secret_is_pickleable() -> None:
 def test_vault_addr_env_var_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("vault_addr", raising=False)
     monkeypatch.delenv("VAULT_ADDR", raising=False)
-    with pytest.raises(ValueError, match=r"var not found"):
+    with pytest.raises(ValueError, match=r"var not found"):  # noqa: PT012 - the original
         task = VaultSecret("fake-no-vault-addr-secret")
         task.run()
 
@@ -101,13 +103,15 @@ def test_vault_addr_from_env_var(monkeypatch: pytest.MonkeyPatch, vault_var: str
     monkeypatch.delenv("vault_addr", raising=False)
     monkeypatch.delenv("VAULT_ADDR", raising=False)
     monkeypatch.setenv(vault_var, "http://127.0.0.1:8200")
-    with pytest.raises(ValueError, match=r"Local Secret \"VAULT_CREDENTIALS\" was not found."):
+    with pytest.raises(  # noqa: PT012 - the original
+        ValueError, match=r"Local Secret \"VAULT_CREDENTIALS\" was not found."
+    ):
         task = VaultSecret("fake-no-vault-addr-secret")
         task.run()
 
 
 def test_vault_auth_missing(vault: OpenBao, local_secrets: LocalSecrets) -> None:
-    with (
+    with (  # noqa: PT012 - the original
         pytest.raises(ValueError, match=r"Supported methods"),
         local_secrets(VAULT_CREDENTIALS={"WRONG_TOKEN": "wrong-token-value"}),
     ):
@@ -157,16 +161,22 @@ def test_the_whole_secret_even_with_a_field_named_value(vault: OpenBao, local_se
         assert VaultSecret("secret/t/has-value").run(name=PATH) == {"fake-key": "fake-value"}
 
 
-def test_a_missing_path_is_a_key_error_and_secret_not_found(vault: OpenBao, local_secrets: LocalSecrets) -> None:
+def test_a_missing_path_is_a_key_error_and_secret_not_found(
+    vault: OpenBao, local_secrets: LocalSecrets
+) -> None:
     from authchain import SecretNotFound
 
-    with local_secrets(VAULT_CREDENTIALS={"VAULT_TOKEN": vault.root_token}):
-        with pytest.raises(KeyError, match="Secret not found: secret/t/absent") as caught:
-            VaultSecret("secret/t/absent").run()
+    with (
+        local_secrets(VAULT_CREDENTIALS={"VAULT_TOKEN": vault.root_token}),
+        pytest.raises(KeyError, match="Secret not found: secret/t/absent") as caught,
+    ):
+        VaultSecret("secret/t/absent").run()
     assert isinstance(caught.value, SecretNotFound)
 
 
 def test_an_invalid_path_is_refused(vault: OpenBao, local_secrets: LocalSecrets) -> None:
-    with local_secrets(VAULT_CREDENTIALS={"VAULT_TOKEN": vault.root_token}):
-        with pytest.raises(ValueError, match="Invalid secret path"):
-            VaultSecret("no-mount").run()
+    with (
+        local_secrets(VAULT_CREDENTIALS={"VAULT_TOKEN": vault.root_token}),
+        pytest.raises(ValueError, match="Invalid secret path"),
+    ):
+        VaultSecret("no-mount").run()
