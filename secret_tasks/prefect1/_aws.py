@@ -49,11 +49,17 @@ def get_boto_client(
         region_name: the region (default: boto3's).
         profile_name: a named profile of the AWS config files.
         **kwargs: passed to boto3's ``client()``; ``use_session`` is accepted and
-            ignored with a warning, as Prefect 1 did since 0.14.9.
+            ignored with a warning, as Prefect 1 did since 0.14.9. The older
+            positional form ``(resource, credentials, use_session, region_name)``
+            works too (a bool third argument is ``use_session``).
 
     Raises:
         authchain.ConfigError: ``botocore_session=`` (authchain builds its own sessions).
     """
+    third: Any = region_name
+    if isinstance(third, bool):
+        # Prefect <= 0.14.8: get_boto_client(resource, credentials, use_session, region_name).
+        kwargs["use_session"], region_name, profile_name = third, profile_name, None
     if kwargs.pop("use_session", None) is not None:
         warnings.warn(
             "The `use_session` kwarg has been deprecated, prefect now infers "

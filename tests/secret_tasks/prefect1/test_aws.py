@@ -145,6 +145,14 @@ class TestGetBotoClient:
             client = get_boto_client("sts", use_session=True)
         assert client.get_caller_identity()["Account"]
 
+    def test_the_older_positional_use_session_form_still_works(self, moto: MotoServer) -> None:
+        """``get_boto_client(resource, credentials, use_session, region_name)`` before 0.14.9."""
+        credentials = {"ACCESS_KEY": "old-form-key", "SECRET_ACCESS_KEY": "old-form-secret"}
+        with pytest.warns(UserWarning, match="deprecated"):
+            client = get_boto_client("sts", credentials, True, "eu-west-1")  # type: ignore[arg-type]
+        assert client.meta.region_name == "eu-west-1"
+        assert keys_of(client)["aws_access_key_id"] == "old-form-key"
+
 
 class TestAWSSecretsManager:
     def test_initialization(self) -> None:
