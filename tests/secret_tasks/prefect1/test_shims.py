@@ -179,3 +179,18 @@ def test_plain_values_are_registered_with_the_masker(monkeypatch: pytest.MonkeyP
     text = f"{plain} and {inner}"
     assert masking.default_masker.mask(text) == "*** and ***"
     assert os.environ["P1_PLAIN"] == plain, "reading never changes the environment"
+
+
+def test_legacy_env_false_reads_neither_variables_nor_the_user_config(
+    prefect1_user_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import authchain
+    from authchain.sources.prefect import PrefectSource
+
+    prefect1_user_config.parent.mkdir(parents=True)
+    prefect1_user_config.write_text(f'[context.secrets]\nFILE_ONLY = "{canary()}"\n')
+    monkeypatch.setenv("PREFECT__CONTEXT__SECRETS__VAR_ONLY", canary())
+    chain = authchain.Chain([PrefectSource(legacy_env=False)])
+    for name in ("FILE_ONLY", "VAR_ONLY"):
+        with pytest.raises(SecretNotFound):
+            chain.resolve(name)
