@@ -207,7 +207,7 @@ class Task(ProcessLocal):
             # prefect.Task, not the task() decorator: only the class takes on_commit/on_rollback.
             make_task: Any = PrefectTask  # prefect's overloads do not cover a bound method
             wrapped = make_task(
-                _with_log_masking(self.run),
+                _with_log_masking(self._prefect_fn()),
                 **options,
                 name=self.task_name,
                 persist_result=False,
@@ -220,6 +220,11 @@ class Task(ProcessLocal):
             )
             self.__dict__["_prefect_task"] = wrapped
         return wrapped
+
+    def _prefect_fn(self) -> Callable[..., Any]:
+        """The callable the Prefect task runs: ``run``, unless a subclass must see which
+        arguments the caller gave (the Prefect 1 shims: Prefect 3 passes every default)."""
+        return self.run
 
     def _task_run_name(self, parameters: dict[str, Any]) -> str:
         custom = self.prefect_options.get("task_run_name")

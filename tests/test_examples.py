@@ -70,3 +70,35 @@ def test_custom_task_example(moto: MotoServer, tmp_path: Path) -> None:
         ssm.put_parameter(Name=f"/example/app/p{index}", Value=canary(), Type="String")
     output = run(EXAMPLES / "tasks" / "custom_task.py", "/example/app", cwd=tmp_path)
     assert output.strip() == "3"
+
+
+def test_prefect1_migration_example(
+    moto: MotoServer, openbao: OpenBao, prefect_api: PrefectAPI, tmp_path: Path
+) -> None:
+    import json
+
+    from tests.servers.moto_server import MADE_UP_KEYS
+
+    password, token = canary(), canary()
+    secrets = moto.client("secretsmanager")
+    secrets.create_secret(Name="etl/db", SecretString=json.dumps({"username": "etl", "password": password}))
+    secrets.create_secret(Name="etl/other", SecretString=canary())
+    openbao.put("t/etl-api", {"token": token})
+    aws_keys = {
+        "ACCESS_KEY": MADE_UP_KEYS["aws_access_key_id"],
+        "SECRET_ACCESS_KEY": MADE_UP_KEYS["aws_secret_access_key"],
+    }
+    env = {
+        "VAULT_ADDR": openbao.url,
+        "PREFECT__CONTEXT__SECRETS__VAULT_CREDENTIALS": json.dumps({"VAULT_TOKEN": openbao.root_token}),
+        "PREFECT__CONTEXT__SECRETS__AWS_CREDENTIALS": json.dumps(aws_keys),
+        "PREFECT__USER_CONFIG_PATH": str(tmp_path / "no-prefect1-config.toml"),
+        "ETL_BATCH_SIZE": "250",
+        "PREFECT_API_URL": prefect_api.api_url,
+    }
+    output = run(EXAMPLES / "prefect1_migration" / "etl_flow.py", env=env, cwd=tmp_path)
+    assert f"connected as etl with a token of {len(token)} characters, batch 250" in output
+    assert "2 secrets visible with the AWS_CREDENTIALS keys" in output
+    assert "no ETL_OPTIONAL secret, using the default" in output
+    for value in (password, token, openbao.root_token):
+        assert value not in output

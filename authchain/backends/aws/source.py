@@ -477,23 +477,33 @@ class _AWSSource(Source):
     # -- clients -----------------------------------------------------------
 
     def _client(self, region: str | None = None) -> Any:
-        """This source's client for ``region`` (None: the configured one), built once, thread-safely."""
+        """This source's client for ``region`` (None: the configured one), built once, thread-safely.
+
+        The keys are resolved with no lock held: resolving may ask other
+        sources, whose own credentials may come from this one (two cold sources
+        bootstrapping through each other from two threads deadlocked when each
+        held its lock while resolving). Two threads may both resolve; one builds.
+        """
         with self._lock:
             client = self._clients.get(region)
-            if client is None:
-                client = self._new_client(region)
-                self._clients[region] = client
+        if client is not None:
             return client
-
-    def _new_client(self, region: str | None) -> Any:
         # Before boto3's own provider chain as well: every request is signed
         # with whatever keys it finds, and carries their session token.
         self.ensure_credentials_allowed()
+        keys = self._credential_keys()
+        with self._lock:
+            client = self._clients.get(region)
+            if client is None:
+                client = self._new_client(region, keys)
+                self._clients[region] = client
+            return client
+
+    def _new_client(self, region: str | None, keys: dict[str, str]) -> Any:
         session = _botocore_session()
         from botocore.config import Config
         from botocore.exceptions import NoRegionError, ProfileNotFound
 
-        keys = self._credential_keys()
         config = Config(
             retries={"mode": "standard", "total_max_attempts": 1},  # the chain retries, not botocore
             connect_timeout=self.timeout,

@@ -10,6 +10,7 @@ ignores ``timeout=``. The chain retries instead, with the source's
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import re
@@ -271,9 +272,22 @@ class GCPSecretManagerSource(Source):
     # -- client and credentials (lazy, one per source) ------------------------------
 
     def _get_client(self) -> Any:
+        # Built with no lock held (credentials may be resolved through other
+        # sources, whose own may come from this one: see VaultSource._session).
+        with self._lock:
+            if self._client is not None:
+                return self._client
+        client = self._build_client()
+        kept = self._keep_first(client)
+        if kept is not client:
+            with contextlib.suppress(Exception):  # another thread's client won: close this one's channel
+                client.transport.close()
+        return kept
+
+    def _keep_first(self, client: Any) -> Any:
         with self._lock:
             if self._client is None:
-                self._client = self._build_client()
+                self._client = client
             return self._client
 
     def _build_client(self) -> Any:
@@ -291,10 +305,17 @@ class GCPSecretManagerSource(Source):
         return self.endpoint is not None and _is_loopback(self.endpoint)
 
     def _credentials(self) -> tuple[Any, str | None]:
-        """(credentials, their project): from ``credentials`` through the chain, else ADC."""
+        """(credentials, their project): from ``credentials`` through the chain, else ADC.
+
+        Loaded with no lock held (see :meth:`_get_client`); the first to finish is kept.
+        """
+        with self._lock:
+            if self._auth is not None:
+                return self._auth
+        auth = self._load_credentials()
         with self._lock:
             if self._auth is None:
-                self._auth = self._load_credentials()
+                self._auth = auth
             return self._auth
 
     def _load_credentials(self) -> tuple[Any, str | None]:

@@ -4,8 +4,9 @@ Prefect is imported only when a lookup needs it, and a block is only asked
 for inside a Prefect flow or task run (``only_in_run``): outside one, Prefect
 would start a temporary local server just to say "not found", which costs
 seconds in a plain script. Flows migrated from Prefect 1 keep working: the
-Prefect 1 local-secret variables ``PREFECT__CONTEXT__SECRETS__<NAME>`` are
-honoured first, and ``explain`` says which form matched.
+Prefect 1 local secrets (``PREFECT__CONTEXT__SECRETS__<NAME>`` variables, then
+the ``[context.secrets]`` table of the Prefect 1 user config) are honoured
+first, and ``explain`` says which form matched.
 """
 
 from __future__ import annotations
@@ -70,7 +71,9 @@ class PrefectSource(Source):
         block_prefix: prepended to the derived block name (``prod-`` → ``prod-db-password``).
         only_in_run: ask the Prefect API only inside a flow or task run
             (default true); elsewhere the source reports itself unavailable.
-        legacy_env: honour ``PREFECT__CONTEXT__SECRETS__<NAME>`` variables.
+        legacy_env: honour Prefect 1 local secrets: ``PREFECT__CONTEXT__SECRETS__<NAME>``
+            variables, then the ``[context.secrets]`` table of the Prefect 1 user config
+            (``PREFECT__USER_CONFIG_PATH``, else ``~/.prefect/config.toml``), read-only.
         environ: the mapping legacy variables are read from (a test seam).
     """
 
@@ -82,7 +85,13 @@ class PrefectSource(Source):
     options = (
         Option("block_prefix", str, "", "prepended to every derived block name"),
         Option("only_in_run", bool, True, "ask the Prefect API only inside a flow or task run"),
-        Option("legacy_env", bool, True, "honour Prefect 1 PREFECT__CONTEXT__SECRETS__<NAME> variables"),
+        Option(
+            "legacy_env",
+            bool,
+            True,
+            "honour Prefect 1 local secrets: PREFECT__CONTEXT__SECRETS__<NAME> variables, "
+            "then [context.secrets] of the Prefect 1 user config",
+        ),
     )
 
     # A test's environ mapping may hold values: a seam, not a setting, so it
@@ -161,8 +170,15 @@ class PrefectSource(Source):
         environ = os.environ if self._environ is None else self._environ
         variable = LEGACY_PREFIX + name
         raw = environ.get(variable)
+        where = f"{variable} is set (Prefect 1 local secret)"
         if raw is None:
-            return None
+            from authchain.backends.prefect._prefect1_config import context_secret
+
+            in_file = context_secret(name, environ)
+            if in_file is None:
+                return None
+            raw, path = in_file
+            where = f"[context.secrets] {name} in {path} (Prefect 1 user config)"
         try:
             decoded = json.loads(raw)
         except ValueError:
@@ -170,7 +186,7 @@ class PrefectSource(Source):
         # A JSON string literal is unwrapped; objects and arrays stay JSON text
         # so `#KEY` and SecretValue.fields() can read them.
         value = decoded if isinstance(decoded, str) else raw
-        return Found(SecretValue(value), f"{variable} is set (Prefect 1 local secret)")
+        return Found(SecretValue(value), where)
 
     def _load_block(self, block: str) -> Found | NotFound:
         secret_class, not_found, http_error = _prefect()

@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 
 from authchain import _sdk_credentials, masking
 from authchain._records import record
-from authchain.errors import BackendError, ConfigError
+from authchain.errors import AuthChainError, BackendError, ConfigError
 from authchain.refs import (
     POSITIVE_INT,
     LazyPattern,
@@ -518,7 +518,23 @@ class VaultSource(Source):
             raise _translate(error, f"{self.auth} login", self) from error
 
     def _session(self, stale: str | None = None) -> tuple[Any, str | None]:
-        """The shared client, logged in and fresh. ``stale``: a token the server refused."""
+        """The shared client, logged in and fresh. ``stale``: a token the server refused.
+
+        The credentials a login needs are resolved with no lock held: resolving
+        may ask other sources, whose own credentials may come from this one. Two
+        cold sources bootstrapping through each other from two threads, each
+        holding its own lock while resolving, deadlocked forever.
+        """
+        with self._lock:
+            ready = self._ready(stale)
+        if ready is not None:
+            return ready
+        if stale is not None:
+            self._forget_credentials()  # a rotated credential must be read again
+        try:
+            material: dict[str, str | None] | AuthChainError = self._login_material()
+        except (BackendError, ConfigError) as error:
+            material = error  # raised only if a login is due: a renewal may not need it
         with self._lock:
             if self._client is None or self._pid != os.getpid():
                 # A forked child must not share the parent's connection pool or
@@ -530,10 +546,32 @@ class VaultSource(Source):
             if stale is not None and self._session_token == stale:
                 self._logged_in = False
             if not self._logged_in:
-                self._login(client, forget=stale is not None)
+                self._login(client, material)
             elif self._refresh_at is not None and self._clock() >= self._refresh_at:
-                self._refresh(client)
+                self._refresh(client, material)
             return client, self._session_token
+
+    def _ready(self, stale: str | None) -> tuple[Any, str | None] | None:
+        """The session as it is, if it needs no login or refresh (lock held)."""
+        if self._client is None or self._pid != os.getpid() or not self._logged_in:
+            return None
+        if stale is not None and self._session_token == stale:
+            return None
+        if self._refresh_at is not None and self._clock() >= self._refresh_at:
+            return None
+        return self._client, self._session_token
+
+    def _login_material(self) -> dict[str, str | None]:
+        """What a login with this source's auth method sends, resolved through the chain."""
+        if self.auth == "token":
+            return {"token": self._token_value()}
+        if self.auth == "approle":
+            # AppRoles may have no secret id; one the user named must exist.
+            return {
+                "role_id": self._credential(self.role_id, required=True),
+                "secret_id": self._credential(self.secret_id, required="secret_id" in self._named),
+            }
+        return {"jwt": self._jwt()}
 
     def _new_client(self) -> Any:
         hvac = _import_hvac()
@@ -549,19 +587,19 @@ class VaultSource(Source):
         client.token = None
         return client
 
-    def _login(self, client: Any, *, forget: bool = False) -> None:
-        """Authenticate ``client`` (called with the lock held)."""
-        if forget:
-            self._forget_credentials()
+    def _login(self, client: Any, material: dict[str, str | None] | AuthChainError) -> None:
+        """Authenticate ``client`` with ``material`` (see :meth:`_login_material`; lock held)."""
+        if isinstance(material, AuthChainError):
+            raise material
         started = self._clock()
         if self.auth == "token":
-            client.token = self._token_value()
+            client.token = material["token"]
             _sdk_credentials.register(client.token)  # may be hvac's own VAULT_TOKEN / ~/.vault-token
             self._session_token = client.token
             self._logged_in = True
             self._expires_at = self._refresh_at = None  # the token's owner manages its lifetime
             return
-        response = self._call_login(client)
+        response = self._call_login(client, material)
         auth = response.get("auth") if isinstance(response, dict) else None
         if not isinstance(auth, dict) or not auth.get("client_token"):
             raise BackendError(f"{self.auth} login at auth/{self.auth_mount} returned no token")
@@ -574,16 +612,15 @@ class VaultSource(Source):
             "%s: logged in with %s (token ttl %ss)", self.name, self.auth, auth.get("lease_duration")
         )
 
-    def _call_login(self, client: Any) -> Any:
+    def _call_login(self, client: Any, material: dict[str, str | None]) -> Any:
         hvac = _import_hvac()
         what = f"{self.auth} login at auth/{self.auth_mount}"
         try:
             if self.auth == "approle":
-                role_id = self._credential(self.role_id, required=True)
-                # AppRoles may have no secret id; one the user named must exist.
-                secret_id = self._credential(self.secret_id, required="secret_id" in self._named)
-                return client.auth.approle.login(role_id, secret_id, mount_point=self.auth_mount)
-            jwt = self._jwt()
+                return client.auth.approle.login(
+                    material["role_id"], material["secret_id"], mount_point=self.auth_mount
+                )
+            jwt = material["jwt"]
             if self.auth == "kubernetes":
                 return client.auth.kubernetes.login(self.role, jwt, mount_point=self.auth_mount)
             return client.auth.jwt.jwt_login(self.role, jwt, path=self.auth_mount)
@@ -600,7 +637,7 @@ class VaultSource(Source):
         except Exception as error:
             raise _translate(error, what, self) from error
 
-    def _refresh(self, client: Any) -> None:
+    def _refresh(self, client: Any, material: dict[str, str | None] | AuthChainError) -> None:
         """Renew the login token before it runs out (lock held); log in again if it cannot be."""
         now = self._clock()
         assert self._expires_at is not None
@@ -608,7 +645,7 @@ class VaultSource(Source):
         try:
             if self._renewable and self._renew(client, now):
                 return
-            self._login(client)
+            self._login(client, material)
         except BackendError as error:
             if mandatory:
                 raise

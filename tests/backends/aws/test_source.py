@@ -628,6 +628,14 @@ def test_one_client_per_source_built_once_under_concurrency(
     environ = CountingEnviron({"AWS_CREDENTIALS": json.dumps(keys)})
     source = make_sm(credentials="AWS_CREDENTIALS")
     Chain([source, EnvSource(environ=environ)], cache_ttl=0)  # binds the source to its chain
+    built: list[Any] = []
+    new_client = source._new_client
+
+    def counting_new_client(*args: Any) -> Any:
+        built.append(new_client(*args))
+        return built[-1]
+
+    source._new_client = counting_new_client  # type: ignore[method-assign]
     results: list[Any] = []
     barrier = threading.Barrier(len(names))
 
@@ -642,7 +650,12 @@ def test_one_client_per_source_built_once_under_concurrency(
         thread.join(timeout=30)
     assert all(isinstance(result, Found) for result in results)
     assert len(results) == len(names)
-    assert environ.reads == 1, "the credential was resolved (and a client built) more than once"
+    assert len(built) == 1, "one client was built"
+    # The keys are resolved with no lock held (a lock held while resolving
+    # deadlocked two sources bootstrapping through each other: see
+    # tests/hardening/test_lock_order.py), so callers racing on a cold source
+    # may each read them; the chain's single flight still shares remote lookups.
+    assert 1 <= environ.reads <= len(names)
 
 
 def test_pickle_holds_no_client_and_no_credentials(
