@@ -1,6 +1,6 @@
 """The cache policy on its own: freshness, remembered answers, single flight, stale-if-error, invalidation.
 
-The chain's tests (tests/test_chain.py, tests/test_chain_answers.py,
+The chain's tests (tests/chain/test_cache.py, tests/chain/test_answers.py,
 tests/hardening/test_rotation_races.py) show the same rules through
 ``Chain``; these pin them on :class:`authchain._cache.CachePolicy` directly,
 with a hand-driven clock, so a change of policy shows here first.
