@@ -1,4 +1,6 @@
-"""No import cycle among authchain's modules, function-level imports included.
+"""No import cycle among authchain's modules, and imports point down the layers.
+
+Function-level imports count in both checks.
 
 A cycle means two layers know each other: the chain building the config
 that builds the chain, a reference parser asking the chain, a source
@@ -130,3 +132,69 @@ def test_the_check_sees_function_level_imports_and_skips_type_checking(tmp_path:
     assert _target("authchain.resolve", modules) == "authchain", "an attribute of the package is the package"
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+# The layers of README's "How the code is organised", lowest first. A module
+# may import from its own layer and the ones above it in this list, never
+# from one below. A name ending in "." covers a package's modules.
+LAYERS: list[tuple[str, ...]] = [
+    (  # values, errors and the plumbing everything shares
+        "authchain.errors",
+        "authchain.values",
+        "authchain._records",
+        "authchain._process",
+        "authchain._scrub",
+        "authchain._redact",
+        "authchain.masking",
+        "authchain._sdk_credentials",
+        "authchain._sdk_logging",
+        "authchain._retry",
+        "authchain._trust",
+    ),
+    ("authchain._registry",),
+    ("authchain.refs",),
+    ("authchain.sources.base", "authchain.sources"),
+    ("authchain.config",),
+    (
+        "authchain._chain",
+        "authchain._cache",
+        "authchain._batch",
+        "authchain._trail",
+        "authchain._upstream",
+        "authchain._build",
+    ),
+    ("authchain._default", "authchain._api"),
+    ("authchain.clients._base", "authchain.clients._coerce", "authchain.clients._explicit"),
+    ("authchain.backends.", "authchain.testing.memory"),
+    (  # outer layers: public names of the layers below
+        "authchain",
+        "authchain.cli",
+        "authchain._run",
+        "authchain.dask",
+        "authchain.clients",
+        "authchain.clients.",
+        "authchain.sources.",
+        "authchain.testing",
+        "authchain.testing.",
+    ),
+]
+
+
+def layer_of(module: str) -> int:
+    """The index in :data:`LAYERS` of ``module`` (exact names before package prefixes)."""
+    for exact in (True, False):
+        for number, names in enumerate(LAYERS):
+            for name in names:
+                if (module == name) if exact else (name.endswith(".") and module.startswith(name)):
+                    return number
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS (and to the README)")
+
+
+def test_imports_point_down_the_layers() -> None:
+    wrong = [
+        f"{module} (layer {layer_of(module)}) imports {target} (layer {layer_of(target)})"
+        for module, targets in sorted(import_graph().items())
+        for target in sorted(targets)
+        if layer_of(target) > layer_of(module)
+    ]
+    assert wrong == [], "an import points up the layers:\n" + "\n".join(wrong)
