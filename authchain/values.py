@@ -124,10 +124,10 @@ class SecretValue(Generic[T]):
     def __hash__(self) -> int:
         return hash((SecretValue, self._secret))
 
-    def __reduce__(self) -> tuple[type[SecretValue[T]], tuple[T]]:
+    def __reduce__(self) -> tuple[Any, tuple[type[SecretValue[T]], T]]:
         # Pickles on purpose (multiprocessing needs it); pass a SecretRef across
         # process boundaries to keep the value out of the pickle altogether.
-        return (type(self), (self._secret,))
+        return (_restore, (type(self), self._secret))
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
@@ -279,3 +279,17 @@ def _format_table(rows: Sequence[tuple[str, ...]]) -> str:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     return "\n".join(lines)
+
+
+def _restore(cls: type[SecretValue[T]], value: T) -> SecretValue[T]:
+    """Unpickle a ``SecretValue`` and register it with this process's masker.
+
+    The process that fetched it registered it; the one that unpickles it (a
+    Dask worker, a multiprocessing child, a Prefect task runner) has its own
+    masker, which must know the value before anything there logs it.
+    """
+    restored = cls(value)
+    from authchain import masking  # here: masking imports this module
+
+    masking.register(restored, label="unpickled")
+    return restored
