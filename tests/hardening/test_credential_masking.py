@@ -788,7 +788,7 @@ def test_the_aws_container_authorization_token_is_masked(
     """botocore's container provider sends this token to the credentials endpoint (ECS, EKS
     Pod Identity); its DEBUG logs print the request's headers."""
     pytest.importorskip("botocore")
-    from authchain.sources.aws import _botocore_session
+    from authchain.backends.aws.source import _botocore_session
 
     value = canary("container-token")
     if as_file:
