@@ -9,7 +9,7 @@ describe what the chain did and never hold a value at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 from authchain._records import record
@@ -281,6 +281,13 @@ def _format_table(rows: Sequence[tuple[str, ...]]) -> str:
     return "\n".join(lines)
 
 
+# What this process does with a value it unpickles: ``authchain.masking`` sets
+# it to "register with the masker" when it is imported (``import authchain``
+# always imports it). masking imports this module, so this module does not
+# import masking, not even inside a function (tests/test_import_cycles.py).
+_on_unpickle: Callable[[SecretValue[Any]], None] | None = None
+
+
 def _restore(cls: type[SecretValue[T]], value: T) -> SecretValue[T]:
     """Unpickle a ``SecretValue`` and register it with this process's masker.
 
@@ -289,7 +296,6 @@ def _restore(cls: type[SecretValue[T]], value: T) -> SecretValue[T]:
     masker, which must know the value before anything there logs it.
     """
     restored = cls(value)
-    from authchain import masking  # here: masking imports this module
-
-    masking.register(restored, label="unpickled")
+    if _on_unpickle is not None:
+        _on_unpickle(restored)
     return restored
