@@ -65,9 +65,11 @@ ALL_BLOCKS = [block for blocks in BLOCKS.values() for block in blocks]
     "document", DOCUMENTS, ids=[str(document.relative_to(ROOT)) for document in DOCUMENTS]
 )
 def test_documents_parse(document: Path) -> None:
-    """Every fence is closed, every marker sits on a block and has a known key; and there are blocks."""
+    """Every fence is closed, every marker sits on a block and has a known key; and the README
+    has blocks (a docs page may be prose only)."""
     assert document not in ERRORS, ERRORS.get(document)
-    assert BLOCKS[document], f"{document.name} has no code block: is DOCUMENTS right?"
+    if document.name == "README.md":
+        assert BLOCKS[document], f"{document.name} has no code block: is DOCUMENTS right?"
 
 
 @pytest.mark.timeout(300)  # a block may be the first to start a server on a loaded machine

@@ -1,0 +1,111 @@
+"""The docs site builds with ``mkdocs build --strict``, and the build fails when it should.
+
+A dead link between pages, a link to a missing file of the repository, an API
+reference to a name that does not exist, or a generated part that cannot be
+made (``tools/mkdocs_hooks.py``) each fail the build; the last two tests plant
+a broken page and a dead link in a copy of the docs to show that they do.
+The build fetches nothing from the network (Material's fonts are off).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.docs._setups import ROOT
+
+pytest.importorskip("mkdocs", reason="the docs extra is not installed: pip install -e '.[docs]'")
+pytest.importorskip("material", reason="the docs extra is not installed: pip install -e '.[docs]'")
+pytest.importorskip("mkdocstrings_handlers.python", reason="the docs extra is not installed")
+
+
+def _build(root: Path, site: Path) -> subprocess.CompletedProcess[str]:
+    """``mkdocs build --strict`` of the checkout at ``root`` into ``site``."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "PYTHONPATH": str(root)}
+    command = ["build", "--strict", "--config-file", str(root / "mkdocs.yml"), "--site-dir", str(site)]
+    return subprocess.run(
+        [sys.executable, "-m", "mkdocs", *command],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+
+
+def _every_public_name_is_in_the_reference(site: Path) -> None:
+    """Each name of the public modules' ``__all__`` has its entry, rendered from its docstring."""
+    import authchain
+    import authchain.clients
+    import authchain.testing
+    import secret_tasks
+
+    pages = {
+        authchain: "authchain",
+        authchain.clients: "clients",
+        authchain.testing: "testing",
+        secret_tasks: "secret_tasks",
+    }
+    for module, page in pages.items():
+        html = (site / "reference" / page / "index.html").read_text(encoding="utf-8")
+        for name in module.__all__:
+            if name.startswith("__"):
+                continue
+            homes = (module.__name__, getattr(module, name).__module__)
+            assert any(f'id="{home}.{name}"' in html for home in homes), f"{module.__name__}.{name}"
+
+
+def _copy(tmp_path: Path) -> Path:
+    """A copy of what the build reads: the config, the pages, the hooks, the README and the
+    files pages link to, so a planted fault cannot touch the checkout."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    shutil.copy(ROOT / "mkdocs.yml", root)
+    shutil.copy(ROOT / "README.md", root)
+    for folder in ("docs", "tools", "benchmarks", "examples"):
+        shutil.copytree(ROOT / folder, root / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for package in ("authchain", "secret_tasks"):
+        shutil.copytree(ROOT / package, root / package, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+@pytest.mark.timeout(300)
+def test_the_site_builds_strictly(tmp_path: Path) -> None:
+    result = _build(ROOT, tmp_path / "site")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-5000:]
+    site = tmp_path / "site"
+    cli = (site / "cli" / "index.html").read_text(encoding="utf-8")
+    assert "authchain keyring set" in cli  # generated from the parser
+    vault = (site / "backends" / "vault" / "index.html").read_text(encoding="utf-8")
+    assert "forbidden_as_missing" in vault  # generated from the Option declarations
+    assert "generated:" not in vault
+    _every_public_name_is_in_the_reference(site)
+    for page in site.rglob("*.html"):  # nothing is fetched from elsewhere when a page opens
+        text = page.read_text(encoding="utf-8")
+        assert "fonts.googleapis.com" not in text, page
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(
+    ("fault", "message"),
+    [
+        ("[a page](no-such-page.md)", "no-such-page.md"),
+        ("[a file](../no/such/file.py)", "dead link"),
+        ("<!-- generated: settings no-such-type -->", "no-such-type"),
+        ("::: authchain.no_such_name", "no_such_name"),
+    ],
+    ids=["dead-page-link", "dead-file-link", "unknown-source-type", "missing-reference"],
+)
+def test_a_planted_fault_fails_the_build(tmp_path: Path, fault: str, message: str) -> None:
+    root = _copy(tmp_path)
+    page = root / "docs" / "concepts.md"
+    page.write_text(page.read_text(encoding="utf-8") + f"\n\n{fault}\n", encoding="utf-8")
+    result = _build(root, tmp_path / "site")
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
