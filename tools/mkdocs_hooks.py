@@ -93,7 +93,8 @@ def options_table(options: Iterable[Any]) -> str:
             meaning += " (one of " + ", ".join(f"`{choice}`" for choice in option.choices) + ")"
         if option.minimum is not None:
             meaning += f" (at least {option.minimum:g})"
-        rows.append(f"| `{option.name}` | {_type_name(option.kind)} | {_default(option)} | {_cell(meaning)} |")
+        kind = _type_name(option.kind)
+        rows.append(f"| `{option.name}` | {kind} | {_default(option)} | {_cell(meaning)} |")
     if len(rows) == 2:
         raise GenerationError("no options declared")
     return "\n".join(rows)
@@ -199,7 +200,8 @@ def cli_reference(_: str = "") -> str:
     def walk(current: argparse.ArgumentParser, path: list[str], help_text: str) -> None:
         commands = _subcommands(current)
         if path:
-            parts.extend(["", f"### `{' '.join(['authchain', *path])}`", "", (help_text or "").capitalize() + "."])
+            title = " ".join(["authchain", *path])
+            parts.extend(["", f"### `{title}`", "", (help_text or "").capitalize() + "."])
             if current.description:
                 parts.extend(["", current.description])
             if not commands:

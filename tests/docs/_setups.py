@@ -227,7 +227,8 @@ def output_of_previous_block(ctx: Context) -> None:
         )
     ctx.check_output(result)
     shown = ctx.block.text.rstrip("\n")
-    assert shown in result.stdout, f"{ctx.block.where()} is not what {producer.where()} prints:\n{result.stdout}"
+    where = f"{ctx.block.where()} is not what {producer.where()} prints"
+    assert shown in result.stdout, f"{where}:\n{result.stdout}"
     ctx.verified = True
 
 
