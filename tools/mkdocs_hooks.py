@@ -249,7 +249,7 @@ def readme_section(title: str) -> str:
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     start = next((i for i, line in enumerate(lines) if line.strip() == f"## {title}"), None)
     if start is None:
-        return f"The section \"{title}\" is in the repository's `README.md`."
+        return f'The section "{title}" is in the repository\'s `README.md`.'
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
     body = [f"#{line}" if line.startswith("#") else line for line in lines[start + 1 : end]]
     return "\n".join(body).strip().replace("](docs/", "](")
