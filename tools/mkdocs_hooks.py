@@ -12,6 +12,9 @@ GitHub hides and the site build replaces::
     <!-- generated: benchmark-table -->         the table of benchmarks/RESULTS.md
     <!-- generated: readme-section TITLE -->    a README section, where it still lives
 
+A line right after the comment that starts ``*The docs site shows`` tells a reader
+on GitHub what is missing there; the site replaces it along with the comment.
+
 Tables come from the ``Option`` declarations through the registry and the
 public client factories (never a backend module's import path, so moving a
 backend does not break the docs), the CLI from ``authchain.cli.build_parser``.
@@ -28,6 +31,7 @@ the build too.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable
@@ -38,7 +42,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # document this checkout, not whatever authchain is installed
     sys.path.insert(0, str(ROOT))
 
-_GENERATED = re.compile(r"^<!-- generated: (?P<what>[a-z-]+)(?: (?P<argument>[^>]*?))? -->$", re.MULTILINE)
+# The line after the comment may say, for readers on GitHub, what the site shows there;
+# the site drops it.
+_GENERATED = re.compile(
+    r"^<!-- generated: (?P<what>[a-z-]+)(?: (?P<argument>[^>]*?))? -->$(?:\n\*The docs site shows .*\*$)?",
+    re.MULTILINE,
+)
 _LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]+)\]\((?P<target>[^)\s]+)\)")
 
 # The public factory whose module declares each [clients.KIND] table.
@@ -96,7 +105,7 @@ def options_table(options: Iterable[Any]) -> str:
         kind = _type_name(option.kind)
         rows.append(f"| `{option.name}` | {kind} | {_default(option)} | {_cell(meaning)} |")
     if len(rows) == 2:
-        raise GenerationError("no options declared")
+        return "No settings of its own."
     return "\n".join(rows)
 
 
@@ -244,15 +253,26 @@ def benchmark_table(_: str = "") -> str:
 
 
 def readme_section(title: str) -> str:
-    """A ``##`` section of the README (its text, headings one level down), or a pointer to
-    the README when the section is not there (yet)."""
+    """A ``##`` section of the README (its text, headings one level up, links made relative
+    to ``docs/``), or a pointer to the README when the section is not there (yet)."""
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     start = next((i for i, line in enumerate(lines) if line.strip() == f"## {title}"), None)
     if start is None:
         return f'The section "{title}" is in the repository\'s `README.md`.'
     end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
-    body = [f"#{line}" if line.startswith("#") else line for line in lines[start + 1 : end]]
-    return "\n".join(body).strip().replace("](docs/", "](")
+    # The section's "###" headings become the page's "##" (the page title stands for its "##").
+    body = [line[1:] if line.startswith("###") else line for line in lines[start + 1 : end]]
+    return _LINK.sub(_from_docs, "\n".join(body).strip())
+
+
+def _from_docs(match: re.Match[str]) -> str:
+    """A link written relative to the README, rewritten relative to a page in ``docs/``."""
+    target = match.group("target")
+    if re.match(r"^[a-z][a-z0-9+.-]*:", target) or target.startswith("#"):
+        return match.group(0)
+    path, _, anchor = target.partition("#")
+    moved = os.path.relpath(ROOT / path, ROOT / "docs").replace(os.sep, "/")
+    return f"[{match.group('text')}]({moved}{'#' + anchor if anchor else ''})"
 
 
 GENERATORS: dict[str, Callable[[str], str]] = {

@@ -9,11 +9,13 @@ The build fetches nothing from the network (Material's fonts are off).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,11 +86,12 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     assert "authchain keyring set" in cli  # generated from the parser
     vault = (site / "backends" / "vault" / "index.html").read_text(encoding="utf-8")
     assert "forbidden_as_missing" in vault  # generated from the Option declarations
-    assert "generated:" not in vault
     _every_public_name_is_in_the_reference(site)
     for page in site.rglob("*.html"):  # nothing is fetched from elsewhere when a page opens
         text = page.read_text(encoding="utf-8")
         assert "fonts.googleapis.com" not in text, page
+        assert "<!-- generated:" not in text, page
+        assert "The docs site shows" not in text, page
 
 
 @pytest.mark.timeout(300)
@@ -109,3 +112,58 @@ def test_a_planted_fault_fails_the_build(tmp_path: Path, fault: str, message: st
     result = _build(root, tmp_path / "site")
     assert result.returncode != 0
     assert message in result.stdout + result.stderr
+
+
+# -- the generated parts, without a build ---------------------------------------------------
+
+
+def _hooks() -> Any:
+    spec = importlib.util.spec_from_file_location("mkdocs_hooks", ROOT / "tools" / "mkdocs_hooks.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_source_type_and_client_kind_has_a_settings_table() -> None:
+    from authchain._registry import registered_types
+
+    hooks = _hooks()
+    for type_name in registered_types():
+        table = hooks.source_settings(type_name)
+        if type_name != "memory":  # a testing tool, registered by the pytest plugin: no settings
+            assert table.startswith("| key | type | default | meaning |"), type_name
+    for kind in hooks.CLIENT_FACTORIES:
+        assert "`" in hooks.client_settings(kind), kind
+
+
+def test_a_generated_part_replaces_its_comment_and_the_note_for_github() -> None:
+    hooks = _hooks()
+    page = "before\n<!-- generated: exit-codes -->\n*The docs site shows a table here.*\nafter\n"
+    filled = hooks.fill(page, "page.md")
+    assert "| 0 | ok |" in filled
+    assert "generated:" not in filled
+    assert "The docs site shows" not in filled
+    assert filled.startswith("before\n")
+    assert filled.endswith("\nafter\n")
+    with pytest.raises(hooks.GenerationError, match="unknown generated part 'nonsense'"):
+        hooks.fill("<!-- generated: nonsense -->", "page.md")
+
+
+def test_a_readme_section_reads_on_a_docs_page(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    hooks = _hooks()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "README.md").write_text(
+        "# authchain\n\n## Layout\n\nSee [the chain](authchain/_chain.py), [concepts](docs/concepts.md#x)"
+        " and [a site](https://example.test).\n\n### Layers\n\ntext\n\n## Next\n\nother\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(hooks, "ROOT", tmp_path)
+    section = hooks.readme_section("Layout")
+    assert "[the chain](../authchain/_chain.py)" in section
+    assert "[concepts](concepts.md#x)" in section
+    assert "[a site](https://example.test)" in section
+    assert "\n## Layers\n" in section
+    assert "other" not in section
+    assert "README.md" in hooks.readme_section("Not there yet")
