@@ -1,4 +1,4 @@
-"""Every fenced block of the README runs as written, or says visibly why not.
+"""Every fenced block of the README and of the docs pages runs as written, or says visibly why not.
 
 Each block is one test, named after its section and position (``README-using-it-1``):
 
@@ -16,7 +16,7 @@ The markers above a block (``tests/docs/_blocks.py``) choose set-ups from
 (``covered-by``) or say why it is not run (``not-run``, still syntax-checked). A block
 with no marker that cannot be run fails: nothing is skipped silently.
 
-``DOCUMENTS`` is the list of Markdown files checked; a docs site adds its pages there.
+``DOCUMENTS`` is the list of Markdown files checked: the README and every page under ``docs/``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-# The README, and the pages of a docs site once there is one (issue 19).
+# The README and the pages of the docs site.
 DOCUMENTS: list[Path] = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 PYTHONS = ("python", "py", "python3")
