@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -90,6 +91,7 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
     for page in site.rglob("*.html"):  # nothing is fetched from elsewhere when a page opens
         text = page.read_text(encoding="utf-8")
         assert "fonts.googleapis.com" not in text, page
+        assert not re.search(r'src="https?://|<link[^>]*href="https?://', text), page
         assert "<!-- generated:" not in text, page
         assert "The docs site shows" not in text, page
 
