@@ -117,9 +117,12 @@ def source_settings(type_name: str) -> str:
 
 
 def common_settings(_: str = "") -> str:
-    from authchain.sources.base import COMMON_OPTIONS
+    """The settings every source takes: what a built-in's ``all_options()`` adds to its own."""
+    from authchain._registry import load_source_class
 
-    return options_table(COMMON_OPTIONS)
+    cls = load_source_class("env")
+    own = {option.name for option in cls.options}
+    return options_table(option for option in cls.all_options() if option.name not in own)
 
 
 def top_level_settings(_: str = "") -> str:
