@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""One entry point for working on authchain: ``python3 dev.py demo|test|lint|bench``.
+"""One entry point for working on authchain: ``python3 dev.py demo|test|lint|bench|docs``.
 
 Standard library only, so it runs on a fresh machine with Python 3.10+. It
 creates ``.venv`` next to this file and installs what the command needs
@@ -72,7 +72,18 @@ def bench() -> None:
     run(PYTHON, "-m", "benchmarks.run", *arguments)
 
 
-COMMANDS = {"demo": demo, "test": test, "lint": lint, "bench": bench}
+def docs() -> None:
+    """Build the docs site into site/ (strict: a dead link or a missing reference fails);
+    ``--serve``: serve it on 127.0.0.1:8000 and rebuild on changes."""
+    ensure_venv("all,docs")
+    os.environ.setdefault("NO_MKDOCS_2_WARNING", "1")  # Material's notice about MkDocs 2, not a problem here
+    if "--serve" in sys.argv[2:]:
+        run(PYTHON, "-m", "mkdocs", "serve", "--strict", "--dev-addr", "127.0.0.1:8000")
+    else:
+        run(PYTHON, "-m", "mkdocs", "build", "--strict", "--site-dir", str(ROOT / "site"))
+
+
+COMMANDS = {"demo": demo, "test": test, "lint": lint, "bench": bench, "docs": docs}
 
 if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:

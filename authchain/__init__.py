@@ -4,8 +4,8 @@
 >>> authchain.resolve("AUTHCHAIN_DOCTEST_ABSENT", default="fallback")
 'fallback'
 
-The chain, its sources and their order come from ``authchain.toml``; see the
-README. Importing this package loads no cloud SDK.
+The chain, its sources and their order come from ``authchain.toml``; see
+docs/configuration.md. Importing this package loads no cloud SDK.
 """
 
 from authchain._api import explain, resolve, resolve_many

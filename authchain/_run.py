@@ -2,7 +2,7 @@
 
 The CLI parses and maps exceptions to exit codes; everything that decides
 what the child gets lives here, because each decision is a security property
-of its own (README, "Security model"):
+of its own (docs/security.md):
 
 - Which variables are resolved. Every variable whose value is a reference
   (``FOO=vault://...``) is *reference-looking*; ``only`` (``--only`` or

@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="authchain",
         description="Resolve secrets through the configured chain of sources.",
-        epilog="Exit codes: 0 ok, 1 not found, 2 usage or config error, 3 backend error.",
+        epilog="Exit codes: 0 ok, 1 not found, 2 usage or config error (check: a source misconfigured), "
+        "3 backend error (check: a source unreachable or unauthenticated).",
         parents=[common],
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -78,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     explain = commands.add_parser(
         "explain", parents=[common], help="ask every source and show who has the name"
     )
-    explain.add_argument("name")
+    explain.add_argument("name", help="a name or a reference, as for resolve")
     explain.add_argument("--json", action="store_true", help="print a JSON object")
 
     run = commands.add_parser(
@@ -113,12 +114,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check", parents=[common], help="report whether each configured source works here"
     )
-    check.add_argument("--json", action="store_true")
+    check.add_argument("--json", action="store_true", help="print a JSON object")
 
     config = commands.add_parser(
         "config", parents=[common], help="show the effective configuration and where each setting came from"
     )
-    config.add_argument("--json", action="store_true")
+    config.add_argument("--json", action="store_true", help="print a JSON object")
 
     trust = commands.add_parser(
         "trust",

@@ -2,7 +2,7 @@
 
 Configure at ``__init__``, override at ``run``; call outside a flow and it
 just runs, call inside a Prefect 3 flow and it runs as a Prefect task whose
-result is never persisted. See the README's "Tasks and Prefect".
+result is never persisted. See docs/tasks.md.
 """
 
 from secret_tasks.base import Task, defaults_from_attrs

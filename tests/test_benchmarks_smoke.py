@@ -2,7 +2,7 @@
 
 Not a performance test: the numbers are ignored, only that every script
 runs, starts and stops its own servers, and hands back well-formed rows. The
-real run is ``make bench`` (README, "Performance").
+real run is ``make bench`` (docs/performance.md).
 """
 
 from __future__ import annotations

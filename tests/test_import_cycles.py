@@ -134,7 +134,7 @@ def test_the_check_sees_function_level_imports_and_skips_type_checking(tmp_path:
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-# The layers of README's "How the code is organised", lowest first. A module
+# The layers of docs/code-organisation.md, lowest first. A module
 # may import from its own layer and the ones above it in this list, never
 # from one below. A name ending in "." covers a package's modules.
 LAYERS: list[tuple[str, ...]] = [
@@ -187,7 +187,7 @@ def layer_of(module: str) -> int:
             for name in names:
                 if (module == name) if exact else (name.endswith(".") and module.startswith(name)):
                     return number
-    raise AssertionError(f"{module} is in no layer: add it to LAYERS (and to the README)")
+    raise AssertionError(f"{module} is in no layer: add it to LAYERS (and to docs/code-organisation.md)")
 
 
 def test_imports_point_down_the_layers() -> None:

@@ -17,7 +17,7 @@ client factory, so the chain, references, caching and masking apply; it
 returns what Prefect 1 returned (a plain ``str``, a ``dict`` from JSON,
 ``cast`` applied), runs as a Prefect 3 task whose result is never
 persisted, and every value it returns was registered with the masker. See
-the README's "Migrating from Prefect 1" for the differences and the way on
+docs/migrating-from-prefect-1.md for the differences and the way on
 to ``SecretValue``.
 """
 

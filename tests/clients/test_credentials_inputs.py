@@ -318,15 +318,15 @@ def test_vault_token_conflicting_with_credential_names(openbao: OpenBao) -> None
     assert "reader" in client.auth.token.lookup_self()["data"]["policies"]
 
 
-# -- the README's example, run as written ---------------------------------------------------
+# -- the docs' example (docs/clients.md), run as written ---------------------------------------------------
 
 
 def readme_block(containing: str) -> str:
-    """The README's Python block that contains ``containing``, exactly as a user would copy it."""
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"^```python\n(.*?)^```", readme, flags=re.DOTALL | re.MULTILINE)
+    """The Python block of docs/clients.md that contains ``containing``, exactly as a user would copy it."""
+    page = (Path(__file__).resolve().parents[2] / "docs" / "clients.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", page, flags=re.DOTALL | re.MULTILINE)
     found = [block for block in blocks if containing in block]
-    assert len(found) == 1, f"expected one README block with {containing!r}, found {len(found)}"
+    assert len(found) == 1, f"expected one docs/clients.md block with {containing!r}, found {len(found)}"
     return found[0]
 
 

@@ -205,6 +205,33 @@ def not_found_message(ctx: Context) -> None:
     ctx.verified = True
 
 
+def output_of_previous_block(ctx: Context) -> None:
+    """The block is output that the nearest shell or Python block above it prints: its
+    lines appear together, in order, in what that block prints when run as written."""
+    earlier = [b for b in ctx.blocks if b.line < ctx.block.line and b.language in ("bash", "sh", "python")]
+    assert earlier, f"{ctx.block.where()}: no shell or Python block above it"
+    producer = earlier[-1]
+    if producer.language == "python":
+        result = run_python(ctx, producer.text)
+    else:
+        script = ctx.tmp_path / "producer.sh"
+        script.write_text(producer.text, encoding="utf-8")
+        result = subprocess.run(
+            ["bash", "-e", "-o", "pipefail", str(script)],
+            cwd=ctx.tmp_path,
+            env=ctx.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+    ctx.check_output(result)
+    shown = ctx.block.text.rstrip("\n")
+    where = f"{ctx.block.where()} is not what {producer.where()} prints"
+    assert shown in result.stdout, f"{where}:\n{result.stdout}"
+    ctx.verified = True
+
+
 def cli_synopsis(ctx: Context) -> None:
     """Each line is a command the parser has, with options it accepts; no command is missing."""
     from authchain.cli import build_parser
@@ -281,5 +308,6 @@ SETUPS: dict[str, Callable[[Context], None]] = {
     "keyring": keyring,
     "not-found-message": not_found_message,
     "cli-synopsis": cli_synopsis,
+    "output-of-previous-block": output_of_previous_block,
     "source-plugin": source_plugin,
 }

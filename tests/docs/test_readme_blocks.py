@@ -1,4 +1,4 @@
-"""Every fenced block of the README runs as written, or says visibly why not.
+"""Every fenced block of the README and of the docs pages runs as written, or says visibly why not.
 
 Each block is one test, named after its section and position (``README-using-it-1``):
 
@@ -16,7 +16,7 @@ The markers above a block (``tests/docs/_blocks.py``) choose set-ups from
 (``covered-by``) or say why it is not run (``not-run``, still syntax-checked). A block
 with no marker that cannot be run fails: nothing is skipped silently.
 
-``DOCUMENTS`` is the list of Markdown files checked; a docs site adds its pages there.
+``DOCUMENTS`` is the list of Markdown files checked: the README and every page under ``docs/``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
-# The README, and the pages of a docs site once there is one (issue 19).
+# The README and the pages of the docs site.
 DOCUMENTS: list[Path] = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 
 PYTHONS = ("python", "py", "python3")
@@ -65,9 +65,11 @@ ALL_BLOCKS = [block for blocks in BLOCKS.values() for block in blocks]
     "document", DOCUMENTS, ids=[str(document.relative_to(ROOT)) for document in DOCUMENTS]
 )
 def test_documents_parse(document: Path) -> None:
-    """Every fence is closed, every marker sits on a block and has a known key; and there are blocks."""
+    """Every fence is closed, every marker sits on a block and has a known key; and the README
+    has blocks (a docs page may be prose only)."""
     assert document not in ERRORS, ERRORS.get(document)
-    assert BLOCKS[document], f"{document.name} has no code block: is DOCUMENTS right?"
+    if document.name == "README.md":
+        assert BLOCKS[document], f"{document.name} has no code block: is DOCUMENTS right?"
 
 
 @pytest.mark.timeout(300)  # a block may be the first to start a server on a loaded machine

@@ -101,7 +101,8 @@ def aws_pair(moto: MotoServer, work: Path, monkeypatch: pytest.MonkeyPatch) -> I
 def test_readme_form_clients_aws_credentials_from_aws_sm(
     moto: MotoServer, aws_pair: dict[str, str], work: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The README's ``[clients.aws] credentials = "aws-sm://..."``: read by the configured aws-sm source."""
+    """docs/clients.md's ``[clients.aws] credentials = "aws-sm://..."``: read by the configured
+    aws-sm source."""
     chain = chain_from(
         work,
         f"""

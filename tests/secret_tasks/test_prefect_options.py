@@ -310,7 +310,7 @@ def test_a_custom_run_name_stored_in_the_api_is_masked(
 def test_what_prefect_stores_for_a_secret_ref_parameter(
     prefect_api: PrefectAPI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The README says exactly what flow_run.parameters holds for SecretRef and SecretValue."""
+    """docs/tasks.md says exactly what flow_run.parameters holds for SecretRef and SecretValue."""
     import json
 
     from prefect import flow
@@ -354,9 +354,8 @@ def _ref_from_fields(fields: dict[str, Any]) -> SecretRef:
 def test_the_readme_run_signatures_match_the_code() -> None:
     import secret_tasks
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("\n## Tasks and Prefect\n", 1)[1].split("\n## ", 1)[0]
-    listed = section.split("```text\n", 1)[1].split("\n```", 1)[0].splitlines()
+    text = (ROOT / "docs" / "tasks.md").read_text(encoding="utf-8")
+    listed = text.split("```text\n", 1)[1].split("\n```", 1)[0].splitlines()
     assert len(listed) == 9
     for line in listed:
         class_name, arguments = line.split(".run(", 1)

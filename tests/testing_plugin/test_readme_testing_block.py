@@ -1,4 +1,4 @@
-"""The README's "Testing your code" example runs as a user's test file, as written."""
+"""The "Testing your code" page's fixture example (docs/testing.md) runs as a user's test file, as written."""
 
 from __future__ import annotations
 
@@ -11,14 +11,14 @@ from tests.testing_plugin.test_fixture_covers_tasks import _isolate
 
 pytest_plugins = ["pytester"]
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "testing.md"
 
 
 def _testing_block() -> str:
-    text = README.read_text(encoding="utf-8")
-    section = text.split("\n## Testing your code\n", 1)[1].split("\n## ", 1)[0]
+    text = PAGE.read_text(encoding="utf-8")
+    section = text.split("\n## The `authchain_secrets` fixture\n", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```python\n(.*?)```", section, flags=re.S)
-    assert blocks, "the Testing section has no python block"
+    assert blocks, "the fixture section of docs/testing.md has no python block"
     return str(blocks[0])
 
 

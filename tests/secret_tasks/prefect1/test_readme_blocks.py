@@ -1,4 +1,4 @@
-"""The README's "Migrating from Prefect 1" import diff: its ``+`` lines import as written.
+"""The import diff of docs/migrating-from-prefect-1.md: its ``+`` lines import as written.
 
 (The section's Python blocks are run by the docs runner, tests/docs.)"""
 
@@ -11,15 +11,14 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_the_readme_import_diff_imports_every_name_it_replaces() -> None:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = text.split("\n## Migrating from Prefect 1\n", 1)[1].split("\n## ", 1)[0]
-    (diff,) = re.findall(r"^```diff\n(.*?)^```", section, flags=re.DOTALL | re.MULTILINE)
+    text = (ROOT / "docs" / "migrating-from-prefect-1.md").read_text(encoding="utf-8")
+    (diff,) = re.findall(r"^```diff\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
     removed = [line[1:] for line in diff.splitlines() if line.startswith("-")]
     added = [line[1:] for line in diff.splitlines() if line.startswith("+")]
     assert removed
     assert added
     namespace: dict[str, object] = {}
-    exec("\n".join(added), namespace)  # noqa: S102 - the README's own import line
+    exec("\n".join(added), namespace)  # noqa: S102 - the page's own import line
     for line in removed:  # every Prefect 1 name the removed lines import is imported by the new line
         names = [name.strip() for name in line.split(" import ", 1)[1].split(",")]
         assert all(callable(namespace.get(name)) for name in names), line
