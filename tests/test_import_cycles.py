@@ -198,3 +198,28 @@ def test_imports_point_down_the_layers() -> None:
         if layer_of(target) > layer_of(module)
     ]
     assert wrong == [], "an import points up the layers:\n" + "\n".join(wrong)
+
+
+def test_every_module_imports_first_in_a_fresh_interpreter() -> None:
+    """The AST check above sees import statements; Python also runs each parent package's
+    ``__init__`` first. A backend's client module imported on its own once failed with a
+    circular import through ``authchain/clients/__init__.py``: import each module first,
+    in a process of its own."""
+    import subprocess
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    def first_import(module: str) -> str | None:
+        done = subprocess.run(
+            [sys.executable, "-c", f"import {module}"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        return None if done.returncode == 0 else f"{module}: {done.stderr.strip().splitlines()[-1]}"
+
+    modules = sorted(_modules())
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        failures = [failure for failure in pool.map(first_import, modules) if failure]
+    assert failures == []

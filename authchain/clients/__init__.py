@@ -15,15 +15,41 @@ Importing this module imports no SDK.
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from authchain._chain import Chain
-from authchain.backends.aws.client import aws_client, aws_session
-from authchain.backends.gcp.client import gcp_credentials, gcp_secret_manager_client
-from authchain.backends.keyring.client import keyring_backend
-from authchain.backends.vault.client import vault_client
 from authchain.clients._base import ClientExplanation, LazyClient, clear, lazy
 from authchain.errors import ConfigError
+
+if TYPE_CHECKING:
+    from authchain.backends.aws.client import aws_client, aws_session
+    from authchain.backends.gcp.client import gcp_credentials, gcp_secret_manager_client
+    from authchain.backends.keyring.client import keyring_backend
+    from authchain.backends.vault.client import vault_client
+
+# Loaded on first use (PEP 562), not here: a backend's client module imports
+# authchain.clients._base, which runs this file first, so importing the
+# backends here made ``import authchain.backends.aws.client`` on its own fail
+# with a circular import.
+_FACTORIES = {
+    "aws_client": "authchain.backends.aws.client",
+    "aws_session": "authchain.backends.aws.client",
+    "gcp_credentials": "authchain.backends.gcp.client",
+    "gcp_secret_manager_client": "authchain.backends.gcp.client",
+    "keyring_backend": "authchain.backends.keyring.client",
+    "vault_client": "authchain.backends.vault.client",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _FACTORIES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ClientExplanation",
