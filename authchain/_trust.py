@@ -46,6 +46,10 @@ def store_path(environ: Mapping[str, str] | None = None) -> Path:
     return root / "authchain" / "trusted.json"
 
 
+def _digest_of(path: Path) -> str:
+    return digest(path)
+
+
 def digest(path: Path) -> str:
     """SHA-256 of the file's bytes: what was trusted is exactly what is read."""
     try:
@@ -54,10 +58,17 @@ def digest(path: Path) -> str:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
 
 
-def is_trusted(path: Path, environ: Mapping[str, str] | None = None) -> bool:
-    """Whether ``path``, with its current contents, is in the user's trust store."""
+def is_trusted(path: Path, environ: Mapping[str, str] | None = None, *, digest: str | None = None) -> bool:
+    """Whether ``path``, with its current contents, is in the user's trust store.
+
+    ``digest``: the SHA-256 of the bytes the caller already read and parsed
+    (the config loader passes it), so the contents judged are exactly the
+    contents used; read again otherwise.
+    """
     entry = _load(environ).get(_key(path))
-    return isinstance(entry, dict) and entry.get("sha256") == digest(path)
+    if not isinstance(entry, dict):
+        return False
+    return entry.get("sha256") == (digest if digest is not None else _digest_of(path))
 
 
 def trust(path: Path, environ: Mapping[str, str] | None = None) -> str:

@@ -104,6 +104,9 @@ class Settings(ProcessLocal):
     ``authchain trust``), ``untrusted`` (found, and not trusted as it is now),
     or ``no file``. Sources whose endpoint an untrusted file names get no
     credentials (see ``Chain.from_settings``)."""
+    digest: str | None = None
+    """SHA-256 of the bytes that were parsed: trust is checked against exactly
+    these, never against a second read a swapped file could answer."""
 
     # A pickled chain carries its settings; the environment (which may hold
     # secrets) stays in this process.
@@ -141,6 +144,12 @@ def find_config_file(start: Path | None = None, environ: Mapping[str, str] | Non
         candidate = folder / CONFIG_FILENAME
         if candidate.is_file():
             return candidate
+        if os.path.lexists(candidate):
+            # A FIFO, a directory or a dangling link under the config's name:
+            # passing it by would quietly answer from a parent folder's config.
+            raise ConfigError(
+                f"{candidate} is not a regular file; remove it or name a config with AUTHCHAIN_CONFIG"
+            )
         pyproject = folder / "pyproject.toml"
         if pyproject.is_file() and "authchain" in _read_toml(pyproject).get("tool", {}):
             return pyproject
@@ -174,20 +183,22 @@ def load_settings(
         settings = _settings_from_file(config_path, profile)
     settings.cwd = cwd
     settings.environ = None if environ is os.environ else environ
-    settings.trust = _trust_status(config_path, searched, environ)
+    settings.trust = _trust_status(config_path, searched, environ, settings.digest)
     _apply_environment(settings, environ)
     _validate(settings, environ, cwd)
     return settings
 
 
-def _trust_status(path: Path | None, searched: bool, environ: Mapping[str, str]) -> str:
+def _trust_status(
+    path: Path | None, searched: bool, environ: Mapping[str, str], parsed: str | None = None
+) -> str:
     from authchain._trust import is_trusted
 
     if path is None:
         return "no file"
     if not searched:
         return "named"
-    return "trusted" if is_trusted(path, environ) else "untrusted"
+    return "trusted" if is_trusted(path, environ, digest=parsed) else "untrusted"
 
 
 def untrusted_endpoint(settings: Settings | None, prefix: str, names: Iterable[str]) -> str | None:
@@ -214,6 +225,10 @@ def untrusted_endpoint(settings: Settings | None, prefix: str, names: Iterable[s
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    return _read_toml_and_digest(path)[0]
+
+
+def _read_toml_and_digest(path: Path) -> tuple[dict[str, Any], str]:
     """Parse a config file; anything hostile is a :class:`ConfigError`, never a crash or a hang.
 
     Only a regular file of at most ``MAX_CONFIG_BYTES`` is read (a FIFO, a
@@ -225,14 +240,17 @@ def _read_toml(path: Path) -> dict[str, Any]:
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
+    import hashlib
+
     raw = _read_config_bytes(path)
+    digest = hashlib.sha256(raw).hexdigest()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         # The offset only: the bytes themselves could be anything, a secret included.
         raise ConfigError(f"{path}: not UTF-8 text (invalid byte at offset {error.start})") from None
     try:
-        return tomllib.loads(text)
+        return tomllib.loads(text), digest
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from None
     except RecursionError:
@@ -347,7 +365,7 @@ def _key_path(keys: tuple[str, ...]) -> str:
 
 
 def _settings_from_file(path: Path, profile: str | None) -> Settings:
-    data = _read_toml(path)
+    data, digest = _read_toml_and_digest(path)
     prefix = ""
     if path.name == "pyproject.toml":
         if "authchain" not in data.get("tool", {}):
@@ -358,7 +376,9 @@ def _settings_from_file(path: Path, profile: str | None) -> Settings:
     # Only the authchain part: a pyproject's other tools may nest as they like.
     _check_shape(data, f"{path}: {prefix}" if prefix else str(path))
     _check_names(data, str(path), prefix)
-    settings = Settings(path=path, profile=profile, base_dir=path.resolve().parent, key_prefix=prefix)
+    settings = Settings(
+        path=path, profile=profile, base_dir=path.resolve().parent, key_prefix=prefix, digest=digest
+    )
     _check_layout(data, settings, where=str(path), in_profile=False)
     _merge(settings, {k: v for k, v in data.items() if k != "profiles"}, str(path))
     if profile:

@@ -381,3 +381,53 @@ def test_an_untrusted_file_cannot_choose_a_keyring_backend_to_import(
     with pytest.raises(SecretNotFound):
         Chain.from_config().resolve("DB_PASSWORD")
     assert marker.exists()
+
+
+def test_trust_is_judged_on_the_bytes_parsed_not_a_second_read(
+    attacker: Listener, user: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file swapped between the parse and the trust check: the parsed contents decide.
+
+    The user trusts a harmless file; the repository then holds one naming the
+    attacker, and swaps the trusted bytes back as soon as the loader has read
+    it. Judged by a second read, the attacker's settings would pass as trusted.
+    """
+    from authchain import _trust, config
+
+    harmless = '[sources.env]\ntype = "env"\n'
+    path = write_config(user, harmless)
+    _trust.trust(path)
+    trusted_bytes = path.read_bytes()
+    write_config(user, f'[sources.vault]\ntype = "vault"\nurl = "{attacker.url}"\n')
+    read = config._read_config_bytes
+
+    def read_then_swap_back(target: Path) -> bytes:
+        data = read(target)
+        if target == path:
+            target.write_bytes(trusted_bytes)
+        return data
+
+    monkeypatch.setattr(config, "_read_config_bytes", read_then_swap_back)
+    settings = load_settings()
+    assert "sources.vault.url" in settings.origins, "the attacker's bytes were the ones parsed"
+    assert settings.trust == "untrusted"
+    with pytest.raises(ConfigError, match="authchain trust"):
+        Chain.from_settings(settings).resolve("vault://secret/app#password")
+    assert_nothing_arrived(attacker, user)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "dangling link"])
+def test_a_config_name_that_is_not_a_file_stops_the_search(user: dict[str, str], kind: str) -> None:
+    """Passing it by would answer from a parent folder's config the user never meant."""
+    write_config(user, '[sources.env]\ntype = "env"\n')  # the parent's config, one folder up
+    blocker = Path(user["repo"]) / "authchain.toml"
+    if kind == "fifo":
+        if not hasattr(os, "mkfifo"):
+            pytest.skip("no FIFOs on this platform")
+        os.mkfifo(blocker)
+    elif kind == "directory":
+        blocker.mkdir()
+    else:
+        blocker.symlink_to(Path(user["repo"]) / "missing.toml")
+    with pytest.raises(ConfigError, match="is not a regular file"):
+        load_settings()
