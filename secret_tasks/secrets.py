@@ -506,11 +506,13 @@ class AWSParameterStoreSecret(SecretTask):
 
 
 class GCPSecretManagerSecret(SecretTask):
-    """A GCP Secret Manager secret version: ``gcp-sm://projects/P/secrets/S/versions/V``.
+    """A GCP Secret Manager secret version: ``gcp-sm://projects/P[/locations/L]/secrets/S/versions/V``.
 
     Args:
         secret: the secret's id (``db-password``).
         project: the project (default: the source's, else the SDK's).
+        location: the region of a regional secret (``europe-west4``; needs
+            ``project``). Default: the source's ``location``, else a global secret.
         version: a version number or ``latest`` (the default).
         key: a top-level field of a JSON secret to return instead of the whole secret.
         default: returned when nothing has the secret (default: ``SecretNotFound`` is raised).
@@ -530,21 +532,24 @@ class GCPSecretManagerSecret(SecretTask):
         secret: str | None = None,
         *,
         project: str | None = None,
+        location: str | None = None,
         version: str = "latest",
         key: str | None = None,
         **kwargs: Any,
     ) -> None:
         self.secret = secret
         self.project = project
+        self.location = location
         self.version = version
         self.key = key
         super().__init__(**kwargs)
 
-    @defaults_from_attrs("secret", "project", "version", "key", "as_dict", required=("secret",))
+    @defaults_from_attrs("secret", "project", "location", "version", "key", "as_dict", required=("secret",))
     def run(
         self,
         secret: str | None = None,
         project: str | None = None,
+        location: str | None = None,
         version: str | None = None,
         key: str | None = None,
         as_dict: bool | None = None,
@@ -554,14 +559,21 @@ class GCPSecretManagerSecret(SecretTask):
         Args:
             secret: overrides the ``secret`` given at init.
             project: overrides the ``project`` given at init.
+            location: overrides the ``location`` given at init.
             version: overrides the ``version`` given at init.
             key: overrides the ``key`` given at init.
             as_dict: overrides the ``as_dict`` given at init.
         """
-        location = f"{secret}/versions/{version}"
+        path = f"{secret}/versions/{version}"
+        if location and not project:
+            raise ConfigError(
+                f"{self.task_name}: location={location!r} needs project= too "
+                "(a regional reference names both: projects/P/locations/L/secrets/S)"
+            )
         if project:
-            location = f"projects/{project}/secrets/{location}"
-        return self._resolve(_reference("gcp-sm", location, key), as_dict)
+            region = f"/locations/{location}" if location else ""
+            path = f"projects/{project}{region}/secrets/{path}"
+        return self._resolve(_reference("gcp-sm", path, key), as_dict)
 
 
 class KeyringSecret(SecretTask):

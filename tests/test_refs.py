@@ -139,7 +139,8 @@ def test_refs_are_hashable_and_pickle() -> None:
 VAULT_FORM = "vault://MOUNT/PATH[?kv=1|2][&version=N][#KEY]"
 AWS_SM_FORM = "aws-sm://SECRET_ID_OR_ARN[?stage=LABEL|version_id=ID][&region=REGION][#KEY]"
 AWS_SSM_FORM = "aws-ssm:///PATH/NAME[:VERSION][?version=N|label=L][&region=REGION][#KEY]"
-GCP_FORM = "gcp-sm://projects/P/secrets/S/versions/V[#KEY] or gcp-sm://S[#KEY]"
+GCP_SHAPE = "expected projects/P[/locations/L]/secrets/S[/versions/V]"
+GCP_FORM = "gcp-sm://projects/P[/locations/L]/secrets/S[/versions/V][#KEY] or gcp-sm://S[#KEY]"
 
 # text, fragment of the "what is wrong" message, expected form shown
 BAD: list[tuple[str, str, str]] = [
@@ -179,9 +180,9 @@ BAD: list[tuple[str, str, str]] = [
     ("aws-ssm:///app/db?version=2&label=blue", "a version or a label, not both", AWS_SSM_FORM),
     ("aws-ssm:///app/db?region=nowhere", "is not a region", AWS_SSM_FORM),
     ("gcp-sm://projects/Bad_Proj/secrets/s", "the project is not a project id", GCP_FORM),
-    ("gcp-sm://projects/p/secrets", "expected projects/P/secrets/S[/versions/V]", GCP_FORM),
-    ("gcp-sm://projects/p/keys/s", "expected projects/P/secrets/S[/versions/V]", GCP_FORM),
-    ("gcp-sm://projects/p/secrets/s/versions", "expected projects/P/secrets/S[/versions/V]", GCP_FORM),
+    ("gcp-sm://projects/p/secrets", GCP_SHAPE, GCP_FORM),
+    ("gcp-sm://projects/p/keys/s", GCP_SHAPE, GCP_FORM),
+    ("gcp-sm://projects/p/secrets/s/versions", GCP_SHAPE, GCP_FORM),
     ("gcp-sm://projects/p/secrets/s/vers/1", "expected .../versions/V", GCP_FORM),
     ("gcp-sm://a/b", "expected S or S/versions/V", GCP_FORM),
     ("gcp-sm://bad.id", "the secret is not a secret id", GCP_FORM),

@@ -66,8 +66,11 @@ __all__ = ["SERVICE", "FakeSecretManager"]
 SERVICE = "google.cloud.secretmanager.v1.SecretManagerService"
 
 _ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
-_SECRET_NAME = re.compile(r"projects/([^/]+)/secrets/([^/]+)")
-_VERSION_NAME = re.compile(r"projects/([^/]+)/secrets/([^/]+)/versions/([^/]+)")
+# A project (``P``) or a regional parent (``P/locations/L``) is one owner of secrets:
+# regional secrets are a namespace of their own, as on the real service.
+_OWNER = r"([^/]+(?:/locations/[^/]+)?)"
+_SECRET_NAME = re.compile(rf"projects/{_OWNER}/secrets/([^/]+)")
+_VERSION_NAME = re.compile(rf"projects/{_OWNER}/secrets/([^/]+)/versions/([^/]+)")
 
 
 @dataclass
@@ -184,9 +187,17 @@ class FakeSecretManager:
 
     # -- seeding state directly (no RPC, not counted) -------------------------
 
-    def set_secret(self, secret: str, value: str | bytes, *, project: str | None = None) -> str:
-        """Create ``secret`` if needed and add ``value`` as its newest version; returns the version name."""
+    def set_secret(
+        self, secret: str, value: str | bytes, *, project: str | None = None, location: str | None = None
+    ) -> str:
+        """Create ``secret`` if needed and add ``value`` as its newest version; returns the version name.
+
+        ``location``: a regional secret (``projects/P/locations/L/secrets/S``), apart from
+        the global secret of the same id, as on the real service.
+        """
         project = project or self.project
+        if location:
+            project = f"{project}/locations/{location}"
         with self._lock:
             if (project, secret) not in self._secrets:
                 self._create(project, secret, {})
@@ -535,9 +546,9 @@ class FakeSecretManager:
 
 
 def _project_of(parent: str) -> str:
-    match = re.fullmatch(r"projects/([^/]+)", parent)
+    match = re.fullmatch(rf"projects/{_OWNER}", parent)
     if match is None:
-        raise _Abort("INVALID_ARGUMENT", f"parent {parent!r} is not projects/PROJECT")
+        raise _Abort("INVALID_ARGUMENT", f"parent {parent!r} is not projects/PROJECT[/locations/LOCATION]")
     return match.group(1)
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from authchain._chain import Chain
 from authchain._default import get_default_chain
 from authchain._scrub import scrubbed
-from authchain.backends.gcp.source import CLOUD_PLATFORM_SCOPE, _is_loopback
+from authchain.backends.gcp.source import _LOCATION, CLOUD_PLATFORM_SCOPE, _is_loopback, regional_endpoint
 from authchain.clients._base import (
     CACHE,
     ClientExplanation,
@@ -36,8 +36,8 @@ DEFAULT_CREDENTIAL_NAME = "GCP_CREDENTIALS"
 
 OPTIONS: tuple[Option, ...] = (
     Option("credentials", str, None, "name or reference of a service-account key (default GCP_CREDENTIALS)"),
-    Option("project", str, None, "GCP project (default: the credentials' project)"),
     Option("endpoint", str, None, "host[:port] of the Secret Manager API; loopback hosts use plaintext gRPC"),
+    Option("location", str, None, "region whose endpoint serves regional secrets (default: global)"),
 )
 
 
@@ -72,23 +72,30 @@ def gcp_secret_manager_client(
     credentials: Any = None,
     *,
     endpoint: str | None = None,
+    location: str | None = None,
     credential_name: str | SecretRef | None = None,
     chain: Chain | None = None,
 ) -> Any:
     """A ``SecretManagerServiceClient`` with credentials found as :func:`gcp_credentials` does.
 
     A loopback ``endpoint`` (a local fake or emulator) gets a plaintext gRPC
-    channel, which carries no credentials at all.
+    channel, which carries no credentials at all. ``location`` (default
+    ``[clients.gcp] location``) picks the regional endpoint
+    (``secretmanager.L.rep.googleapis.com``), the only one serving that
+    region's secrets; an explicit ``endpoint`` wins over it.
     """
     chain = chain or get_default_chain()
-    settings = client_settings("gcp", chain, OPTIONS, {"endpoint": endpoint})
+    settings = client_settings("gcp", chain, OPTIONS, {"endpoint": endpoint, "location": location})
+    if settings["location"] is not None and not _LOCATION.fullmatch(settings["location"]):
+        raise ConfigError("[clients.gcp] location must be a region id such as europe-west4 ([a-z0-9-])")
+    settings["endpoint"] = settings["endpoint"] or regional_endpoint(settings["location"])
     refused = untrusted_endpoint(chain.settings, "clients.gcp", () if endpoint else ("endpoint",))
     if refused and not _is_loopback(settings["endpoint"] or ""):  # loopback: plaintext, no credentials
         raise ConfigError(refused)
     found = _credential(credentials, credential_name, chain)
     key = fingerprint(
         "gcp-sm-client", {"endpoint": settings["endpoint"], "origin": found.origin}, {"key": found.value}
-    )
+    )  # the location is in the endpoint
 
     def build() -> Any:
         from authchain.backends.gcp.source import RECONNECT_BACKOFF_MAX, secret_manager_client
@@ -108,7 +115,9 @@ def explain_gcp(**arguments: Any) -> ClientExplanation:
     given = factory_arguments(gcp_secret_manager_client, arguments)
     chain = given["chain"] or get_default_chain()
     explanation = ClientExplanation("gcp")
-    client_settings("gcp", chain, OPTIONS, {"endpoint": given["endpoint"]}, explanation)
+    client_settings(
+        "gcp", chain, OPTIONS, {"endpoint": given["endpoint"], "location": given["location"]}, explanation
+    )
     explanation.origins.pop("credentials", None)
     found = _credential(given["credentials"], given["credential_name"], chain)
     origin = found.origin

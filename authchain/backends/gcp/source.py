@@ -1,5 +1,10 @@
 """GCP Secret Manager: ``DB_PASSWORD`` → ``projects/P/secrets/<prefix>DB_PASSWORD/versions/latest``.
 
+Regional secrets (data residency) live under ``projects/P/locations/L/secrets/S``
+and are served only by the regional endpoint ``secretmanager.L.rep.googleapis.com``:
+a ``location`` setting or the longer reference form selects them, and the
+source keeps one client per location.
+
 The SDK (``google-cloud-secret-manager``, about 200 ms to import) is imported
 the first time the source talks to the service, never at import or
 construction. The client library's own retry is switched off on every call
@@ -33,7 +38,7 @@ from authchain.sources.base import (
 )
 from authchain.values import SecretValue
 
-__all__ = ["GCPSecretManagerSource", "SecretVersionKey"]
+__all__ = ["GCPSecretManagerSource", "SecretVersionKey", "regional_endpoint"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +48,7 @@ CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 _SECRET_ID = re.compile(r"[A-Za-z0-9_-]{1,255}")
 _PREFIX = re.compile(r"[A-Za-z0-9_-]*")
 _PROJECT = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+_LOCATION = re.compile(r"[a-z][a-z0-9-]{0,62}")
 _ENDPOINT = re.compile(r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::(?P<port>[0-9]{1,5}))?")
 _INVALID_ID_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 _KEBAB_RUNS = re.compile(r"[^a-z0-9]+")
@@ -53,25 +59,51 @@ RECONNECT_BACKOFF_MAX = 5.0
 
 
 class SecretVersionKey(NamedTuple):
-    """The backend key: one secret version. ``project`` is None when it comes from the credentials."""
+    """The backend key: one secret version. ``project`` is None when it comes from the credentials;
+    ``location`` is None for a global secret, else its region (``europe-west4``)."""
 
     project: str | None
     secret: str
     version: str
+    location: str | None = None
+
+    def resource(self, project: str) -> str:
+        """``projects/P[/locations/L]/secrets/S/versions/V``."""
+        where = f"projects/{project}/locations/{self.location}" if self.location else f"projects/{project}"
+        return f"{where}/secrets/{self.secret}/versions/{self.version}"
+
+
+def regional_endpoint(location: str | None) -> str | None:
+    """The endpoint that serves ``location``'s secrets (None: the global one, the SDK's default)."""
+    return f"secretmanager.{location}.rep.googleapis.com" if location else None
 
 
 # -- references: gcp-sm://projects/P/secrets/S/versions/V (this backend's grammar; see authchain.refs) ------
 
 _REF_PROJECT = LazyPattern(r"[a-z0-9][a-z0-9-]{0,62}")
+_REF_LOCATION = LazyPattern(r"[a-z][a-z0-9-]{0,62}")
 _REF_ID = LazyPattern(r"[A-Za-z0-9_-]{1,255}")
+
+
+def _split_resource(parts: list[str]) -> tuple[str, str | None, list[str]]:
+    """``projects/P[/locations/L]/secrets/...`` → (P, L or None, the parts from ``secrets`` on)."""
+    if len(parts) > 3 and parts[2] == "locations":
+        return parts[1], parts[3], parts[4:]
+    return parts[1], None, parts[2:]
 
 
 def _reference_location(location: str, fragment: str | None, params: dict[str, str]) -> str:
     parts = location.split("/")
     if parts[0] == "projects":
-        require(len(parts) in {4, 6} and parts[2] == "secrets", "expected projects/P/secrets/S[/versions/V]")
-        require(bool(_REF_PROJECT.fullmatch(parts[1])), "the project is not a project id ([a-z0-9-])")
-        secret, rest = parts[3], parts[4:]
+        project, region, tail = _split_resource(parts)
+        require(
+            len(tail) in {2, 4} and tail[0] == "secrets",
+            "expected projects/P[/locations/L]/secrets/S[/versions/V]",
+        )
+        require(bool(_REF_PROJECT.fullmatch(project)), "the project is not a project id ([a-z0-9-])")
+        if region is not None:
+            require(bool(_REF_LOCATION.fullmatch(region)), "the location is not a region ([a-z0-9-])")
+        secret, rest = tail[1], tail[2:]
     else:
         require(len(parts) in {1, 3}, "expected S or S/versions/V with a configured project")
         secret, rest = parts[0], parts[1:]
@@ -91,6 +123,9 @@ class GCPSecretManagerSource(Source):
         prefix: prepended to every name (``app_`` turns ``DB_PASSWORD`` into
             the secret ``app_DB_PASSWORD``). References ignore it.
         version: the version a name reads: ``latest`` (default), a number or an alias.
+        location: a region (``europe-west4``): names read regional secrets
+            (``projects/P/locations/L/secrets/S``) from that region's endpoint.
+            Unset: global secrets. References name their own location.
         credentials: a secret name or reference (``env://GCP_SA_JSON``,
             ``vault://secret/gcp#key``) resolved through the rest of the chain
             to a service-account key (JSON); unset: Application Default
@@ -118,7 +153,8 @@ class GCPSecretManagerSource(Source):
 
     type = "gcp-sm"
     reference_grammar = ReferenceGrammar(
-        "gcp-sm://projects/P/secrets/S/versions/V[#KEY] or gcp-sm://S[#KEY]", _reference_location
+        "gcp-sm://projects/P[/locations/L]/secrets/S[/versions/V][#KEY] or gcp-sm://S[#KEY]",
+        _reference_location,
     )
     rank = 100
     extra = "gcp"
@@ -128,6 +164,7 @@ class GCPSecretManagerSource(Source):
         Option("project", str, None, "GCP project id (default: GOOGLE_CLOUD_PROJECT or the credentials')"),
         Option("prefix", str, "", "prepended to every name"),
         Option("version", str, "latest", "version a name reads: latest, a number or an alias"),
+        Option("location", str, None, "region of regional secrets (default: global secrets)"),
         Option("credentials", str, None, "a name or reference holding a service-account key (JSON)"),
         Option("endpoint", str, None, "host[:port] of the service; loopback hosts use plaintext gRPC"),
         Option("timeout", float, 10.0, "seconds one call may take", minimum=0),
@@ -151,6 +188,7 @@ class GCPSecretManagerSource(Source):
         project: str | None = None,
         prefix: str = "",
         version: str = "latest",
+        location: str | None = None,
         credentials: str | None = None,
         endpoint: str | None = None,
         timeout: float = 10.0,
@@ -167,6 +205,8 @@ class GCPSecretManagerSource(Source):
             raise ConfigError(f"{where}: prefix may only hold [A-Za-z0-9_-] (GCP secret id characters)")
         if not _SECRET_ID.fullmatch(version):
             raise ConfigError(f"{where}: version must be 'latest', a version number or an alias")
+        if location is not None and not _LOCATION.fullmatch(location):
+            raise ConfigError(f"{where}: location must be a region id such as europe-west4 ([a-z0-9-])")
         if credentials is not None:
             check_credential_setting(
                 credentials, where, name="GCP_CREDENTIALS", reference="env://GCP_SA_JSON"
@@ -182,6 +222,7 @@ class GCPSecretManagerSource(Source):
         self.project = project
         self.prefix = prefix
         self.version = version
+        self.location = location
         self.credentials = credentials
         self.endpoint = endpoint
         self.timeout = float(timeout)
@@ -192,11 +233,11 @@ class GCPSecretManagerSource(Source):
 
     # Clients, channels and credentials belong to the process that made
     # them; a copy on a worker builds its own on first use.
-    _runtime_attrs = ("_lock", "_client", "_auth")
+    _runtime_attrs = ("_lock", "_clients", "_auth")
 
     def _init_runtime(self) -> None:
         self._lock = threading.RLock()
-        self._client: Any = None
+        self._clients: dict[str | None, Any] = {}  # one per location (None: global)
         self._auth: tuple[Any, str | None] | None = None
 
     # -- names to keys (pure) -------------------------------------------------------
@@ -209,22 +250,25 @@ class GCPSecretManagerSource(Source):
                 f"{self.name}: the name {name!r} gives the secret id {secret!r}, which GCP does not allow "
                 f"(only [A-Za-z0-9_-], 1-255 characters){hint}, or pin the name to a reference in [secrets]"
             )
-        return SecretVersionKey(self._configured_project(), secret, self.version)
+        return SecretVersionKey(self._configured_project(), secret, self.version, self.location)
 
     def key_for_ref(self, ref: SecretRef) -> tuple[Key, str | None]:
-        """``gcp-sm://projects/P/secrets/S[/versions/V]`` or ``gcp-sm://S[/versions/V]``
-        (this source's project). No prefix or transform applies; no version means ``latest``."""
+        """``gcp-sm://projects/P[/locations/L]/secrets/S[/versions/V]`` or ``gcp-sm://S[/versions/V]``
+        (this source's project and location). No prefix or transform applies; no version
+        means ``latest``."""
         parts = ref.location.split("/")
-        project = parts[1] if parts[0] == "projects" else self._configured_project()
-        rest = parts[2:] if parts[0] == "projects" else ["secrets", *parts]
+        project: str | None
+        if parts[0] == "projects":
+            project, location, rest = _split_resource(parts)
+        else:
+            project, location, rest = self._configured_project(), self.location, ["secrets", *parts]
         version = rest[3] if len(rest) == 4 else "latest"
-        return SecretVersionKey(project, rest[1], version), ref.field
+        return SecretVersionKey(project, rest[1], version, location), ref.field
 
     def describe_key(self, key: Key) -> str:
         if not isinstance(key, SecretVersionKey):
             return str(key)
-        project = key.project or self._credentials_project() or "<project>"
-        return f"projects/{project}/secrets/{key.secret}/versions/{key.version}"
+        return key.resource(key.project or self._credentials_project() or "<project>")
 
     def _secret_id(self, text: str) -> str:
         if self.name_transform == "sanitize":
@@ -247,7 +291,7 @@ class GCPSecretManagerSource(Source):
         if not isinstance(key, SecretVersionKey):
             raise ConfigError(f"{self.name}: {key!r} is not a GCP secret version key")
         name = self._resource(key)
-        client = self._get_client()
+        client = self._get_client(key.location)
         timeout = _within_deadline(self.timeout)
         try:
             response = client.access_secret_version(request={"name": name}, retry=None, timeout=timeout)
@@ -259,8 +303,7 @@ class GCPSecretManagerSource(Source):
         return Found(value, detail)
 
     def _resource(self, key: SecretVersionKey) -> str:
-        project = key.project or self._project_from_credentials()
-        return f"projects/{project}/secrets/{key.secret}/versions/{key.version}"
+        return key.resource(key.project or self._project_from_credentials())
 
     def _outcome(self, error: Exception, name: str, timeout: float) -> NotFound:
         """Map an SDK exception to NotFound, or raise the BackendError it means."""
@@ -271,35 +314,35 @@ class GCPSecretManagerSource(Source):
 
     # -- client and credentials (lazy, one per source) ------------------------------
 
-    def _get_client(self) -> Any:
+    def _get_client(self, location: str | None = None) -> Any:
+        """The client for ``location`` (None: global), one per location, each with the reconnect cap."""
         # Built with no lock held (credentials may be resolved through other
         # sources, whose own may come from this one: see VaultSource._session).
         with self._lock:
-            if self._client is not None:
-                return self._client
-        client = self._build_client()
-        kept = self._keep_first(client)
+            client = self._clients.get(location)
+        if client is not None:
+            return client
+        client = self._build_client(location)
+        kept = self._keep_first(location, client)
         if kept is not client:
             with contextlib.suppress(Exception):  # another thread's client won: close this one's channel
                 client.transport.close()
         return kept
 
-    def _keep_first(self, client: Any) -> Any:
+    def _keep_first(self, location: str | None, client: Any) -> Any:
         with self._lock:
-            if self._client is None:
-                self._client = client
-            return self._client
+            return self._clients.setdefault(location, client)
 
-    def _build_client(self) -> Any:
+    def _build_client(self, location: str | None) -> Any:
+        # A configured endpoint (a private endpoint, a local fake) serves every location.
+        endpoint = self.endpoint or regional_endpoint(location)
         if self._plaintext():
             logger.debug("%s: plaintext gRPC to %s (loopback)", self.name, self.endpoint)
         else:
             # A TLS channel carries an access token on every call: refuse before
             # the SDK resolves the host or looks for credentials.
             self.ensure_credentials_allowed()
-        return secret_manager_client(
-            self.endpoint, lambda: self._credentials()[0], self.reconnect_backoff_max
-        )
+        return secret_manager_client(endpoint, lambda: self._credentials()[0], self.reconnect_backoff_max)
 
     def _plaintext(self) -> bool:
         return self.endpoint is not None and _is_loopback(self.endpoint)
@@ -369,7 +412,9 @@ class GCPSecretManagerSource(Source):
         caller authenticated, and says when the project holds nothing this source could read."""
         try:
             parent = f"projects/{self._configured_project() or self._project_from_credentials()}"
-            client = self._get_client()
+            if self.location:
+                parent += f"/locations/{self.location}"
+            client = self._get_client(self.location)
         except ConfigError as error:
             return self.result("misconfigured", str(error))
         except BackendError as error:
@@ -382,7 +427,7 @@ class GCPSecretManagerSource(Source):
             found, more = bool(page.secrets), bool(page.next_page_token)  # the first page only
         except Exception as error:
             return self._check_failed(error, parent)
-        where = self.endpoint or "secretmanager.googleapis.com"
+        where = self.endpoint or regional_endpoint(self.location) or "secretmanager.googleapis.com"
         scope = f"secrets whose id contains {self.prefix}" if self.prefix else "secrets"
         if not found and not more:
             return self.result(
@@ -410,9 +455,9 @@ class GCPSecretManagerSource(Source):
 
     def close(self) -> None:
         with self._lock:
-            client, self._client = self._client, None
+            clients, self._clients = list(self._clients.values()), {}
             self._auth = None
-        if client is not None:
+        for client in clients:
             client.transport.close()
 
 

@@ -420,6 +420,7 @@ def test_settings_from_toml_are_validated() -> None:
         "project": "my-project",
         "prefix": "app_",
         "version": "3",
+        "location": None,
         "credentials": None,
         "endpoint": "x.test:443",
         "timeout": 2.0,
@@ -527,7 +528,7 @@ def test_tls_client_for_a_remote_endpoint_uses_the_resolved_credentials(service_
         assert isinstance(credentials, service_account.Credentials)
         assert credentials.service_account_email == "reader@sa-project.iam.gserviceaccount.com"
         source.close()
-        assert source._client is None
+        assert source._clients == {}
 
 
 def test_missing_credentials_are_a_config_error(gcp_fake: FakeSecretManager) -> None:
@@ -601,7 +602,7 @@ def test_client_is_lazy_shared_between_threads_and_reopens_after_close(
     name, value = unique_name(), canary()
     gcp_fake.set_secret(name, value)
     source = make_source(gcp_fake)
-    assert source._client is None, "the constructor makes no client"
+    assert source._clients == {}, "the constructor makes no client"
     clients: list[Any] = []
     barrier = threading.Barrier(6)
 
@@ -629,7 +630,7 @@ def test_pickled_source_carries_no_client_and_works_again(gcp_fake: FakeSecretMa
     source = make_source(gcp_fake, environ={"GOOGLE_CLOUD_PROJECT": canary()})
     assert isinstance(source.get(source.key_for(name)), Found)
     clone = pickle.loads(pickle.dumps(source))  # noqa: S301 - our own bytes
-    assert clone._client is None
+    assert clone._clients == {}
     assert clone._environ is None, "the environ seam does not travel"
     result = clone.get(clone.key_for(name))
     assert isinstance(result, Found)
