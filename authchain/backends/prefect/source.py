@@ -121,7 +121,7 @@ class PrefectSource(Source):
 
     def describe_key(self, key: Key) -> str:
         _, block = _split(key)
-        return f"Secret block {block!r}"
+        return f"Secret block named {block!r}"
 
     def context_key(self) -> bool | None:
         """Inside a flow or task run or not: with ``only_in_run`` that decides whether

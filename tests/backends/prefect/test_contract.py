@@ -27,12 +27,3 @@ class TestPrefectContract(SourceContractTests):
             Secret(value=value).save(block_name_for(name), overwrite=True)
 
         return plant
-
-    # Found by this suite: "no Secret block named 'b'" names the block but not the
-    # logical name the key also holds, so the contract's check that a NotFound
-    # names its key fails. Changing the message is a behaviour change (a test in
-    # tests/secret_tasks/test_prefect_flows.py pins it): left for a decision,
-    # strict so that the fix removes this mark.
-    @pytest.mark.xfail(strict=True, reason="NotFound names the block only, not the whole key")
-    def test_missing_name_is_not_found_naming_the_key(self, source: PrefectSource, seed: Seed) -> None:
-        super().test_missing_name_is_not_found_naming_the_key(source, seed)
