@@ -270,7 +270,7 @@ class FilesSource(Source):
             real = os.path.realpath(entry)
             if os.path.commonpath([real, root]) != root:
                 raise BackendError(f"{entry} is a symlink leading outside {directory}; refused")
-            data = self._read_file(real, entry)
+            data = self._read_file(real, entry, root)
             if data is None:
                 continue  # resolved into a folder a ..data swap has just removed: resolve again
             self._warn_if_readable(directory, entry, data[1])
@@ -280,8 +280,13 @@ class FilesSource(Source):
             raise BackendError(f"{entry} is a symlink to nothing")
         raise BackendError(f"{entry} kept changing while it was read", retryable=True)
 
-    def _read_file(self, real: str, entry: str) -> tuple[bytes, os.stat_result] | None:
-        """Open ``real`` once and read it whole (None: it vanished, or became a symlink)."""
+    def _read_file(self, real: str, entry: str, root: str) -> tuple[bytes, os.stat_result] | None:
+        """Open ``real`` once and read it whole (None: it vanished, or became a symlink).
+
+        ``real`` was checked to lie inside ``root``, but a folder on the way
+        could have become a symlink since; where the system says which file
+        an open descriptor is (Linux's ``/proc/self/fd``), that is checked too.
+        """
         flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
         flags |= getattr(os, "O_CLOEXEC", 0)
         try:
@@ -295,6 +300,9 @@ class FilesSource(Source):
                 return None  # the resolved path became a symlink since: resolve again
             raise BackendError(f"cannot read {entry}: {error.strerror}") from None
         try:
+            opened = _opened_path(fd)
+            if opened is not None and os.path.commonpath([opened, root]) != root:
+                raise BackendError(f"{entry} is a symlink leading outside {root}; refused")
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
                 # A FIFO or a device would block or never end; a folder is no secret.
@@ -392,3 +400,14 @@ class FilesSource(Source):
 def _who_may_read(mode: int) -> str:
     group, others = bool(mode & stat.S_IRGRP), bool(mode & stat.S_IROTH)
     return "group and others" if group and others else "others" if others else "its group"
+
+
+def _opened_path(fd: int) -> str | None:
+    """The path of the file ``fd`` is open on, where the system tells (None elsewhere)."""
+    try:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+    if not target.startswith("/"):
+        return None  # not a path (e.g. "pipe:[123]") or no /proc
+    return target.removesuffix(" (deleted)")

@@ -99,11 +99,11 @@ def test_the_read_resolves_again_when_the_folder_vanishes_under_it(tmp_path: Pat
     opened: list[str] = []
 
     class SwapBeforeTheFirstOpen(FilesSource):
-        def _read_file(self, real: str, entry: str) -> tuple[bytes, os.stat_result] | None:
+        def _read_file(self, real: str, entry: str, root: str) -> tuple[bytes, os.stat_result] | None:
             if not opened:
                 volume.publish(new)  # `real` now points into a deleted folder
             opened.append(real)
-            return super()._read_file(real, entry)
+            return super()._read_file(real, entry, root)
 
     source = SwapBeforeTheFirstOpen(path=volume.root)
     result = source.get("db-password")

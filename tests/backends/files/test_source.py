@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import shutil
 from pathlib import Path
 
 import pytest
@@ -258,6 +259,24 @@ def test_a_symlink_leading_outside_is_refused(tmp_path: Path, how: str) -> None:
     assert_not_leaked(outside, str(caught.value), "the refusal")
     with Chain([source], cache_ttl=0) as chain, pytest.raises(BackendError):
         chain.resolve(f"files://{name}")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="the opened file is known through /proc")
+def test_a_folder_turned_into_an_outside_symlink_after_the_check_is_refused(tmp_path: Path) -> None:
+    outside = canary()
+    write(tmp_path / "home" / "db" / "password", outside)
+    secrets = tmp_path / "secrets"
+    write(secrets / "db" / "password", canary())
+
+    class SwapAfterTheCheck(FilesSource):
+        def _read_file(self, real: str, entry: str, root: str) -> tuple[bytes, os.stat_result] | None:
+            shutil.rmtree(secrets / "db")  # someone who may write here swaps the folder
+            os.symlink(tmp_path / "home" / "db", secrets / "db")
+            return super()._read_file(real, entry, root)
+
+    with pytest.raises(BackendError, match="symlink leading outside") as caught:
+        SwapAfterTheCheck(path=secrets).get("db/password")
+    assert_not_leaked(outside, str(caught.value), "the refusal")
 
 
 def test_a_dangling_symlink_is_an_error(tmp_path: Path) -> None:
