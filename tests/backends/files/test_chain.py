@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from authchain import Chain, ConfigError
 from authchain._run import build_environment
-from authchain.cli import main
 from authchain.config import load_settings
 from authchain.testing import canary
 from secret_tasks import FilesSecret
@@ -27,6 +29,20 @@ def no_docker_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     folder = tmp_path / "run-secrets"
     monkeypatch.setattr("authchain.backends.files.source.DOCKER_SECRETS", str(folder))
     return folder
+
+
+def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a process of its own: it installs log masking process-wide, which a test must not."""
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("AUTHCHAIN_")}
+    return subprocess.run(
+        [sys.executable, "-m", "authchain.cli", *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def default_chain(cwd: Path, environ: dict[str, str]) -> Chain:
@@ -91,12 +107,7 @@ def test_run_resolves_files_references_and_refuses_paths(tmp_path: Path, no_dock
         chain.close()
 
 
-def test_check_and_explain_from_the_cli(
-    tmp_path: Path,
-    no_docker_secrets: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_check_and_explain_from_the_cli(tmp_path: Path) -> None:
     value = canary()
     secret_file(tmp_path / "secrets", "token", value)
     config = tmp_path / "authchain.toml"
@@ -104,27 +115,24 @@ def test_check_and_explain_from_the_cli(
         '[sources.mounted]\ntype = "files"\npath = ["secrets", "absent"]\nname_transform = "lower"\n',
         encoding="utf-8",
     )
-    monkeypatch.chdir(tmp_path)
-    assert main(["--config", str(config), "check", "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    text = json.dumps(report)
-    assert "files" in text
+    checked = cli(tmp_path, "--config", str(config), "check", "--json")
+    assert checked.returncode == 0, checked.stderr
+    text = json.dumps(json.loads(checked.stdout))
     assert "(1 file)" in text
     assert "does not exist" in text
-    assert main(["--config", str(config), "explain", "TOKEN"]) == 0
-    out = capsys.readouterr().out
-    assert "WINNER" in out
-    assert "secrets/token exists" in out
-    assert value not in out
+    explained = cli(tmp_path, "--config", str(config), "explain", "TOKEN")
+    assert explained.returncode == 0, explained.stderr
+    assert "WINNER" in explained.stdout
+    assert "secrets/token exists" in explained.stdout
+    assert value not in explained.stdout + explained.stderr
 
 
-def test_check_fails_when_no_configured_directory_exists(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_check_fails_when_no_configured_directory_exists(tmp_path: Path) -> None:
     config = tmp_path / "authchain.toml"
     config.write_text('[sources.mounted]\ntype = "files"\npath = "not-mounted"\n', encoding="utf-8")
-    assert main(["--config", str(config), "check"]) != 0
-    assert "misconfigured" in capsys.readouterr().out
+    checked = cli(tmp_path, "--config", str(config), "check")
+    assert checked.returncode != 0
+    assert "misconfigured" in checked.stdout
 
 
 # -- FilesSecret ------------------------------------------------------------------------
