@@ -168,10 +168,8 @@ class FilesSource(Source):
             raise ConfigError(f"{where}: max_bytes must be a positive integer")
         self._environ = environ
         if path is None:
-            self.configured = False
             self.path: tuple[Path, ...] = tuple(platform_directories(environ))
         else:
-            self.configured = True
             paths = [path] if isinstance(path, (str, Path)) else list(path)
             self.path = tuple(Path(item).expanduser() for item in paths)
         self.prefix = prefix
