@@ -28,7 +28,9 @@ def build_sources(settings: Settings, cwd: Path | None = None) -> list[Source]:
     # Without configured sources the default .env is ./.env (the working
     # directory), not the config file's folder: DESIGN's default chain.
     definitions = (
-        settings.sources if settings.sources is not None else default_source_definitions(cwd or settings.cwd)
+        settings.sources
+        if settings.sources is not None
+        else default_source_definitions(cwd or settings.cwd, settings.environ)
     )
     sources = []
     for name in active_source_names(settings, definitions):

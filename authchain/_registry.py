@@ -51,6 +51,7 @@ _BUILTIN: dict[str, str] = {
     "keyring": "authchain.backends.keyring.source:KeyringSource",
     "gcp-sm": "authchain.backends.gcp.source:GCPSecretManagerSource",
     "prefect": "authchain.backends.prefect.source:PrefectSource",
+    "files": "authchain.backends.files.source:FilesSource",
 }
 
 _TESTING_PACKAGE = "authchain.testing"

@@ -501,7 +501,7 @@ def _validate(settings: Settings, environ: Mapping[str, str], cwd: Path) -> None
                 ) from None
             raise ConfigError(f"{location}: {error}") from None
     if settings.sources is None:
-        _check_order(settings, default_source_definitions(cwd))
+        _check_order(settings, default_source_definitions(cwd, environ))
         return
     if not settings.sources:
         raise ConfigError(f"{where}: {settings.key_prefix}sources is empty; define at least one source")
@@ -665,12 +665,23 @@ def expand(value: Any, environ: Mapping[str, str], where: str) -> Any:
     return _VARIABLE.sub(substitute, value)
 
 
-def default_source_definitions(cwd: Path) -> dict[str, dict[str, Any]]:
+def default_source_definitions(
+    cwd: Path, environ: Mapping[str, str] | None = None
+) -> dict[str, dict[str, Any]]:
     """The chain with no ``sources`` configured: Prefect (its source only answers
-    inside a flow or task run), the environment, then ``./.env``."""
+    inside a flow or task run), the secret files the platform mounted (only where
+    ``$CREDENTIALS_DIRECTORY`` is set or ``/run/secrets`` exists), the
+    environment, then ``./.env``."""
     definitions: dict[str, dict[str, Any]] = {}
     if "prefect" in registered_types():
         definitions["prefect"] = {"type": "prefect"}
+    if "files" in registered_types():
+        # What the platform handed this process, like the environment: the
+        # backend knows where platforms put them (authchain.backends.files).
+        directories = getattr(load_source_class("files"), "platform_directories", None)
+        found = directories(environ) if directories is not None else []
+        if found:
+            definitions["files"] = {"type": "files", "path": [str(path) for path in found]}
     definitions["env"] = {"type": "env"}
     definitions["dotenv"] = {"type": "dotenv", "path": str(cwd / ".env")}
     return definitions

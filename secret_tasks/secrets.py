@@ -32,6 +32,7 @@ __all__ = [
     "ChainSecret",
     "DotenvSecret",
     "EnvVarSecret",
+    "FilesSecret",
     "GCPSecretManagerSecret",
     "KeyringSecret",
     "PrefectSecret",
@@ -193,6 +194,46 @@ class DotenvSecret(SecretTask):
             as_dict: overrides the ``as_dict`` given at init.
         """
         return self._resolve(_reference("dotenv", path or "", str(name)), as_dict)
+
+
+class FilesSecret(SecretTask):
+    """A mounted secret file (``/run/secrets``, a Kubernetes Secret volume, ``$CREDENTIALS_DIRECTORY``).
+
+    ``name`` is the file's name exactly (no ``prefix`` or ``name_transform``),
+    looked up in the directories of the configured ``files`` source, else the
+    platform's; it never leaves them (no absolute path, no ``..``).
+
+    Args:
+        name: the file's name in the secrets directory (``db_password``).
+        key: a top-level field of a JSON value to return instead of the whole value.
+        default: returned when nothing has the secret (default: ``SecretNotFound`` is raised).
+        as_dict: return a JSON object secret's top-level fields as a dict of ``SecretValue``.
+        chain: the chain to ask (default: the configured one).
+        source_options: settings of a dedicated ``files`` source, used instead
+            of the configured one (``{"path": "/etc/app-secrets"}``).
+        **task_kwargs: ``task_name``, ``retries``, ``retry_delay_seconds``, ``tags``
+            and the other task options of ``Task``.
+    """
+
+    scheme = "files"
+
+    def __init__(self, name: str | None = None, *, key: str | None = None, **kwargs: Any) -> None:
+        self.name = name
+        self.key = key
+        super().__init__(**kwargs)
+
+    @defaults_from_attrs("name", "key", "as_dict", required=("name",))
+    def run(
+        self, name: str | None = None, key: str | None = None, as_dict: bool | None = None
+    ) -> SecretResult:
+        """Read the secret; every argument left None takes the value given at init.
+
+        Args:
+            name: overrides the ``name`` given at init.
+            key: overrides the ``key`` given at init.
+            as_dict: overrides the ``as_dict`` given at init.
+        """
+        return self._resolve(_reference("files", str(name), key), as_dict)
 
 
 class ChainSecret(SecretTask):

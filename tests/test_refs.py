@@ -338,6 +338,7 @@ def test_known_schemes_are_the_design_ones() -> None:
         "aws-ssm",
         "gcp-sm",
         "prefect",
+        "files",
     }
 
 

@@ -127,6 +127,7 @@ def test_all_secret_tasks_are_exported() -> None:
     assert {cls.__name__ for cls in ALL_TASKS} == {
         "EnvVarSecret",
         "DotenvSecret",
+        "FilesSecret",
         "KeyringSecret",
         "VaultSecret",
         "AWSSecretsManagerSecret",

@@ -27,6 +27,7 @@ from secret_tasks import (
     ChainSecret,
     DotenvSecret,
     EnvVarSecret,
+    FilesSecret,
     GCPSecretManagerSecret,
     KeyringSecret,
     PrefectSecret,
@@ -191,6 +192,7 @@ def test_keyring_secret_service_from_the_project_name_of_the_config(
 TASKS: list[type[SecretTask]] = [
     EnvVarSecret,
     DotenvSecret,
+    FilesSecret,
     ChainSecret,
     PrefectSecret,
     VaultSecret,
