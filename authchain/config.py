@@ -15,16 +15,14 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import stat
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from authchain._process import ProcessLocal
-from authchain._registry import load_source_class, registered_types
+from authchain._registry import is_registered, load_source_class, registered_types
 from authchain._scrub import scrubbed
 from authchain.errors import ConfigError
 from authchain.refs import SecretRef, is_reference
@@ -78,36 +76,102 @@ _WHOLE_VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}")
 _VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
 
 
-@dataclass
 class Settings(ProcessLocal):
-    """The effective configuration: file, profile, values and where each came from."""
+    """The effective configuration: file, profile, values and where each came from.
 
-    path: Path | None = None
-    profile: str | None = None
-    values: dict[str, Any] = field(default_factory=dict)
-    sources: dict[str, dict[str, Any]] | None = None
-    secrets: dict[str, SecretRef] = field(default_factory=dict)
-    origins: dict[str, str] = field(default_factory=dict)
-    raw_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
-    raw_clients: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """``[clients.KIND]`` tables as written (``${VAR}`` not yet expanded): the
-    client factories expand and validate them when they build a client."""
-    run: dict[str, Any] = field(default_factory=dict)
-    """``[run]``: settings of ``authchain run`` (``only``: the variables it resolves)."""
-    environ: Mapping[str, str] | None = field(default=None, repr=False)
-    """The environment ``${VAR}`` came from (None: ``os.environ``); never pickled."""
-    base_dir: Path = field(default_factory=Path.cwd)
-    cwd: Path = field(default_factory=Path.cwd)
-    key_prefix: str = ""
-    trust: str = "no file"
-    """``named`` (the user named the file), ``trusted`` (found and trusted with
-    ``authchain trust``), ``untrusted`` (found, and not trusted as it is now),
-    or ``no file``. Sources whose endpoint an untrusted file names get no
-    credentials (see ``Chain.from_settings``)."""
+    A plain class with the constructor, equality and field order of the
+    dataclass it was: ``dataclasses`` costs about 8 ms to import (it pulls in
+    ``inspect``), paid on the first ``resolve`` of every process, for one
+    ``__init__`` and one ``__eq__``.
+
+    Attributes:
+        raw_clients: ``[clients.KIND]`` tables as written (``${VAR}`` not yet
+            expanded): the client factories expand and validate them when
+            they build a client.
+        run: ``[run]``: settings of ``authchain run`` (``only``: the
+            variables it resolves).
+        environ: the environment ``${VAR}`` came from (None: ``os.environ``);
+            never pickled.
+        trust: ``named`` (the user named the file), ``trusted`` (found and
+            trusted with ``authchain trust``), ``untrusted`` (found, and not
+            trusted as it is now), or ``no file``. Sources whose endpoint an
+            untrusted file names get no credentials (see ``Chain.from_settings``).
+    """
+
+    path: Path | None
+    profile: str | None
+    values: dict[str, Any]
+    sources: dict[str, dict[str, Any]] | None
+    secrets: dict[str, SecretRef]
+    origins: dict[str, str]
+    raw_sources: dict[str, dict[str, Any]]
+    raw_clients: dict[str, dict[str, Any]]
+    run: dict[str, Any]
+    environ: Mapping[str, str] | None
+    base_dir: Path
+    cwd: Path
+    key_prefix: str
+    trust: str
+
+    _FIELDS: ClassVar[tuple[str, ...]] = (
+        "path",
+        "profile",
+        "values",
+        "sources",
+        "secrets",
+        "origins",
+        "raw_sources",
+        "raw_clients",
+        "run",
+        "environ",
+        "base_dir",
+        "cwd",
+        "key_prefix",
+        "trust",
+    )
 
     # A pickled chain carries its settings; the environment (which may hold
     # secrets) stays in this process.
     _seam_attrs: ClassVar[tuple[str, ...]] = ("environ",)
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        profile: str | None = None,
+        values: dict[str, Any] | None = None,
+        sources: dict[str, dict[str, Any]] | None = None,
+        secrets: dict[str, SecretRef] | None = None,
+        origins: dict[str, str] | None = None,
+        raw_sources: dict[str, dict[str, Any]] | None = None,
+        raw_clients: dict[str, dict[str, Any]] | None = None,
+        run: dict[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+        base_dir: Path | None = None,
+        cwd: Path | None = None,
+        key_prefix: str = "",
+        trust: str = "no file",
+    ) -> None:
+        self.path = path
+        self.profile = profile
+        self.values = {} if values is None else values
+        self.sources = sources
+        self.secrets = {} if secrets is None else secrets
+        self.origins = {} if origins is None else origins
+        self.raw_sources = {} if raw_sources is None else raw_sources
+        self.raw_clients = {} if raw_clients is None else raw_clients
+        self.run = {} if run is None else run
+        self.environ = environ
+        self.base_dir = Path.cwd() if base_dir is None else base_dir
+        self.cwd = Path.cwd() if cwd is None else cwd
+        self.key_prefix = key_prefix
+        self.trust = trust
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self._FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
 
     def value(self, key: str) -> Any:
         return self.values.get(key, TOP_LEVEL[key].default)
@@ -181,12 +245,12 @@ def load_settings(
 
 
 def _trust_status(path: Path | None, searched: bool, environ: Mapping[str, str]) -> str:
-    from authchain._trust import is_trusted
-
     if path is None:
         return "no file"
     if not searched:
         return "named"
+    from authchain._trust import is_trusted  # hashlib, json, tempfile: only with a file to check
+
     return "trusted" if is_trusted(path, environ) else "untrusted"
 
 
@@ -203,6 +267,8 @@ def untrusted_endpoint(settings: Settings | None, prefix: str, names: Iterable[s
     written = [name for name in names if f"{prefix}.{name}" in settings.origins]
     if not written:
         return None
+    import shlex  # only for this message
+
     path = shlex.quote(str(settings.path))
     return (
         f"{settings.path}: {settings.key_prefix}{prefix}.{written[0]} decides where credentials are sent, "
@@ -649,7 +715,7 @@ def default_source_definitions(cwd: Path) -> dict[str, dict[str, Any]]:
     """The chain with no ``sources`` configured: Prefect (its source only answers
     inside a flow or task run), the environment, then ``./.env``."""
     definitions: dict[str, dict[str, Any]] = {}
-    if "prefect" in registered_types():
+    if is_registered("prefect"):
         definitions["prefect"] = {"type": "prefect"}
     definitions["env"] = {"type": "env"}
     definitions["dotenv"] = {"type": "dotenv", "path": str(cwd / ".env")}

@@ -12,7 +12,6 @@ first, and ``explain`` says which form matched.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import re
 import sys
@@ -179,6 +178,8 @@ class PrefectSource(Source):
                 return None
             raw, path = in_file
             where = f"[context.secrets] {name} in {path} (Prefect 1 user config)"
+        import json  # here, not at import: the source is in every default chain
+
         try:
             decoded = json.loads(raw)
         except ValueError:
@@ -212,6 +213,8 @@ class PrefectSource(Source):
                 ) from None
             raise
         value = secret.get()
+        import json
+
         text = value if isinstance(value, str) else json.dumps(value)
         return Found(SecretValue(text), f"Secret block {block!r}")
 
