@@ -25,7 +25,7 @@ from authchain._process import ProcessLocal
 from authchain._registry import is_registered, load_source_class, registered_types
 from authchain._scrub import scrubbed
 from authchain.errors import ConfigError
-from authchain.refs import SecretRef, is_reference
+from authchain.refs import LazyPattern, SecretRef, is_reference
 from authchain.sources.base import Option, _suggest
 
 if TYPE_CHECKING:
@@ -59,8 +59,10 @@ TABLES = ("sources", "secrets", "clients", "profiles", "run")
 RUN_KEYS = ("only",)  # [run]: settings of `authchain run`
 CLIENT_KINDS = ("aws", "vault", "gcp", "keyring")
 
+# The patterns are compiled when first used (refs.LazyPattern): a process
+# without a config file uses none of them.
 # Keys whose string value would be a credential if written literally.
-_SECRET_KEY = re.compile(
+_SECRET_KEY = LazyPattern(
     r"(?:^|_)(token|password|passwd|pwd|secret|secret_id|api_key|apikey|private_key|"
     r"access_key|secret_key|secret_access_key|client_secret|credentials?|jwt|role_id)$",
     re.IGNORECASE,
@@ -70,10 +72,10 @@ _SECRET_KEY = re.compile(
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_CONFIG_DEPTH = 32
 _INT64 = (-(2**63), 2**63 - 1)  # TOML integers are 64-bit; the spec says to refuse others
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_SECRET_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
-_WHOLE_VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}")
-_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
+_CONTROL = LazyPattern(r"[\x00-\x1f\x7f]")
+_SECRET_NAME = LazyPattern(r"[A-Z][A-Z0-9_]*")
+_WHOLE_VARIABLE = LazyPattern(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}")
+_VARIABLE = LazyPattern(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
 
 
 class Settings(ProcessLocal):

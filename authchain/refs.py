@@ -73,6 +73,9 @@ class LazyPattern:
     def search(self, text: str) -> re.Match[str] | None:
         return self._get().search(text)
 
+    def sub(self, replacement: Any, text: str) -> str:
+        return self._get().sub(replacement, text)
+
 
 _SCHEME_RE = LazyPattern(r"([a-z][a-z0-9-]*)://(.*)", re.DOTALL)
 _FORBIDDEN_RE = LazyPattern(r"[\x00-\x20\x7f]")

@@ -24,8 +24,9 @@ imports.
   the first ``resolve`` with what one scan of every distribution's entry
   points costs in the same venv (what it cost before issue 18).
 
-``AUTHCHAIN_BENCH_ROOT`` points the venvs at another checkout of authchain
-(to measure a before/after in one run of this script).
+``AUTHCHAIN_BENCH_ROOT`` points the venvs at another checkout of authchain;
+``AUTHCHAIN_BENCH_BEFORE`` adds one (say, the commit before a change) whose
+first ``resolve`` and CLI run in the same rounds, for a before/after in one run.
 """
 
 from __future__ import annotations
@@ -76,7 +77,9 @@ CHECK_MODULES = (
 SCAN = "import importlib.metadata as md; md.entry_points(group='authchain.sources')"
 
 
-def _root() -> Path:
+def _root(before: bool = False) -> Path:
+    if before:
+        return Path(os.environ["AUTHCHAIN_BENCH_BEFORE"]).resolve()
     return Path(os.environ.get("AUTHCHAIN_BENCH_ROOT") or ROOT).resolve()
 
 
@@ -95,7 +98,7 @@ def _entry_point_text(root: Path) -> str:
     )
 
 
-def make_venv(folder: Path, *, generated: int, shared: bool) -> Path:
+def make_venv(folder: Path, *, generated: int, shared: bool, before: bool = False) -> Path:
     """A venv with authchain (this checkout), ``generated`` small distributions and, when
     ``shared``, every package of the running environment; returns its interpreter."""
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
@@ -108,7 +111,7 @@ def make_venv(folder: Path, *, generated: int, shared: bool) -> Path:
             check=True,
         ).stdout.strip()
     )
-    root = _root()
+    root = _root(before)
     version = _version(root)
     info = site / f"authchain-{version}.dist-info"
     info.mkdir()
@@ -249,6 +252,10 @@ def run(quick: bool) -> list[Row]:
         commands["cli"] = [str(base / "full" / "bin" / "authchain"), "resolve", NAME]
         if quick:
             commands.pop("import")
+        if os.environ.get("AUTHCHAIN_BENCH_BEFORE"):  # another checkout, measured in the same rounds
+            old = make_venv(base / "before", generated=0, shared=True, before=True)
+            commands["resolve (before)"] = [str(old), "-c", STATEMENTS["resolve"]]
+            commands["cli (before)"] = [str(base / "before" / "bin" / "authchain"), "resolve", NAME]
         loaded, distributions = _check(python, env, str(cwd))
         wall, cpu = _rounds(commands, env, str(cwd), rounds)
         where = _importtime(python, env, str(cwd))
@@ -303,6 +310,11 @@ def _cold_rows(
     if "import" in cpu:
         context += f"; `import authchain` alone {both('import')}"
     heavy = "none of " + ", ".join(HEAVY) if loaded == "-" else loaded
+    if "resolve (before)" in cpu:
+        context += (
+            f"; the same in the same rounds with AUTHCHAIN_BENCH_BEFORE's checkout: resolve "
+            f"{both('resolve (before)')}, CLI {both('cli (before)')}"
+        )
     return [
         Row(
             'first `resolve("X")` from env, fresh process, over `python -c pass`',

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -26,7 +25,7 @@ from authchain.values import SecretValue
 __all__ = ["PrefectSource", "block_name_for", "in_prefect_run"]
 
 LEGACY_PREFIX = "PREFECT__CONTEXT__SECRETS__"
-_BLOCK_NAME = re.compile(r"[a-z0-9-]+")
+_BLOCK_NAME = LazyPattern(r"[a-z0-9-]+")
 
 
 def block_name_for(name: str) -> str:
