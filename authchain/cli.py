@@ -37,7 +37,7 @@ class _Parser(argparse.ArgumentParser):
         # argparse makes a formatter for every add_argument, and without a width the
         # formatter imports shutil (with bz2, lzma, zlib: a few ms of every CLI start)
         # for shutil.get_terminal_size; this is the same answer without it.
-        return self.formatter_class(prog=self.prog, width=_terminal_width() - 2)
+        return self.formatter_class(prog=self.prog, width=_terminal_width() - 2)  # type: ignore[call-arg]
 
 
 def _terminal_width() -> int:
