@@ -280,6 +280,8 @@ def run(quick: bool) -> list[Row]:
             old = make_venv(base / "before", generated=0, shared=True, before=True)
             commands["resolve (before)"] = [str(old), "-c", STATEMENTS["resolve"]]
             commands["cli (before)"] = [str(base / "before" / "bin" / "authchain"), "resolve", NAME]
+            if "import" in commands:
+                commands["import (before)"] = [str(old), "-c", STATEMENTS["import"]]
         loaded, distributions = _check(python, env, str(cwd))
         wall, cpu, _ = _rounds(commands, env, str(cwd), rounds)
         where = _importtime(python, env, str(cwd))
@@ -342,6 +344,7 @@ def _cold_rows(
         context += (
             f"; the same in the same rounds with AUTHCHAIN_BENCH_BEFORE's checkout: resolve "
             f"{both('resolve (before)')}, CLI {both('cli (before)')}"
+            + (f", `import authchain` {both('import (before)')}" if "import (before)" in cpu else "")
         )
     return [
         Row(
