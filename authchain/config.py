@@ -208,7 +208,7 @@ def find_config_file(start: Path | None = None, environ: Mapping[str, str] | Non
         if candidate.is_file():
             return candidate
         pyproject = folder / "pyproject.toml"
-        if pyproject.is_file() and "authchain" in _read_toml(pyproject).get("tool", {}):
+        if pyproject.is_file() and _names_tool_authchain(pyproject):
             return pyproject
     return None
 
@@ -281,6 +281,21 @@ def untrusted_endpoint(settings: Settings | None, prefix: str, names: Iterable[s
     )
 
 
+def _names_tool_authchain(pyproject: Path) -> bool:
+    """Whether a ``pyproject.toml`` met while searching has a ``[tool.authchain]`` table.
+
+    Most projects have a ``pyproject.toml`` without one, so the text is parsed
+    only if it can spell ``authchain``: literally, or through a ``\\u``/``\\U``
+    escape in a quoted key (the only other way TOML can). Otherwise the first
+    ``resolve`` of every process started in a project would import and run
+    the TOML parser for nothing.
+    """
+    raw = _read_config_bytes(pyproject)
+    if b"authchain" not in raw and b"\\u" not in raw and b"\\U" not in raw:
+        return False
+    return "authchain" in _parse_toml(raw, pyproject).get("tool", {})
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     """Parse a config file; anything hostile is a :class:`ConfigError`, never a crash or a hang.
 
@@ -289,11 +304,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
     before a byte is read), it must be UTF-8, and nesting too deep for the
     parser is reported as such instead of a ``RecursionError``.
     """
+    return _parse_toml(_read_config_bytes(path), path)
+
+
+def _parse_toml(raw: bytes, path: Path) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
-    raw = _read_config_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
