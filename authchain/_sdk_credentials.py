@@ -143,6 +143,23 @@ def watch_botocore_session(session: Any) -> None:
     session.register("before-sign", _before_sign)
     for service in _ISSUING_SERVICES:
         session.register(f"before-parse.{service}", _before_parse_issuer)
+    register_container_authorization_token()
+
+
+def register_container_authorization_token() -> None:
+    """Register the token botocore's container provider sends to the credentials endpoint
+    (ECS, EKS Pod Identity): ``AWS_CONTAINER_AUTHORIZATION_TOKEN``, or the contents of
+    ``AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`` (read as botocore reads it)."""
+    import os
+
+    register(os.environ.get("AWS_CONTAINER_AUTHORIZATION_TOKEN") or None)
+    path = os.environ.get("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE")
+    if path:
+        try:
+            with open(path, encoding="utf-8") as handle:
+                register(handle.read().strip() or None)
+        except OSError:  # botocore reports an unreadable file itself
+            pass
 
 
 def _before_sign(request_signer: Any = None, **_: Any) -> None:
@@ -293,6 +310,11 @@ def watch_google_credentials(credentials: Any, *, from_adc: bool = False) -> Any
         value = getattr(credentials, secret, None)
         if isinstance(value, (str, bytes)):
             register(value)
+    # Impersonated (and other delegating) credentials refresh through an inner
+    # credential whose tokens go over the wire too: watch it the same way.
+    inner = getattr(credentials, "_source_credentials", None)
+    if inner is not None and inner is not credentials:
+        watch_google_credentials(inner)
     cls = type(credentials)
     if cls.__dict__.get(_WATCHED_MARK) or not callable(getattr(credentials, "refresh", None)):
         return credentials

@@ -52,6 +52,7 @@ from itertools import compress, count, repeat
 from operator import xor
 from typing import Any
 
+from authchain import values as _values
 from authchain.values import SecretValue
 
 __all__ = [
@@ -717,6 +718,14 @@ class MaskingFilter(logging.Filter):
 
 
 default_masker = Masker()
+
+
+def _register_unpickled(value: SecretValue[Any]) -> None:
+    register(value, label="unpickled")
+
+
+# Unpickled SecretValues are registered here, in the process that unpickles them.
+_values._on_unpickle = _register_unpickled
 
 
 def register(value: str | bytes | SecretValue[Any], *, label: str | None = None) -> None:

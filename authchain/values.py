@@ -9,7 +9,7 @@ describe what the chain did and never hold a value at all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Generic, Literal, TypeVar
 
 from authchain._records import record
@@ -124,10 +124,10 @@ class SecretValue(Generic[T]):
     def __hash__(self) -> int:
         return hash((SecretValue, self._secret))
 
-    def __reduce__(self) -> tuple[type[SecretValue[T]], tuple[T]]:
+    def __reduce__(self) -> tuple[Any, tuple[type[SecretValue[T]], T]]:
         # Pickles on purpose (multiprocessing needs it); pass a SecretRef across
         # process boundaries to keep the value out of the pickle altogether.
-        return (type(self), (self._secret,))
+        return (_restore, (type(self), self._secret))
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
@@ -279,3 +279,23 @@ def _format_table(rows: Sequence[tuple[str, ...]]) -> str:
         cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
         lines.append("  ".join([*cells, row[-1]]).rstrip())
     return "\n".join(lines)
+
+
+# What this process does with a value it unpickles: ``authchain.masking`` sets
+# it to "register with the masker" when it is imported (``import authchain``
+# always imports it). masking imports this module, so this module does not
+# import masking, not even inside a function (tests/test_import_cycles.py).
+_on_unpickle: Callable[[SecretValue[Any]], None] | None = None
+
+
+def _restore(cls: type[SecretValue[T]], value: T) -> SecretValue[T]:
+    """Unpickle a ``SecretValue`` and register it with this process's masker.
+
+    The process that fetched it registered it; the one that unpickles it (a
+    Dask worker, a multiprocessing child, a Prefect task runner) has its own
+    masker, which must know the value before anything there logs it.
+    """
+    restored = cls(value)
+    if _on_unpickle is not None:
+        _on_unpickle(restored)
+    return restored

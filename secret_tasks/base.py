@@ -205,7 +205,7 @@ class Task(ProcessLocal):
             options.setdefault("log_prints", False)
             options.pop("task_run_name", None)  # used, masked, by _task_run_name
             # prefect.Task, not the task() decorator: only the class takes on_commit/on_rollback.
-            make_task: Any = PrefectTask  # prefect's overloads do not cover a bound method
+            make_task: Any = _secret_prefect_task_class(PrefectTask)  # overloads miss bound methods
             wrapped = make_task(
                 _with_log_masking(self._prefect_fn()),
                 **options,
@@ -299,6 +299,41 @@ REFUSED_PREFECT_OPTIONS = frozenset(
         "cache_result_in_memory",
     }
 )
+
+
+_SECRET_TASK_CLASS: Any = None
+
+
+def _secret_prefect_task_class(base: Any) -> Any:
+    """``prefect.Task`` whose ``with_options`` cannot turn persistence or caching back on.
+
+    ``as_prefect_task().with_options(persist_result=True)`` would otherwise
+    write the secret to result storage. Prefect's ``with_options`` builds a
+    plain ``Task``; the copy is given this class back, so every copy keeps the
+    refusal.
+    """
+    global _SECRET_TASK_CLASS
+    if _SECRET_TASK_CLASS is None:
+
+        class SecretPrefectTask(base):  # type: ignore[misc]
+            def with_options(self, *args: Any, **options: Any) -> Any:
+                harmless = {"persist_result": False}
+                asked = sorted(
+                    key
+                    for key in REFUSED_PREFECT_OPTIONS & options.keys()
+                    if key not in harmless or options[key] != harmless[key]
+                )
+                if asked:
+                    raise ConfigError(
+                        f"{self.name}.with_options: {', '.join(asked)} cannot be set: a Secret "
+                        "task's result is the secret, so persistence and caching stay off"
+                    )
+                copy = super().with_options(*args, **options)
+                copy.__class__ = type(self)  # Prefect builds a plain Task: keep the refusal
+                return copy
+
+        _SECRET_TASK_CLASS = SecretPrefectTask
+    return _SECRET_TASK_CLASS
 
 
 def _checked_prefect_options(owner: str, options: dict[str, Any]) -> dict[str, Any]:

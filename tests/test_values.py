@@ -158,6 +158,38 @@ def test_pickle_round_trip(kind: type) -> None:
         assert str(copy) == MASK
 
 
+_UNPICKLE_AND_LOG = """
+import logging, pickle, sys
+logging.basicConfig(stream=sys.stdout, level=logging.INFO, format="%(message)s")
+import authchain.masking as masking
+masking.install_log_masking()
+value = pickle.loads(sys.stdin.buffer.read())
+logging.getLogger("worker").info("worker sees %s", value.get_secret_value())
+print("printed:", masking.default_masker.mask(value.get_secret_value()))
+"""
+
+
+def test_a_value_unpickled_in_another_process_is_masked_there() -> None:
+    """A Dask worker or multiprocessing child that unpickles a value has a masker of its own:
+    unpickling registers the value with it, so the worker's logs mask it."""
+    import subprocess
+    import sys
+
+    raw = generated()
+    done = subprocess.run(
+        [sys.executable, "-c", _UNPICKLE_AND_LOG],
+        input=pickle.dumps(SecretValue(raw)),
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    output = done.stdout.decode()
+    assert "worker sees" in output
+    assert "printed:" in output
+    assert raw not in output
+
+
 # -- JSON ---------------------------------------------------------------------
 
 

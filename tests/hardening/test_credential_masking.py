@@ -752,3 +752,50 @@ def test_debug_logging_keeps_every_sdk_wire_logger_above_debug_unless_asked(
     assert logging.getLogger("authchain.backends.vault.source").isEnabledFor(logging.DEBUG)
     for name in WIRE_LOGGERS:
         assert logging.getLogger(name).isEnabledFor(logging.DEBUG) == (asked != "no"), name
+
+
+def test_the_inner_credential_of_impersonated_google_credentials_is_watched(
+    token_endpoint: _TokenEndpoint,
+) -> None:
+    """Impersonation refreshes through a source credential whose access token is sent to
+    the IAM credentials API: that token is registered when the inner credential refreshes."""
+    pytest.importorskip("google.auth")
+    import google.auth.transport.requests
+    from google.auth import impersonated_credentials
+    from google.oauth2 import service_account
+
+    from authchain._sdk_credentials import watch_google_credentials
+
+    inner = service_account.Credentials.from_service_account_info(
+        _service_account(token_endpoint.url), scopes=["https://www.googleapis.com/auth/cloud-platform"]
+    )
+    outer = impersonated_credentials.Credentials(
+        source_credentials=inner,
+        target_principal="target@authchain-test.iam.gserviceaccount.com",
+        target_scopes=["https://www.googleapis.com/auth/cloud-platform"],
+    )
+    watch_google_credentials(outer)
+    # What outer.refresh() does first (google-auth keeps a copy of the source credential).
+    outer._source_credentials.refresh(google.auth.transport.requests.Request())
+    assert token_endpoint.requests == 1
+    assert_registered(token_endpoint.access_token, "the inner credential's access token")
+
+
+@pytest.mark.parametrize("as_file", [False, True], ids=["variable", "file"])
+def test_the_aws_container_authorization_token_is_masked(
+    as_file: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """botocore's container provider sends this token to the credentials endpoint (ECS, EKS
+    Pod Identity); its DEBUG logs print the request's headers."""
+    pytest.importorskip("botocore")
+    from authchain.backends.aws.source import _botocore_session
+
+    value = canary("container-token")
+    if as_file:
+        path = tmp_path / "token"
+        path.write_text(value + "\n")
+        monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", str(path))
+    else:
+        monkeypatch.setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", value)
+    _botocore_session()
+    assert_registered(value, "AWS_CONTAINER_AUTHORIZATION_TOKEN")

@@ -52,10 +52,20 @@ def work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 def chain_from(work: Path, toml: str, monkeypatch: pytest.MonkeyPatch) -> Chain:
     path = work / "authchain.toml"
-    path.write_text(toml)
+    path.write_text(toml + '\n[sources.env]\ntype = "env"\n')  # every order ends with "env"
     monkeypatch.setenv("AUTHCHAIN_CONFIG", str(path))  # trusted: named, not found upwards
     reset_default_chain()
     return Chain.from_config(path)
+
+
+def sm_table(moto: MotoServer, name: str, credentials: str) -> str:
+    """An aws-sm source on moto whose credentials are ``credentials`` (a name or reference)."""
+    return f"""[sources.{name}]
+type = "aws-sm"
+endpoint_url = "{moto.url}"
+region = "{REGION}"
+credentials = "{credentials}"
+"""
 
 
 # -- AWS: one identity reads the keys of another ---------------------------------------------
@@ -96,14 +106,7 @@ def test_readme_form_clients_aws_credentials_from_aws_sm(
         work,
         f"""
 order = ["sm", "env"]
-[sources.env]
-type = "env"
-
-[sources.sm]
-type = "aws-sm"
-endpoint_url = "{moto.url}"
-region = "{REGION}"
-credentials = "BOOTSTRAP_AWS_CREDENTIALS"
+{sm_table(moto, "sm", "BOOTSTRAP_AWS_CREDENTIALS")}
 
 [clients.aws]
 credentials = "aws-sm://{aws_pair["keys_id"]}"
@@ -128,20 +131,9 @@ def test_a_source_reads_its_keys_from_another_source_of_its_type(
         work,
         f"""
 order = ["prod", "bootstrap", "env"]
-[sources.env]
-type = "env"
+{sm_table(moto, "prod", "aws-sm://" + aws_pair["keys_id"])}
 
-[sources.prod]
-type = "aws-sm"
-endpoint_url = "{moto.url}"
-region = "{REGION}"
-credentials = "aws-sm://{aws_pair["keys_id"]}"
-
-[sources.bootstrap]
-type = "aws-sm"
-endpoint_url = "{moto.url}"
-region = "{REGION}"
-credentials = "BOOTSTRAP_AWS_CREDENTIALS"
+{sm_table(moto, "bootstrap", "BOOTSTRAP_AWS_CREDENTIALS")}
 """,
         monkeypatch,
     )
@@ -164,20 +156,9 @@ def test_identity_is_the_stored_one_not_the_bootstrap_one(
         work,
         f"""
 order = ["prod", "bootstrap", "env"]
-[sources.env]
-type = "env"
+{sm_table(moto, "prod", "aws-sm://" + keys_id)}
 
-[sources.prod]
-type = "aws-sm"
-endpoint_url = "{moto.url}"
-region = "{REGION}"
-credentials = "aws-sm://{keys_id}"
-
-[sources.bootstrap]
-type = "aws-sm"
-endpoint_url = "{moto.url}"
-region = "{REGION}"
-credentials = "BOOTSTRAP_AWS_CREDENTIALS"
+{sm_table(moto, "bootstrap", "BOOTSTRAP_AWS_CREDENTIALS")}
 """,
         monkeypatch,
     )
@@ -196,14 +177,7 @@ def test_a_lone_source_reading_its_own_keys_is_a_cycle_naming_it(
         work,
         f"""
 order = ["prod", "env"]
-[sources.env]
-type = "env"
-
-[sources.prod]
-type = "aws-sm"
-endpoint_url = "{moto.url}"
-region = "{REGION}"
-credentials = "aws-sm://{aws_pair["keys_id"]}"
+{sm_table(moto, "prod", "aws-sm://" + aws_pair["keys_id"])}
 """,
         monkeypatch,
     )
@@ -224,20 +198,9 @@ def test_two_sources_waiting_for_each_other_are_a_cycle_naming_both(
         work,
         f"""
 order = ["a", "b", "env"]
-[sources.env]
-type = "env"
+{sm_table(moto, "a", "aws-sm://" + aws_pair["keys_id"])}
 
-[sources.a]
-type = "aws-sm"
-endpoint_url = "{moto.url}"
-region = "{REGION}"
-credentials = "aws-sm://{aws_pair["keys_id"]}"
-
-[sources.b]
-type = "aws-sm"
-endpoint_url = "{moto.url}"
-region = "{REGION}"
-credentials = "aws-sm://{aws_pair["keys_id"]}-b"
+{sm_table(moto, "b", "aws-sm://" + aws_pair["keys_id"] + "-b")}
 """,
         monkeypatch,
     )
@@ -265,14 +228,7 @@ def test_a_bare_credential_name_never_asks_the_clients_own_kind(
         work,
         f"""
 order = ["sm", "env"]
-[sources.env]
-type = "env"
-
-[sources.sm]
-type = "aws-sm"
-endpoint_url = "{moto.url}"
-region = "{REGION}"
-credentials = "BOOTSTRAP_AWS_CREDENTIALS"
+{sm_table(moto, "sm", "BOOTSTRAP_AWS_CREDENTIALS")}
 """,
         monkeypatch,
     )
@@ -315,9 +271,6 @@ def vault_pair(openbao: OpenBao, work: Path, monkeypatch: pytest.MonkeyPatch) ->
 def vault_config(openbao: OpenBao, vault_pair: dict[str, str], order: str, prefix: str) -> str:
     return f"""
 order = {order}
-[sources.env]
-type = "env"
-
 [sources.prod]
 type = "vault"
 url = "{openbao.url}"
@@ -371,9 +324,6 @@ def test_two_vaults_holding_each_others_token_are_a_cycle(
         work,
         f"""
 order = ["one", "two", "env"]
-[sources.env]
-type = "env"
-
 [sources.one]
 type = "vault"
 url = "{openbao.url}"
@@ -404,9 +354,6 @@ def test_vault_client_token_from_a_vault_reference(
         work,
         f"""
 order = ["boot", "env"]
-[sources.env]
-type = "env"
-
 [sources.boot]
 type = "vault"
 url = "{openbao.url}"
@@ -432,14 +379,7 @@ def test_a_conventional_name_pinned_to_the_clients_kind_reaches_that_store(
         work,
         f"""
 order = ["sm", "env"]
-[sources.env]
-type = "env"
-
-[sources.sm]
-type = "aws-sm"
-endpoint_url = "{moto.url}"
-region = "{REGION}"
-credentials = "BOOTSTRAP_AWS_CREDENTIALS"
+{sm_table(moto, "sm", "BOOTSTRAP_AWS_CREDENTIALS")}
 
 [secrets]
 AWS_CREDENTIALS = "aws-sm://{aws_pair["keys_id"]}"

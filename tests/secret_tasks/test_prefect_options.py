@@ -363,3 +363,20 @@ def test_the_readme_run_signatures_match_the_code() -> None:
         run = inspect.unwrap(getattr(secret_tasks, class_name).run)
         actual = [f"{name}=None" for name in list(inspect.signature(run).parameters)[1:]]
         assert arguments.rstrip(")").split(", ") == actual, class_name
+
+
+def test_with_options_cannot_turn_persistence_or_caching_back_on() -> None:
+    """``as_prefect_task()`` is documented for ``with_options``: that door stays shut too."""
+    pytest.importorskip("prefect")
+    from prefect.cache_policies import NO_CACHE
+
+    task = EnvVarSecret("WITH_OPTIONS_TOKEN").as_prefect_task()
+    for options in ({"persist_result": True}, {"cache_policy": "DEFAULT"}, {"result_storage": "x"}):
+        with pytest.raises(ConfigError, match="cannot be set"):
+            task.with_options(**options)
+    copy = task.with_options(retries=2, persist_result=False)
+    assert copy.retries == 2
+    assert copy.persist_result is False
+    assert copy.cache_policy is NO_CACHE
+    with pytest.raises(ConfigError, match="persist_result"):
+        copy.with_options(persist_result=True)  # a copy of a copy keeps the refusal
