@@ -10,6 +10,7 @@ docs/configuration.md. Importing this package loads no cloud SDK.
 
 from authchain._api import explain, resolve, resolve_many
 from authchain._chain import Chain
+from authchain._version import __version__
 from authchain.errors import (
     AuthChainError,
     BackendError,
@@ -20,8 +21,6 @@ from authchain.errors import (
 from authchain.masking import install_log_masking
 from authchain.refs import SecretRef
 from authchain.values import Explanation, SecretValue
-
-__version__ = "0.1.0"
 
 __all__ = [
     "AuthChainError",

@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import stat
 import sys
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from authchain._process import ProcessLocal
-from authchain._registry import load_source_class, registered_types
+from authchain._registry import is_registered, load_source_class, registered_types
 from authchain._scrub import scrubbed
 from authchain.errors import ConfigError
-from authchain.refs import SecretRef, is_reference
+from authchain.refs import LazyPattern, SecretRef, is_reference
 from authchain.sources.base import Option, _suggest
 
 if TYPE_CHECKING:
@@ -61,8 +59,10 @@ TABLES = ("sources", "secrets", "clients", "profiles", "run")
 RUN_KEYS = ("only",)  # [run]: settings of `authchain run`
 CLIENT_KINDS = ("aws", "vault", "gcp", "keyring")
 
+# The patterns are compiled when first used (refs.LazyPattern): a process
+# without a config file uses none of them.
 # Keys whose string value would be a credential if written literally.
-_SECRET_KEY = re.compile(
+_SECRET_KEY = LazyPattern(
     r"(?:^|_)(token|password|passwd|pwd|secret|secret_id|api_key|apikey|private_key|"
     r"access_key|secret_key|secret_access_key|client_secret|credentials?|jwt|role_id)$",
     re.IGNORECASE,
@@ -72,45 +72,115 @@ _SECRET_KEY = re.compile(
 MAX_CONFIG_BYTES = 1024 * 1024
 MAX_CONFIG_DEPTH = 32
 _INT64 = (-(2**63), 2**63 - 1)  # TOML integers are 64-bit; the spec says to refuse others
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_SECRET_NAME = re.compile(r"[A-Z][A-Z0-9_]*")
-_WHOLE_VARIABLE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}")
-_VARIABLE = re.compile(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
+_CONTROL = LazyPattern(r"[\x00-\x1f\x7f]")
+_SECRET_NAME = LazyPattern(r"[A-Z][A-Z0-9_]*")
+_WHOLE_VARIABLE = LazyPattern(r"\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}]*)?\}")
+_VARIABLE = LazyPattern(r"\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}|\$\{")
 
 
-@dataclass
 class Settings(ProcessLocal):
-    """The effective configuration: file, profile, values and where each came from."""
+    """The effective configuration: file, profile, values and where each came from.
 
-    path: Path | None = None
-    profile: str | None = None
-    values: dict[str, Any] = field(default_factory=dict)
-    sources: dict[str, dict[str, Any]] | None = None
-    secrets: dict[str, SecretRef] = field(default_factory=dict)
-    origins: dict[str, str] = field(default_factory=dict)
-    raw_sources: dict[str, dict[str, Any]] = field(default_factory=dict)
-    raw_clients: dict[str, dict[str, Any]] = field(default_factory=dict)
-    """``[clients.KIND]`` tables as written (``${VAR}`` not yet expanded): the
-    client factories expand and validate them when they build a client."""
-    run: dict[str, Any] = field(default_factory=dict)
-    """``[run]``: settings of ``authchain run`` (``only``: the variables it resolves)."""
-    environ: Mapping[str, str] | None = field(default=None, repr=False)
-    """The environment ``${VAR}`` came from (None: ``os.environ``); never pickled."""
-    base_dir: Path = field(default_factory=Path.cwd)
-    cwd: Path = field(default_factory=Path.cwd)
-    key_prefix: str = ""
-    trust: str = "no file"
-    """``named`` (the user named the file), ``trusted`` (found and trusted with
-    ``authchain trust``), ``untrusted`` (found, and not trusted as it is now),
-    or ``no file``. Sources whose endpoint an untrusted file names get no
-    credentials (see ``Chain.from_settings``)."""
-    digest: str | None = None
-    """SHA-256 of the bytes that were parsed: trust is checked against exactly
-    these, never against a second read a swapped file could answer."""
+    A plain class with the constructor, equality and field order of the
+    dataclass it was: ``dataclasses`` costs about 8 ms to import (it pulls in
+    ``inspect``), paid on the first ``resolve`` of every process, for one
+    ``__init__`` and one ``__eq__``.
+
+    Attributes:
+        raw_clients: ``[clients.KIND]`` tables as written (``${VAR}`` not yet
+            expanded): the client factories expand and validate them when
+            they build a client.
+        run: ``[run]``: settings of ``authchain run`` (``only``: the
+            variables it resolves).
+        environ: the environment ``${VAR}`` came from (None: ``os.environ``);
+            never pickled.
+        trust: ``named`` (the user named the file), ``trusted`` (found and
+            trusted with ``authchain trust``), ``untrusted`` (found, and not
+            trusted as it is now), or ``no file``. Sources whose endpoint an
+            untrusted file names get no credentials (see ``Chain.from_settings``).
+        digest: SHA-256 of the bytes that were parsed, when the file was found
+            by searching: trust is checked against exactly these, never
+            against a second read a swapped file could answer.
+    """
+
+    path: Path | None
+    profile: str | None
+    values: dict[str, Any]
+    sources: dict[str, dict[str, Any]] | None
+    secrets: dict[str, SecretRef]
+    origins: dict[str, str]
+    raw_sources: dict[str, dict[str, Any]]
+    raw_clients: dict[str, dict[str, Any]]
+    run: dict[str, Any]
+    environ: Mapping[str, str] | None
+    base_dir: Path
+    cwd: Path
+    key_prefix: str
+    trust: str
+    digest: str | None
+
+    _FIELDS: ClassVar[tuple[str, ...]] = (
+        "path",
+        "profile",
+        "values",
+        "sources",
+        "secrets",
+        "origins",
+        "raw_sources",
+        "raw_clients",
+        "run",
+        "environ",
+        "base_dir",
+        "cwd",
+        "key_prefix",
+        "trust",
+        "digest",
+    )
 
     # A pickled chain carries its settings; the environment (which may hold
     # secrets) stays in this process.
     _seam_attrs: ClassVar[tuple[str, ...]] = ("environ",)
+
+    def __init__(
+        self,
+        path: Path | None = None,
+        profile: str | None = None,
+        values: dict[str, Any] | None = None,
+        sources: dict[str, dict[str, Any]] | None = None,
+        secrets: dict[str, SecretRef] | None = None,
+        origins: dict[str, str] | None = None,
+        raw_sources: dict[str, dict[str, Any]] | None = None,
+        raw_clients: dict[str, dict[str, Any]] | None = None,
+        run: dict[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+        base_dir: Path | None = None,
+        cwd: Path | None = None,
+        key_prefix: str = "",
+        trust: str = "no file",
+        digest: str | None = None,
+    ) -> None:
+        self.path = path
+        self.profile = profile
+        self.values = {} if values is None else values
+        self.sources = sources
+        self.secrets = {} if secrets is None else secrets
+        self.origins = {} if origins is None else origins
+        self.raw_sources = {} if raw_sources is None else raw_sources
+        self.raw_clients = {} if raw_clients is None else raw_clients
+        self.run = {} if run is None else run
+        self.environ = environ
+        self.base_dir = Path.cwd() if base_dir is None else base_dir
+        self.cwd = Path.cwd() if cwd is None else cwd
+        self.key_prefix = key_prefix
+        self.trust = trust
+        self.digest = digest
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, name) == getattr(other, name) for name in self._FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like the dataclass it was
 
     def value(self, key: str) -> Any:
         return self.values.get(key, TOP_LEVEL[key].default)
@@ -151,7 +221,7 @@ def find_config_file(start: Path | None = None, environ: Mapping[str, str] | Non
                 f"{candidate} is not a regular file; remove it or name a config with AUTHCHAIN_CONFIG"
             )
         pyproject = folder / "pyproject.toml"
-        if pyproject.is_file() and "authchain" in _read_toml(pyproject).get("tool", {}):
+        if pyproject.is_file() and _names_tool_authchain(pyproject):
             return pyproject
     return None
 
@@ -180,7 +250,7 @@ def load_settings(
             raise ConfigError(f"profile {profile!r} was requested but no {CONFIG_FILENAME} was found")
         settings = Settings(base_dir=cwd)
     else:
-        settings = _settings_from_file(config_path, profile)
+        settings = _settings_from_file(config_path, profile, digest=searched)
     settings.cwd = cwd
     settings.environ = None if environ is os.environ else environ
     settings.trust = _trust_status(config_path, searched, environ, settings.digest)
@@ -192,12 +262,12 @@ def load_settings(
 def _trust_status(
     path: Path | None, searched: bool, environ: Mapping[str, str], parsed: str | None = None
 ) -> str:
-    from authchain._trust import is_trusted
-
     if path is None:
         return "no file"
     if not searched:
         return "named"
+    from authchain._trust import is_trusted  # hashlib, json, tempfile: only with a file to check
+
     return "trusted" if is_trusted(path, environ, digest=parsed) else "untrusted"
 
 
@@ -214,6 +284,8 @@ def untrusted_endpoint(settings: Settings | None, prefix: str, names: Iterable[s
     written = [name for name in names if f"{prefix}.{name}" in settings.origins]
     if not written:
         return None
+    import shlex  # only for this message
+
     path = shlex.quote(str(settings.path))
     return (
         f"{settings.path}: {settings.key_prefix}{prefix}.{written[0]} decides where credentials are sent, "
@@ -224,11 +296,22 @@ def untrusted_endpoint(settings: Settings | None, prefix: str, names: Iterable[s
     )
 
 
+def _names_tool_authchain(pyproject: Path) -> bool:
+    """Whether a ``pyproject.toml`` met while searching has a ``[tool.authchain]`` table.
+
+    Most projects have a ``pyproject.toml`` without one, so the text is parsed
+    only if it can spell ``authchain``: literally, or through a ``\\u``/``\\U``
+    escape in a quoted key (the only other way TOML can). Otherwise the first
+    ``resolve`` of every process started in a project would import and run
+    the TOML parser for nothing.
+    """
+    raw = _read_config_bytes(pyproject)
+    if b"authchain" not in raw and b"\\u" not in raw and b"\\U" not in raw:
+        return False
+    return "authchain" in _parse_toml(raw, pyproject).get("tool", {})
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
-    return _read_toml_and_digest(path)[0]
-
-
-def _read_toml_and_digest(path: Path) -> tuple[dict[str, Any], str]:
     """Parse a config file; anything hostile is a :class:`ConfigError`, never a crash or a hang.
 
     Only a regular file of at most ``MAX_CONFIG_BYTES`` is read (a FIFO, a
@@ -236,21 +319,21 @@ def _read_toml_and_digest(path: Path) -> tuple[dict[str, Any], str]:
     before a byte is read), it must be UTF-8, and nesting too deep for the
     parser is reported as such instead of a ``RecursionError``.
     """
+    return _parse_toml(_read_config_bytes(path), path)
+
+
+def _parse_toml(raw: bytes, path: Path) -> dict[str, Any]:
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover - exercised on 3.10 only
         import tomli as tomllib
-    import hashlib
-
-    raw = _read_config_bytes(path)
-    digest = hashlib.sha256(raw).hexdigest()
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         # The offset only: the bytes themselves could be anything, a secret included.
         raise ConfigError(f"{path}: not UTF-8 text (invalid byte at offset {error.start})") from None
     try:
-        return tomllib.loads(text), digest
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: invalid TOML: {error}") from None
     except RecursionError:
@@ -364,8 +447,16 @@ def _key_path(keys: tuple[str, ...]) -> str:
     return ".".join(shown).replace(".[", "[")
 
 
-def _settings_from_file(path: Path, profile: str | None) -> Settings:
-    data, digest = _read_toml_and_digest(path)
+def _settings_from_file(path: Path, profile: str | None, *, digest: bool = False) -> Settings:
+    """``digest``: keep the SHA-256 of the bytes parsed (a file found by searching,
+    whose trust is judged on exactly those bytes)."""
+    raw = _read_config_bytes(path)
+    data = _parse_toml(raw, path)
+    sha256 = None
+    if digest:
+        import hashlib  # OpenSSL: only for a file whose trust is checked
+
+        sha256 = hashlib.sha256(raw).hexdigest()
     prefix = ""
     if path.name == "pyproject.toml":
         if "authchain" not in data.get("tool", {}):
@@ -377,7 +468,7 @@ def _settings_from_file(path: Path, profile: str | None) -> Settings:
     _check_shape(data, f"{path}: {prefix}" if prefix else str(path))
     _check_names(data, str(path), prefix)
     settings = Settings(
-        path=path, profile=profile, base_dir=path.resolve().parent, key_prefix=prefix, digest=digest
+        path=path, profile=profile, base_dir=path.resolve().parent, key_prefix=prefix, digest=sha256
     )
     _check_layout(data, settings, where=str(path), in_profile=False)
     _merge(settings, {k: v for k, v in data.items() if k != "profiles"}, str(path))
@@ -673,7 +764,7 @@ def default_source_definitions(
     ``$CREDENTIALS_DIRECTORY`` is set or ``/run/secrets`` exists), the
     environment, then ``./.env``."""
     definitions: dict[str, dict[str, Any]] = {}
-    if "prefect" in registered_types():
+    if is_registered("prefect"):
         definitions["prefect"] = {"type": "prefect"}
     if "files" in registered_types():
         # What the platform handed this process, like the environment: the

@@ -445,10 +445,24 @@ def _latin1(piece: str) -> bytes:
     return piece.encode("latin-1")
 
 
-def _blake(data: bytes, key: bytes) -> bytes:
-    import hashlib
+_blake2b: Any = None
 
-    return hashlib.blake2b(data, key=key, digest_size=16).digest()
+
+def _hasher() -> Any:
+    """``hashlib.blake2b``, imported from ``_blake2`` where it lives: importing
+    ``hashlib`` also loads OpenSSL (about 3 ms on a first ``resolve``)."""
+    global _blake2b
+    if _blake2b is None:
+        try:
+            from _blake2 import blake2b
+        except ImportError:  # pragma: no cover (a Python built without it)
+            from hashlib import blake2b
+        _blake2b = blake2b
+    return _blake2b
+
+
+def _blake(data: bytes, key: bytes) -> bytes:
+    return _hasher()(data, key=key, digest_size=16).digest()  # type: ignore[no-any-return]
 
 
 def _widen(text: str, begin: int, end: int, left: int, right: int, floor: int) -> tuple[int, int]:
@@ -461,9 +475,7 @@ def _widen(text: str, begin: int, end: int, left: int, right: int, floor: int) -
 
 
 def _short_digest(data: bytes, key: bytes) -> int:
-    import hashlib
-
-    return int.from_bytes(hashlib.blake2b(data, key=key, digest_size=4).digest(), "big")
+    return int.from_bytes(_hasher()(data, key=key, digest_size=4).digest(), "big")
 
 
 def _forms(text: str | None, raw: bytes) -> tuple[set[str], set[bytes], dict[str, int]]:

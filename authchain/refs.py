@@ -73,6 +73,9 @@ class LazyPattern:
     def search(self, text: str) -> re.Match[str] | None:
         return self._get().search(text)
 
+    def sub(self, replacement: Any, text: str) -> str:
+        return self._get().sub(replacement, text)
+
 
 _SCHEME_RE = LazyPattern(r"([a-z][a-z0-9-]*)://(.*)", re.DOTALL)
 _FORBIDDEN_RE = LazyPattern(r"[\x00-\x20\x7f]")
@@ -237,9 +240,9 @@ def is_reference(text: object) -> bool:
     match = _SCHEME_RE.match(text)
     if match is None:
         return False
-    from authchain._registry import registered_types
+    from authchain._registry import is_registered
 
-    return match.group(1) in registered_types()
+    return is_registered(match.group(1))
 
 
 def parses_as_reference(value: object) -> bool:
@@ -262,9 +265,9 @@ _grammars: dict[str, ReferenceGrammar] = {}
 
 def _grammar(scheme: str) -> ReferenceGrammar:
     """The grammar the source type registered for ``scheme`` declares (generic if none)."""
-    from authchain._registry import load_source_class, production_types, registered_types
+    from authchain._registry import is_registered, load_source_class, production_types
 
-    if scheme not in registered_types():  # asked each time: test sessions register and withdraw types
+    if not is_registered(scheme):  # asked each time: test sessions register and withdraw types
         known = sorted(production_types())
         hint = _suggestion(scheme, known)
         raise ConfigError(f"unknown reference scheme (not shown){hint}; known schemes: {', '.join(known)}")

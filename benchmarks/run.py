@@ -26,6 +26,7 @@ from benchmarks._harness import ROOT, Row, render_table
 
 BENCHMARKS = (
     "bench_import",
+    "bench_cold",
     "bench_cached",
     "bench_aws",
     "bench_vault",

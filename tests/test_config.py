@@ -125,6 +125,28 @@ def test_pyproject_without_tool_authchain_is_skipped_during_discovery(tmp_path: 
     assert settings.path == config.resolve()
 
 
+def test_a_pyproject_that_cannot_name_authchain_is_not_parsed_during_discovery(tmp_path: Path) -> None:
+    """Not even invalid TOML stops the search: a project's own pyproject.toml that never
+    mentions authchain is none of authchain's business (and parsing it cost every start-up)."""
+    config = write(tmp_path / CONFIG_FILENAME, "cache_ttl = 3\n")
+    write(tmp_path / "proj" / "pyproject.toml", '[project\nname = "x"\n')  # invalid TOML
+    assert load_settings(environ={}, cwd=tmp_path / "proj").path == config.resolve()
+    assert find_config_file(tmp_path / "proj", environ={}) == config.resolve()
+
+
+def test_a_pyproject_that_spells_authchain_with_an_escape_is_found(tmp_path: Path) -> None:
+    pyproject = write(tmp_path / "pyproject.toml", '[tool."\\u0061uthchain"]\ncache_ttl = 4\n')
+    settings = load_settings(environ={}, cwd=tmp_path)
+    assert settings.path == pyproject.resolve()
+    assert settings.value("cache_ttl") == 4.0
+
+
+def test_a_pyproject_that_mentions_authchain_is_still_checked(tmp_path: Path) -> None:
+    write(tmp_path / "pyproject.toml", '[project\ndependencies = ["authchain"]\n')  # invalid TOML
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_settings(environ={}, cwd=tmp_path)
+
+
 def test_authchain_toml_wins_over_pyproject_in_the_same_folder(tmp_path: Path) -> None:
     config = write(tmp_path / CONFIG_FILENAME, "cache_ttl = 3\n")
     write(tmp_path / "pyproject.toml", "[tool.authchain]\ncache_ttl = 4\n")

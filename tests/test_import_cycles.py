@@ -150,6 +150,7 @@ LAYERS: list[tuple[str, ...]] = [
         "authchain._sdk_logging",
         "authchain._retry",
         "authchain._trust",
+        "authchain._version",
     ),
     ("authchain._registry",),
     ("authchain.refs",),

@@ -10,7 +10,6 @@ what keeps lookups cheap, and no second copy of the values lives here.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -55,6 +54,8 @@ def context_secret(name: str, environ: Mapping[str, str]) -> tuple[str, Path] | 
     value: Any = secrets[name]
     if isinstance(value, str):
         return value, path
+    import json  # only for a value that is not a string: rare, and off the no-file path
+
     try:
         return json.dumps(value), path
     except TypeError:  # a TOML date or time

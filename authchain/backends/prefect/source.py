@@ -12,9 +12,7 @@ first, and ``explain`` says which form matched.
 from __future__ import annotations
 
 import functools
-import json
 import os
-import re
 import sys
 from collections.abc import Mapping
 from typing import Any
@@ -27,7 +25,7 @@ from authchain.values import SecretValue
 __all__ = ["PrefectSource", "block_name_for", "in_prefect_run"]
 
 LEGACY_PREFIX = "PREFECT__CONTEXT__SECRETS__"
-_BLOCK_NAME = re.compile(r"[a-z0-9-]+")
+_BLOCK_NAME = LazyPattern(r"[a-z0-9-]+")
 
 
 def block_name_for(name: str) -> str:
@@ -179,6 +177,8 @@ class PrefectSource(Source):
                 return None
             raw, path = in_file
             where = f"[context.secrets] {name} in {path} (Prefect 1 user config)"
+        import json  # here, not at import: the source is in every default chain
+
         try:
             decoded = json.loads(raw)
         except ValueError:
@@ -212,6 +212,8 @@ class PrefectSource(Source):
                 ) from None
             raise
         value = secret.get()
+        import json
+
         text = value if isinstance(value, str) else json.dumps(value)
         return Found(SecretValue(text), f"Secret block {block!r}")
 
