@@ -766,7 +766,7 @@ def default_source_definitions(
     definitions: dict[str, dict[str, Any]] = {}
     if is_registered("prefect"):
         definitions["prefect"] = {"type": "prefect"}
-    if "files" in registered_types():
+    if is_registered("files"):
         # What the platform handed this process, like the environment: the
         # backend knows where platforms put them (authchain.backends.files).
         directories = getattr(load_source_class("files"), "platform_directories", None)
