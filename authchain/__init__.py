@@ -8,7 +8,7 @@ The chain, its sources and their order come from ``authchain.toml``; see the
 README. Importing this package loads no cloud SDK.
 """
 
-from authchain._api import explain, resolve, resolve_many
+from authchain._api import aresolve, aresolve_many, explain, resolve, resolve_many
 from authchain._chain import Chain
 from authchain.errors import (
     AuthChainError,
@@ -34,6 +34,8 @@ __all__ = [
     "SecretValue",
     "SourceUnavailableError",
     "__version__",
+    "aresolve",
+    "aresolve_many",
     "explain",
     "install_log_masking",
     "resolve",
