@@ -16,7 +16,9 @@ other loops, and outlive a cancelled caller. One way of fetching keeps one
 set of semantics (retries, masking of SDK log records, credential lookups).
 
 Cancelling an awaiting task stops its wait only: the fetch goes on in its
-thread for the other waiters and stores a whole answer or nothing.
+thread for the other waiters and stores a whole answer or nothing. The
+deadline bounds the wait too: where a sync caller stays in an SDK call that
+started before its deadline, a coroutine stops waiting when it passes.
 
 Sources that answer without a request (``is_local()``: the environment, a
 ``.env`` file read once per change) are asked on the loop, as they are asked
@@ -32,7 +34,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from authchain._cache import FlightTimeout
-from authchain._retry import time_left
+from authchain._retry import current_deadline, time_left
 from authchain._trail import EXPLICIT_NOT_PASSED, announce, failed, pick_field, recorded
 from authchain.errors import BackendError, SecretNotFound, SourceUnavailableError
 from authchain.sources.base import Found, Key, NotFound, Source
@@ -108,7 +110,16 @@ async def _afetch(chain: Chain, source: Source, key: Key) -> tuple[Result, bool]
         )
         return result, False
     except FlightTimeout:
-        error = chain._flight_timeout(source, key)
+        # Unlike a thread stuck in an SDK call, a coroutine can stop waiting:
+        # it gives up when the deadline passes, leader or not, and the fetch
+        # goes on in its thread for anyone else (and the cache).
+        deadline = current_deadline()
+        seconds = f"{deadline.seconds:g}s " if deadline is not None else ""
+        error = BackendError(
+            f"{source.describe_key(key)} was still being fetched when the {seconds}deadline "
+            "of this lookup passed",
+            retryable=True,
+        )
     except BackendError as failure:
         error = failure
     return chain._stale_or_raise(source, key, error), True

@@ -152,7 +152,7 @@ class Chain(ProcessLocal):
         backoff: float = 0.2,
         backoff_max: float = 5.0,
         max_workers: int = 8,
-        async_workers: int = 16,
+        async_workers: int = 8,
         deadline: float | None = None,
         secrets: Mapping[str, str | SecretRef] | None = None,
         settings: Settings | None = None,
@@ -529,7 +529,7 @@ class Chain(ProcessLocal):
         state.setdefault("_root", self)
         state.setdefault("_skipped_types", frozenset())
         state.setdefault("_for_source", None)
-        state.setdefault("async_workers", 16)
+        state.setdefault("async_workers", 8)
         super().__setstate__(state)
 
     # -- credentials for sources: the chain minus the sources being built ---
