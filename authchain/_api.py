@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from authchain import _default
 from authchain._chain import _MISSING, Chain, NameOrRef
 from authchain._default import get_default_chain
 from authchain.errors import ChainClosedError
@@ -86,7 +87,7 @@ async def aresolve(
         >>> asyncio.run(aresolve("env://AUTHCHAIN_DOCTEST_TOKEN"))
         SecretValue('**********')
     """
-    target = chain or get_default_chain()
+    target = chain or await _default_chain()
     try:
         return await target.aresolve(name, explicit=explicit, default=default)
     except ChainClosedError:
@@ -100,7 +101,7 @@ async def aresolve_many(
     names: Iterable[NameOrRef], *, default: Any = _MISSING, chain: Chain | None = None
 ) -> dict[str, SecretValue[Any]]:
     """:func:`resolve_many` for async code (batched and concurrent the same way, off the loop)."""
-    target = chain or get_default_chain()
+    target = chain or await _default_chain()
     names = list(names)
     try:
         return await target.aresolve_many(names, default=default)
@@ -124,6 +125,15 @@ def explain(name: NameOrRef, *, chain: Chain | None = None) -> Explanation:
         if again is None:
             raise
     return again.explain(name)
+
+
+async def _default_chain() -> Chain:
+    """The default chain; its first build (a config file read, plugins found) runs in a thread."""
+    if _default._chain is not None:
+        return _default._chain
+    import asyncio
+
+    return await asyncio.to_thread(get_default_chain)
 
 
 def _replacement(given: Chain | None, closed: Chain) -> Chain | None:

@@ -371,3 +371,31 @@ def test_closing_the_chain_fails_queued_lookups_instead_of_hanging(request: pyte
 
     outcomes = asyncio.run(scenario())
     assert all(type(outcome).__name__ == "ChainClosedError" for outcome in outcomes[1:]), outcomes
+
+
+def test_module_verbs_explicit_and_the_testing_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    import authchain
+    from authchain._default import reset_default_chain
+    from authchain.testing import override_secrets
+
+    from_env, given, overridden = canary(), canary(), canary()
+    monkeypatch.setenv("ASYNC_MODULE_VERB", from_env)
+    reset_default_chain()  # the default chain is built on first use, in a thread
+
+    async def scenario() -> tuple[str, ...]:
+        plain = await authchain.aresolve("ASYNC_MODULE_VERB")
+        explicit = await authchain.aresolve("ASYNC_MODULE_VERB", explicit=given)
+        many = await authchain.aresolve_many(["ASYNC_MODULE_VERB"])
+        with override_secrets({"ASYNC_MODULE_VERB": overridden}):
+            faked = await authchain.aresolve("ASYNC_MODULE_VERB")
+        return (
+            plain.get_secret_value(),
+            explicit.get_secret_value(),
+            many["ASYNC_MODULE_VERB"].get_secret_value(),
+            faked.get_secret_value(),
+        )
+
+    try:
+        assert asyncio.run(scenario()) == (from_env, given, from_env, overridden)
+    finally:
+        reset_default_chain()
