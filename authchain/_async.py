@@ -102,9 +102,13 @@ async def _afetch(chain: Chain, source: Source, key: Key) -> tuple[Result, bool]
         context = contextvars.copy_context()
 
         def submit(job: Callable[[], None]) -> Future[None]:
-            return pool.submit(context.run, job)
+            return pool.submit(job)
 
-        load = chain._loader(source, key)
+        loader = chain._loader(source, key)
+
+        def load() -> Result:  # in the pool, or in a sync caller that took the job over
+            return context.run(loader)
+
         result = await chain._cache.afetch_once(
             source, key, load, submit=submit, dropped=chain._closed_error, wait=time_left()
         )

@@ -148,7 +148,7 @@ class TTLCache(Generic[T]):
 
 
 class _Call(Generic[T]):
-    __slots__ = ("callbacks", "done", "error", "result")
+    __slots__ = ("callbacks", "done", "error", "pending", "result")
 
     def __init__(self) -> None:
         self.done = threading.Event()
@@ -157,6 +157,9 @@ class _Call(Generic[T]):
         # Run once when the call is settled (None afterwards): how a coroutine
         # waits for it without holding a thread. See SingleFlight.await_call.
         self.callbacks: list[Callable[[], None]] | None = []
+        # A job submitted to a pool and not started yet (see SingleFlight.start):
+        # a thread that would wait for it runs it instead.
+        self.pending: Callable[[], None] | None = None
 
 
 class FlightTimeout(TimeoutError):
@@ -230,6 +233,10 @@ class SingleFlight(Generic[T]):
             return call
 
         def job() -> None:
+            with self._lock:  # run once: by the pool, or by a thread that would wait for it
+                if call.pending is not job:
+                    return
+                call.pending = None
             try:
                 result = function()
             except BaseException as error:
@@ -239,15 +246,20 @@ class SingleFlight(Generic[T]):
                 return
             self.settle(key, call, result, None)
 
+        call.pending = job
         try:
             future = submit(job)
         except BaseException as error:  # the pool is shut down: the waiters get why
+            call.pending = None
             self.settle(key, call, None, error)
             return call
 
         def if_dropped(future: Future[None]) -> None:
             if future.cancelled():
-                self.settle(key, call, None, dropped())
+                with self._lock:
+                    unrun, call.pending = call.pending is job, None
+                if unrun:
+                    self.settle(key, call, None, dropped())
 
         future.add_done_callback(if_dropped)
         return call
@@ -290,9 +302,17 @@ class SingleFlight(Generic[T]):
     def wait(self, call: _Call[T], timeout: float | None = None) -> T:
         """The outcome of a call another caller leads (raised if it failed).
 
+        A call whose job still sits in a pool's queue is run here instead:
+        a pool thread waiting for a job queued behind it (``aresolve_many``
+        runs ``resolve_many`` on the pool its flights use) would otherwise
+        wait for ever once every thread of the pool does the same.
+
         Raises:
             FlightTimeout: not settled within ``timeout`` seconds (None: no limit).
         """
+        job = call.pending
+        if job is not None:
+            job()  # a no-op if the pool started it meanwhile
         if not call.done.wait(None if timeout is None else max(timeout, 0.0)):
             raise FlightTimeout(f"still waiting for another caller's fetch after {timeout:g}s")
         if call.error is not None:

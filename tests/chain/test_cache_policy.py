@@ -356,3 +356,37 @@ def test_a_job_the_pool_drops_settles_the_flight_with_the_reason() -> None:
     blocker.result(10)
     # Nothing is left claimed: the next caller leads a new flight.
     assert policy.claim(source, "K")[1] is True
+
+
+def test_a_thread_waiting_for_a_queued_job_runs_it_instead_of_waiting_for_ever() -> None:
+    """The pool's only thread waits (sync) for a flight whose job is queued behind it."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    policy = CachePolicy(Clock(), ttl=60)
+    source = MemorySource({}, name="mem")
+    answer = found()
+    pool = ThreadPoolExecutor(1)
+    inside = threading.Event()
+    go = threading.Event()
+
+    def sync_caller() -> object:  # what resolve_many does on the pool for aresolve_many
+        inside.set()
+        go.wait(10)
+        return policy.fetch_once(source, "K", lambda: found(), wait=10)
+
+    async def scenario() -> tuple[object, object]:
+        occupying = asyncio.wrap_future(pool.submit(sync_caller))
+        await asyncio.to_thread(inside.wait, 10)
+        # The flight's job queues behind sync_caller, which will wait for it.
+        flight = asyncio.ensure_future(
+            policy.afetch_once(source, "K", lambda: answer, submit=pool.submit, dropped=RuntimeError, wait=10)
+        )
+        await asyncio.sleep(0.05)
+        go.set()
+        return await flight, await occupying
+
+    try:
+        assert asyncio.run(asyncio.wait_for(scenario(), 20)) == (answer, answer)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
