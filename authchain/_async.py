@@ -7,7 +7,8 @@ keyring, the Prefect client, google-cloud's gRPC stub) runs on the chain's
 bounded ``async_workers`` pool, as the job of a single-flight call
 (``authchain._cache``). A coroutine waits for that call through a callback,
 holding no thread, and a thread calling ``resolve`` for the same key joins
-the same call.
+the same call (and runs its job itself if the pool has not started it yet,
+so pool threads waiting for jobs queued behind them cannot deadlock).
 
 Why a pool and not the SDKs' async clients: of the SDKs used here only
 google-cloud-secret-manager has a solid async client, and its grpc.aio channel
