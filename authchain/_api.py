@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from authchain import _default
 from authchain._chain import _MISSING, Chain, NameOrRef
 from authchain._default import get_default_chain
 from authchain.errors import ChainClosedError
 from authchain.values import Explanation, SecretValue
 
-__all__ = ["explain", "resolve", "resolve_many"]
+__all__ = ["aresolve", "aresolve_many", "explain", "resolve", "resolve_many"]
 
 
 def resolve(
@@ -72,6 +73,45 @@ def resolve_many(
     return again.resolve_many(names, default=default)
 
 
+async def aresolve(
+    name: NameOrRef, *, explicit: Any = None, default: Any = _MISSING, chain: Chain | None = None
+) -> SecretValue[Any]:
+    """:func:`resolve` for async code: same answers and cache, and the event loop never blocks.
+
+    Backend calls run on a bounded thread pool; concurrent callers of one
+    name (coroutines and threads alike) share one backend call.
+
+    Example:
+        >>> import asyncio, os
+        >>> os.environ["AUTHCHAIN_DOCTEST_TOKEN"] = "example-token"
+        >>> asyncio.run(aresolve("env://AUTHCHAIN_DOCTEST_TOKEN"))
+        SecretValue('**********')
+    """
+    target = chain or await _default_chain()
+    try:
+        return await target.aresolve(name, explicit=explicit, default=default)
+    except ChainClosedError:
+        again = _replacement(chain, target)
+        if again is None:
+            raise
+    return await again.aresolve(name, explicit=explicit, default=default)
+
+
+async def aresolve_many(
+    names: Iterable[NameOrRef], *, default: Any = _MISSING, chain: Chain | None = None
+) -> dict[str, SecretValue[Any]]:
+    """:func:`resolve_many` for async code (batched and concurrent the same way, off the loop)."""
+    target = chain or await _default_chain()
+    names = list(names)
+    try:
+        return await target.aresolve_many(names, default=default)
+    except ChainClosedError:
+        again = _replacement(chain, target)
+        if again is None:
+            raise
+    return await again.aresolve_many(names, default=default)
+
+
 def explain(name: NameOrRef, *, chain: Chain | None = None) -> Explanation:
     """Ask every source about ``name`` and report who has it, who won, who is shadowed.
 
@@ -85,6 +125,15 @@ def explain(name: NameOrRef, *, chain: Chain | None = None) -> Explanation:
         if again is None:
             raise
     return again.explain(name)
+
+
+async def _default_chain() -> Chain:
+    """The default chain; its first build (a config file read, plugins found) runs in a thread."""
+    if _default._chain is not None:
+        return _default._chain
+    import asyncio
+
+    return await asyncio.to_thread(get_default_chain)
 
 
 def _replacement(given: Chain | None, closed: Chain) -> Chain | None:

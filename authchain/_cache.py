@@ -19,6 +19,7 @@ value back for a full TTL right after ``invalidate()`` removed it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Hashable
@@ -29,6 +30,7 @@ from authchain.sources.base import Found, NotFound
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+    from concurrent.futures import Future
 
     from authchain.errors import BackendError
     from authchain.sources.base import Key, Source
@@ -146,12 +148,18 @@ class TTLCache(Generic[T]):
 
 
 class _Call(Generic[T]):
-    __slots__ = ("done", "error", "result")
+    __slots__ = ("callbacks", "done", "error", "pending", "result")
 
     def __init__(self) -> None:
         self.done = threading.Event()
         self.result: T | None = None
         self.error: BaseException | None = None
+        # Run once when the call is settled (None afterwards): how a coroutine
+        # waits for it without holding a thread. See SingleFlight.await_call.
+        self.callbacks: list[Callable[[], None]] | None = []
+        # A job submitted to a pool and not started yet (see SingleFlight.start):
+        # a thread that would wait for it runs it instead.
+        self.pending: Callable[[], None] | None = None
 
 
 class FlightTimeout(TimeoutError):
@@ -201,14 +209,110 @@ class SingleFlight(Generic[T]):
         with self._lock:
             if self._calls.get(key) is call:
                 del self._calls[key]
+            callbacks, call.callbacks = call.callbacks, None
         call.done.set()
+        for callback in callbacks or ():
+            callback()
 
-    def wait(self, call: _Call[T], timeout: float | None = None) -> T:
-        """The outcome of a call another caller leads (raised if it failed).
+    def start(
+        self,
+        key: Hashable,
+        function: Callable[[], T],
+        submit: Callable[[Callable[[], None]], Future[None]],
+        dropped: Callable[[], BaseException],
+    ) -> _Call[T]:
+        """The call running for ``key``, or a new one that ``submit`` runs elsewhere (a thread pool).
+
+        The submitted job settles the call itself, so the outcome reaches every
+        waiter (threads and coroutines alike) even when the coroutine that
+        started it is cancelled or its event loop is gone. A job the pool drops
+        unrun (shut down with ``cancel_futures``) settles it with ``dropped()``.
+        """
+        call, leader = self.claim(key)
+        if not leader:
+            return call
+
+        def job() -> None:
+            with self._lock:  # run once: by the pool, or by a thread that would wait for it
+                if call.pending is not job:
+                    return
+                call.pending = None
+            try:
+                result = function()
+            except BaseException as error:
+                self.settle(key, call, None, error)
+                if not isinstance(error, Exception):
+                    raise
+                return
+            self.settle(key, call, result, None)
+
+        call.pending = job
+        try:
+            future = submit(job)
+        except BaseException as error:  # the pool is shut down: the waiters get why
+            call.pending = None
+            self.settle(key, call, None, error)
+            return call
+
+        def if_dropped(future: Future[None]) -> None:
+            if future.cancelled():
+                with self._lock:
+                    unrun, call.pending = call.pending is job, None
+                if unrun:
+                    self.settle(key, call, None, dropped())
+
+        future.add_done_callback(if_dropped)
+        return call
+
+    async def await_call(self, call: _Call[T], timeout: float | None = None) -> T:
+        """:meth:`wait` for a coroutine: the event loop goes on, no thread is held.
+
+        Cancelling the awaiting coroutine only stops *this* wait; the call goes
+        on for everyone else (nothing of it runs on this loop).
 
         Raises:
             FlightTimeout: not settled within ``timeout`` seconds (None: no limit).
         """
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+
+        def wake() -> None:
+            if not future.done():
+                future.set_result(None)
+
+        def settled() -> None:  # runs in the thread that settles the call
+            with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits there
+                loop.call_soon_threadsafe(wake)
+
+        with self._lock:
+            if call.callbacks is not None:
+                call.callbacks.append(settled)
+        if call.callbacks is None and not future.done():
+            future.set_result(None)  # already settled
+        try:
+            await asyncio.wait_for(future, None if timeout is None else max(timeout, 0.0))
+        except asyncio.TimeoutError:
+            raise FlightTimeout(f"still waiting for another caller's fetch after {timeout:g}s") from None
+        if call.error is not None:
+            raise call.error
+        return call.result  # type: ignore[return-value]
+
+    def wait(self, call: _Call[T], timeout: float | None = None) -> T:
+        """The outcome of a call another caller leads (raised if it failed).
+
+        A call whose job still sits in a pool's queue is run here instead:
+        a pool thread waiting for a job queued behind it (``aresolve_many``
+        runs ``resolve_many`` on the pool its flights use) would otherwise
+        wait for ever once every thread of the pool does the same.
+
+        Raises:
+            FlightTimeout: not settled within ``timeout`` seconds (None: no limit).
+        """
+        job = call.pending
+        if job is not None:
+            job()  # a no-op if the pool started it meanwhile
         if not call.done.wait(None if timeout is None else max(timeout, 0.0)):
             raise FlightTimeout(f"still waiting for another caller's fetch after {timeout:g}s")
         if call.error is not None:
@@ -338,6 +442,21 @@ class CachePolicy:
     ) -> Result:
         """``load()``, or the outcome of the call already running for ``key`` (see :class:`SingleFlight`)."""
         return self._flights.do((source.name, key), load, wait=wait)
+
+    async def afetch_once(
+        self,
+        source: Source,
+        key: Key,
+        load: Callable[[], Result],
+        *,
+        submit: Callable[[Callable[[], None]], Future[None]],
+        dropped: Callable[[], BaseException],
+        wait: float | None,
+    ) -> Result:
+        """:meth:`fetch_once` for a coroutine: ``load`` runs through ``submit`` (a thread
+        pool), never on the event loop, and the flight is the one sync callers join."""
+        call = self._flights.start((source.name, key), load, submit, dropped)
+        return await self._flights.await_call(call, wait)
 
     def claim(self, source: Source, key: Key) -> tuple[_Call[Result], bool]:
         """The flight for ``key`` and whether this caller leads it (a batch claims each key)."""

@@ -126,6 +126,8 @@ class Chain(ProcessLocal):
         retries, backoff, backoff_max: retry policy for retryable errors;
             a source's own ``retries``/``backoff`` win over these.
         max_workers: thread-pool size for concurrent lookups in ``resolve_many``.
+        async_workers: threads that run blocking SDK calls for ``aresolve`` and
+            ``aresolve_many`` (bounded; the event loop never makes those calls).
         deadline: seconds one ``resolve``, ``resolve_many`` or ``explain`` may
             spend asking sources, retries and backoff included (0: no limit;
             default: the config's ``deadline``, else 30). No attempt starts and
@@ -137,7 +139,7 @@ class Chain(ProcessLocal):
 
     # Cached values, in-flight calls, locks and pools stay in this process:
     # a pickled chain carries settings only.
-    _runtime_attrs = ("_cache", "_pool", "_lock", "_closed")
+    _runtime_attrs = ("_cache", "_pool", "_async_pool", "_lock", "_closed")
 
     def __init__(
         self,
@@ -150,6 +152,7 @@ class Chain(ProcessLocal):
         backoff: float = 0.2,
         backoff_max: float = 5.0,
         max_workers: int = 8,
+        async_workers: int = 8,
         deadline: float | None = None,
         secrets: Mapping[str, str | SecretRef] | None = None,
         settings: Settings | None = None,
@@ -161,8 +164,8 @@ class Chain(ProcessLocal):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ConfigError(f"two sources share the name {duplicates[0]!r}; names must be unique")
-        if max_workers < 1:
-            raise ConfigError("max_workers must be at least 1")
+        if max_workers < 1 or async_workers < 1:
+            raise ConfigError("max_workers and async_workers must be at least 1")
         if deadline is None:
             deadline = settings.value("deadline") if settings is not None else DEFAULT_DEADLINE
         if deadline is None or deadline < 0:
@@ -173,6 +176,7 @@ class Chain(ProcessLocal):
         self.stale_if_error = float(stale_if_error)
         self.policy = RetryPolicy(retries, backoff, backoff_max)
         self.max_workers = max_workers
+        self.async_workers = async_workers
         self.deadline = float(deadline)
         self._pins = {name: SecretRef.parse(ref) for name, ref in (secrets or {}).items()}
         self.settings = settings
@@ -191,6 +195,7 @@ class Chain(ProcessLocal):
 
     def _init_runtime(self) -> None:
         self._pool: ThreadPoolExecutor | None = None
+        self._async_pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         # Shared with the views _without() makes, so a lookup under way in a
         # view sees the close too.
@@ -313,6 +318,56 @@ class Chain(ProcessLocal):
         with self._lookup():
             return self._first(name)
 
+    async def aresolve(
+        self, name: NameOrRef, *, explicit: Any = None, default: Any = _MISSING
+    ) -> SecretValue[Any]:
+        """:meth:`resolve` for async code: same answers, same cache, never blocks the event loop.
+
+        Backend calls run on a bounded thread pool (``async_workers``); a fetch
+        another caller (a thread or a coroutine) already started is joined, not
+        repeated. Cancelling the awaiting task stops only this wait: the fetch
+        goes on for the others and caches a whole answer or nothing.
+
+        Raises:
+            SecretNotFound, BackendError, ConfigError: as :meth:`resolve`.
+        """
+        from authchain._async import afirst
+
+        if explicit is None and type(name) is str and _testing_override is None:
+            answer = self._cache.answer(name)  # the fast path, as in resolve()
+            if answer is not None:
+                return answer
+        self._check_open()
+        if explicit is not None:
+            value = explicit if isinstance(explicit, SecretValue) else SecretValue(explicit)
+            masking.register(value)
+            return value
+        try:
+            with deadline_scope(self.deadline, self._clock):
+                return (await afirst(self, name, remember=True))[0]
+        except AuthChainError as error:
+            if self._closed.is_set() and not isinstance(error, ChainClosedError):
+                raise self._closed_error() from error  # closed under the lookup
+            if default is _MISSING or not isinstance(error, SecretNotFound):
+                raise
+            return default  # type: ignore[no-any-return]
+
+    async def aresolve_many(
+        self, names: Iterable[NameOrRef], *, default: Any = _MISSING
+    ) -> dict[str, SecretValue[Any]]:
+        """:meth:`resolve_many` for async code: batched and concurrent the same way, off the loop.
+
+        The whole :meth:`resolve_many` runs on the ``async_workers`` pool (its
+        concurrent lookups on the ``max_workers`` pool, as in sync code).
+
+        Raises:
+            SecretNotFound: as :meth:`resolve_many`.
+        """
+        from authchain._async import off_loop
+
+        wanted = list(names)
+        return await off_loop(self, lambda: self.resolve_many(wanted, default=default))
+
     @contextlib.contextmanager
     def _lookup(self) -> Iterator[None]:
         """One public lookup: refused once closed, bounded by the deadline, and a
@@ -431,11 +486,13 @@ class Chain(ProcessLocal):
             self._closed.set()
             root = self._root
             pool, root._pool = root._pool, None
+            async_pool, root._async_pool = root._async_pool, None
             scheme_sources = list(self._scheme_sources.values())
         self._cache.forget_answers()
-        if pool is not None:
-            # Queued lookups are cancelled; their callers get ChainClosedError.
-            pool.shutdown(wait=False, cancel_futures=True)
+        for each in (pool, async_pool):
+            if each is not None:
+                # Queued lookups are cancelled; their callers get ChainClosedError.
+                each.shutdown(wait=False, cancel_futures=True)
         for source in (*self._sources, *scheme_sources):
             source.close()
 
@@ -472,6 +529,7 @@ class Chain(ProcessLocal):
         state.setdefault("_root", self)
         state.setdefault("_skipped_types", frozenset())
         state.setdefault("_for_source", None)
+        state.setdefault("async_workers", 8)
         super().__setstate__(state)
 
     # -- credentials for sources: the chain minus the sources being built ---
@@ -628,6 +686,18 @@ class Chain(ProcessLocal):
         entry = self._cache.hit(source, key)
         if entry is not None:
             return entry.result, True
+        try:
+            if source.is_local():
+                return self._load_local(source, key), False
+            return self._cache.fetch_once(source, key, self._loader(source, key), wait=time_left()), False
+        except FlightTimeout:
+            error = self._flight_timeout(source, key)
+        except BackendError as failure:
+            error = failure
+        return self._stale_or_raise(source, key, error), True
+
+    def _loader(self, source: Source, key: Key) -> Callable[[], Result]:
+        """What a flight for ``key`` runs: retry → ``source.get`` → masker → cache."""
 
         def load() -> Result:
             since = self._cache.generation()  # taken before the backend is asked
@@ -644,23 +714,22 @@ class Chain(ProcessLocal):
             self._store(source, key, result, since)
             return result
 
-        try:
-            if source.is_local():
-                return self._load_local(source, key), False
-            return self._cache.fetch_once(source, key, load, wait=time_left()), False
-        except FlightTimeout:
-            deadline = current_deadline()
-            seconds = f"{deadline.seconds:g}s " if deadline is not None else ""
-            error = BackendError(
-                f"{source.describe_key(key)} was still being fetched by another caller "
-                f"when the {seconds}deadline of this lookup passed",
-                retryable=True,
-            )
-        except BackendError as failure:
-            error = failure
+        return load
+
+    def _flight_timeout(self, source: Source, key: Key) -> BackendError:
+        deadline = current_deadline()
+        seconds = f"{deadline.seconds:g}s " if deadline is not None else ""
+        return BackendError(
+            f"{source.describe_key(key)} was still being fetched by another caller "
+            f"when the {seconds}deadline of this lookup passed",
+            retryable=True,
+        )
+
+    def _stale_or_raise(self, source: Source, key: Key, error: BackendError) -> Result:
+        """A cached value inside the ``stale_if_error`` grace period, else ``error`` raised."""
         stale = self._cache.stale(source, key, error)
         if stale is not None:
-            return stale, True
+            return stale
         raise error
 
     def _load_local(self, source: Source, key: Key) -> Result:
@@ -729,6 +798,20 @@ class Chain(ProcessLocal):
 
                 root._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="authchain")
             return root._pool
+
+    def _async_executor(self) -> ThreadPoolExecutor:
+        """The pool ``aresolve`` runs blocking calls on: not ``_executor()``, whose threads
+        an ``aresolve_many`` running ``resolve_many`` there would wait on (a deadlock)."""
+        root = self._root
+        with self._lock:
+            self._check_open()
+            if root._async_pool is None:
+                from concurrent.futures import ThreadPoolExecutor
+
+                root._async_pool = ThreadPoolExecutor(
+                    self.async_workers, thread_name_prefix="authchain-async"
+                )
+            return root._async_pool
 
 
 def _cycle_message(building: tuple[tuple[Source, str], ...], scheme: str, ref: SecretRef | None) -> str:

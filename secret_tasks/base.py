@@ -141,7 +141,7 @@ class Task(ProcessLocal):
     """
 
     # The Prefect wrapper is rebuilt where the task runs; it never travels.
-    _runtime_attrs = ("_prefect_task",)
+    _runtime_attrs = ("_prefect_task", "_prefect_async_task")
 
     def __init__(
         self,
@@ -166,6 +166,28 @@ class Task(ProcessLocal):
             return self.as_prefect_task()(*args, **kwargs)
         return self.run(*args, **kwargs)
 
+    async def arun(self, *args: Any, **kwargs: Any) -> Any:
+        """``task(...)`` for async code: the same result, and the event loop goes on meanwhile.
+
+        Inside a Prefect 3 flow it runs as a Prefect task (an async one, so
+        ``await`` it in an async flow), with the same options and refusals as
+        a plain call; outside a flow it just runs. Either way ``run`` itself
+        (SDK calls that block) runs in a worker thread, with this context's
+        variables (the Prefect run context included).
+
+        Example:
+            >>> import asyncio, os
+            >>> from secret_tasks import EnvVarSecret
+            >>> os.environ["ST_DOCTEST_TOKEN"] = "example-token-value"
+            >>> asyncio.run(EnvVarSecret("ST_DOCTEST_TOKEN").arun())
+            SecretValue('**********')
+        """
+        if _in_flow():
+            return await self.as_prefect_task(asynchronous=True)(*args, **kwargs)
+        import asyncio
+
+        return await asyncio.to_thread(self.run, *args, **kwargs)
+
     def submit(self, *args: Any, **kwargs: Any) -> Any:
         """Submit to the flow's task runner (Prefect's ``Task.submit``); inside a flow only."""
         return self.as_prefect_task().submit(*args, **kwargs)
@@ -174,7 +196,7 @@ class Task(ProcessLocal):
         """Map over iterables (Prefect's ``Task.map``); inside a flow only."""
         return self.as_prefect_task().map(*args, **kwargs)
 
-    def as_prefect_task(self) -> Any:
+    def as_prefect_task(self, *, asynchronous: bool = False) -> Any:
         """The ``prefect.Task`` that runs this object's ``run``, built on first use.
 
         Calling the object inside a flow, ``.submit()`` and ``.map()`` all go
@@ -186,10 +208,15 @@ class Task(ProcessLocal):
         :meth:`run_label` (it names the secret, never a value) unless
         ``task_run_name`` was given; either way it is masked.
 
+        With ``asynchronous=True``, an async Prefect task (what :meth:`arun`
+        awaits inside a flow): the same task, whose ``run`` goes to a worker
+        thread so the flow's event loop is not blocked.
+
         Raises:
             ConfigError: Prefect is not installed (the ``prefect`` extra).
         """
-        wrapped = self.__dict__.get("_prefect_task")
+        attribute = "_prefect_async_task" if asynchronous else "_prefect_task"
+        wrapped = self.__dict__.get(attribute)
         if wrapped is None:
             try:
                 from prefect import Task as PrefectTask
@@ -206,8 +233,9 @@ class Task(ProcessLocal):
             options.pop("task_run_name", None)  # used, masked, by _task_run_name
             # prefect.Task, not the task() decorator: only the class takes on_commit/on_rollback.
             make_task: Any = _secret_prefect_task_class(PrefectTask)  # overloads miss bound methods
+            fn = self._prefect_fn()
             wrapped = make_task(
-                _with_log_masking(self._prefect_fn()),
+                _with_log_masking(_in_thread(fn) if asynchronous else fn),
                 **options,
                 name=self.task_name,
                 persist_result=False,
@@ -218,7 +246,7 @@ class Task(ProcessLocal):
                 tags=set(self.tags) or None,
                 task_run_name=self._task_run_name,
             )
-            self.__dict__["_prefect_task"] = wrapped
+            self.__dict__[attribute] = wrapped
         return wrapped
 
     def _prefect_fn(self) -> Callable[..., Any]:
@@ -355,6 +383,19 @@ def _checked_prefect_options(owner: str, options: dict[str, Any]) -> dict[str, A
         if options.get(hook) is not None:
             options[hook] = list(options[hook])
     return dict(options)
+
+
+def _in_thread(run: Callable[..., Any]) -> Callable[..., Any]:
+    """An async ``run`` that runs the sync one in a worker thread (Prefect reads the
+    signature through ``__wrapped__``)."""
+
+    @functools.wraps(run)
+    async def run_in_thread(*args: Any, **kwargs: Any) -> Any:
+        import asyncio
+
+        return await asyncio.to_thread(run, *args, **kwargs)
+
+    return run_in_thread
 
 
 def _with_log_masking(run: F) -> F:

@@ -160,6 +160,7 @@ LAYERS: list[tuple[str, ...]] = [
         "authchain._chain",
         "authchain._cache",
         "authchain._batch",
+        "authchain._async",
         "authchain._trail",
         "authchain._upstream",
         "authchain._build",

@@ -24,6 +24,8 @@ EXPECTED_ALL = [
     "SecretValue",
     "SourceUnavailableError",
     "__version__",
+    "aresolve",
+    "aresolve_many",
     "explain",
     "install_log_masking",
     "resolve",
@@ -34,6 +36,8 @@ EXPECTED_ALL = [
 DESIGN_CONTRACT = {
     "resolve",
     "resolve_many",
+    "aresolve",
+    "aresolve_many",
     "explain",
     "Chain",
     "SecretValue",

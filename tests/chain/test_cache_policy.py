@@ -258,3 +258,135 @@ def test_a_view_shares_entries_but_keeps_its_own_answers(clock: Clock, source: M
     view.remember("NAME", [], [], (source, "K"), result.value, view.generation())
     assert view.answer("NAME") is result.value
     assert policy.answer("NAME") is None
+
+
+# -- single flight for coroutines (aresolve) ---------------------------------------
+
+
+def test_a_coroutine_and_a_thread_share_one_flight_started_for_the_coroutine() -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    policy = CachePolicy(Clock(), ttl=60)
+    source = MemorySource({}, name="mem")
+    release = threading.Event()
+    loads: list[int] = []
+    answer = found()
+
+    def load() -> Found:
+        loads.append(1)
+        release.wait(10)
+        return answer
+
+    with ThreadPoolExecutor(2) as pool:
+
+        async def scenario() -> tuple[object, object]:
+            waiting = asyncio.ensure_future(
+                policy.afetch_once(source, "K", load, submit=pool.submit, dropped=RuntimeError, wait=None)
+            )
+            await asyncio.sleep(0.05)  # the flight is under way in the pool
+            thread = asyncio.ensure_future(
+                asyncio.to_thread(policy.fetch_once, source, "K", lambda: found(), wait=10)
+            )
+            await asyncio.sleep(0.05)
+            release.set()
+            return await waiting, await thread
+
+        first, second = asyncio.run(scenario())
+    assert first is answer
+    assert second is answer
+    assert loads == [1]
+
+
+def test_a_coroutine_stops_waiting_at_its_timeout_and_the_flight_goes_on() -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    from authchain._cache import FlightTimeout
+
+    policy = CachePolicy(Clock(), ttl=60)
+    source = MemorySource({}, name="mem")
+    release = threading.Event()
+    answer = found()
+
+    def load() -> Found:
+        release.wait(10)
+        return answer
+
+    with ThreadPoolExecutor(1) as pool:
+
+        async def scenario() -> object:
+            with pytest.raises(FlightTimeout):
+                await policy.afetch_once(
+                    source, "K", load, submit=pool.submit, dropped=RuntimeError, wait=0.05
+                )
+            release.set()
+            # The same flight, still running for others: joined, not started again.
+            return await policy.afetch_once(
+                source, "K", lambda: found(), submit=pool.submit, dropped=RuntimeError, wait=10
+            )
+
+        assert asyncio.run(scenario()) is answer
+
+
+def test_a_job_the_pool_drops_settles_the_flight_with_the_reason() -> None:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    policy = CachePolicy(Clock(), ttl=60)
+    source = MemorySource({}, name="mem")
+    release = threading.Event()
+    pool = ThreadPoolExecutor(1)
+    blocker = pool.submit(release.wait, 10)  # the one worker is busy: the flight's job queues
+
+    class Dropped(Exception):
+        pass
+
+    async def scenario() -> None:
+        waiting = asyncio.ensure_future(
+            policy.afetch_once(source, "K", lambda: found(), submit=pool.submit, dropped=Dropped, wait=10)
+        )
+        await asyncio.sleep(0.05)
+        pool.shutdown(wait=False, cancel_futures=True)
+        release.set()
+        with pytest.raises(Dropped):
+            await waiting
+
+    asyncio.run(scenario())
+    blocker.result(10)
+    # Nothing is left claimed: the next caller leads a new flight.
+    assert policy.claim(source, "K")[1] is True
+
+
+def test_a_thread_waiting_for_a_queued_job_runs_it_instead_of_waiting_for_ever() -> None:
+    """The pool's only thread waits (sync) for a flight whose job is queued behind it."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    policy = CachePolicy(Clock(), ttl=60)
+    source = MemorySource({}, name="mem")
+    answer = found()
+    pool = ThreadPoolExecutor(1)
+    inside = threading.Event()
+    go = threading.Event()
+
+    def sync_caller() -> object:  # what resolve_many does on the pool for aresolve_many
+        inside.set()
+        go.wait(10)
+        return policy.fetch_once(source, "K", lambda: found(), wait=10)
+
+    async def scenario() -> tuple[object, object]:
+        occupying = asyncio.wrap_future(pool.submit(sync_caller))
+        await asyncio.to_thread(inside.wait, 10)
+        # The flight's job queues behind sync_caller, which will wait for it.
+        flight = asyncio.ensure_future(
+            policy.afetch_once(source, "K", lambda: answer, submit=pool.submit, dropped=RuntimeError, wait=10)
+        )
+        await asyncio.sleep(0.05)
+        go.set()
+        return await flight, await occupying
+
+    try:
+        assert asyncio.run(asyncio.wait_for(scenario(), 20)) == (answer, answer)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
