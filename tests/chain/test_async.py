@@ -207,8 +207,8 @@ def test_backend_calls_never_block_the_event_loop(request: pytest.FixtureRequest
     The bound is relative, so a loaded 2-core CI machine does not fail it: the
     same heartbeat is measured in this test against a purely sleeping workload
     (100 coroutines sleeping 20 ms, the same shape without any backend), and
-    the aresolve run's 95th and 99th percentile lateness may exceed the
-    baseline's by at most 5 ms. A control run that calls the blocking
+    the aresolve run's median, 90th and 99th percentile lateness may exceed
+    the baseline's by at most 3, 10 and 60 ms. A control run that calls the blocking
     ``resolve`` from the coroutines shows the measurement does catch a
     blocked loop.
     """
@@ -253,8 +253,12 @@ def test_backend_calls_never_block_the_event_loop(request: pytest.FixtureRequest
     print("heartbeat lateness ms (ticks, p50, p95, p99, max):", summary)
     assert len(under_load) >= 20, "the heartbeat kept ticking while the lookups ran"
     assert max(blocked) >= 0.1, f"the control run shows a blocked loop is caught: {summary}"
-    # A backend call made on the loop would make most ticks ~20 ms late.
-    for fraction, allowed in ((0.5, 0.002), (0.9, 0.005), (0.99, 0.03)):
+    # A backend call made on the loop would make most ticks ~20 ms late (the
+    # blocking control: ~500 ms). The pool's threads share the GIL with the
+    # loop, so on a loaded 2-core machine single ticks run 20-110 ms late
+    # (p95 4-8 ms, p99 20-25 ms measured with a CPU burner alongside): bounds
+    # with room for that, still far below what a blocked loop shows.
+    for fraction, allowed in ((0.5, 0.003), (0.9, 0.010), (0.99, 0.060)):
         extra = _percentile(under_load, fraction) - _percentile(baseline, fraction)
         assert extra <= allowed, f"p{fraction * 100:g} is {extra * 1000:.1f} ms over the baseline: {summary}"
 
