@@ -95,6 +95,12 @@ def _plain_mapping(value: Mapping[Any, Any], argument: str) -> dict[str, Any]:
 
 def _plain(item: Any, where: str) -> Any:
     """A mapping's item as JSON can write it: secrets unwrapped, nested mappings and lists walked."""
+    if isinstance(item, str) and is_reference(item):
+        # {"ACCESS_KEY": "env://X"} would otherwise sign with the text "env://X":
+        # a reference is a place to look, never a key.
+        raise ConfigError(
+            f"{where} is a reference: pass the reference itself as the credential, or resolve it first"
+        )
     if isinstance(item, (SecretValue, str, bytes)) or _unwrap(item) is not None:
         raw = item.get_secret_value() if not isinstance(item, (str, bytes)) else item
         if isinstance(raw, bytes):

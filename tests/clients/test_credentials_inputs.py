@@ -174,6 +174,10 @@ def test_gcp_secret_as_dict_into_gcp_credentials(gcp_fake: FakeSecretManager) ->
         pytest.param(lambda secret: {"ACCESS_KEY": b"\xff" + secret.encode()}, id="non-utf8-bytes"),
         pytest.param(lambda secret: {"ACCESS_KEY": {secret}}, id="set-in-mapping"),
         pytest.param(lambda secret: {"ACCESS_KEY": SecretRef.parse(f"env://{secret}")}, id="ref-in-mapping"),
+        pytest.param(
+            lambda secret: {"ACCESS_KEY": f"env://{secret}", "SECRET_ACCESS_KEY": "x" * 20},
+            id="ref-text-in-mapping",  # would have signed with the text "env://..." as the key
+        ),
     ],
 )
 def test_wrong_shapes_are_config_errors_without_values(given: Any) -> None:
