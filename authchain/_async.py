@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from authchain._cache import FlightTimeout
 from authchain._retry import current_deadline, time_left
-from authchain._trail import EXPLICIT_NOT_PASSED, announce, failed, pick_field, recorded
+from authchain._trail import EXPLICIT_NOT_PASSED, failed, pick_field, recorded
 from authchain.errors import BackendError, SecretNotFound, SourceUnavailableError
 from authchain.sources.base import Found, Key, NotFound, Source
 from authchain.values import Attempt, SecretValue
@@ -63,11 +63,7 @@ async def afirst(
         attempt, value = await _aask(chain, target)
         attempts.append(attempt)
         if value is not None:
-            announce(label, attempt)
-            if remember and isinstance(name, str):
-                passed = [t.source for t in targets[:number]]
-                winner = (target.source, target.key)
-                chain._cache.remember(name, passed, attempts[1:-1], winner, value, since)
+            chain._won(name, label, targets[: number + 1], attempts, value, since, remember=remember)
             return value, attempt
     raise SecretNotFound(name if isinstance(name, str) else str(name), attempts)
 

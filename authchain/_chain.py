@@ -390,13 +390,27 @@ class Chain(ProcessLocal):
             attempt, value = self._ask(target, raise_errors=True)
             attempts.append(attempt)
             if value is not None:
-                announce(label, attempt)
-                if remember and isinstance(name, str):
-                    passed = [t.source for t in targets[:number]]
-                    winner = (target.source, target.key)
-                    self._cache.remember(name, passed, attempts[1:-1], winner, value, since)
+                self._won(name, label, targets[: number + 1], attempts, value, since, remember=remember)
                 return value, attempt
         raise SecretNotFound(_given(name), attempts)
+
+    def _won(
+        self,
+        name: NameOrRef,
+        label: str,
+        walked: Sequence[_Target],
+        attempts: list[Attempt],
+        value: SecretValue[Any],
+        since: int,
+        *,
+        remember: bool,
+    ) -> None:
+        """What a walk does when its last target (``walked[-1]``) answered: sync and async alike."""
+        announce(label, attempts[-1])
+        if remember and isinstance(name, str):
+            winner = walked[-1]
+            passed = [t.source for t in walked[:-1]]
+            self._cache.remember(name, passed, attempts[1:-1], (winner.source, winner.key), value, since)
 
     def resolve_many(
         self, names: Iterable[NameOrRef], *, default: Any = _MISSING
