@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from authchain import masking
 from authchain._cache import FlightTimeout
-from authchain._retry import time_left
 from authchain._trail import EXPLICIT_NOT_PASSED, announce, failed, pick_field, recorded, register
 from authchain.errors import BackendError, SourceUnavailableError
 from authchain.sources.base import Found, Key, NotFound, Source
@@ -106,7 +105,7 @@ def _ask_batch(chain: Chain, source: Source, group: list[tuple[str, _Target]]) -
     outcomes, unavailable = _fetch_batch(chain, source, led)
     for key, call in joined.items():
         try:
-            outcomes[key] = chain._cache.wait(call, time_left())
+            outcomes[key] = chain._join(call)
         except FlightTimeout:
             outcomes[key] = BackendError(
                 f"{source.describe_key(key)} was still being fetched by another caller "

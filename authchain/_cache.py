@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from authchain.sources.base import Key, Source
     from authchain.values import SecretValue
 
-__all__ = ["CachePolicy", "Entry", "FlightTimeout", "SingleFlight", "TTLCache"]
+__all__ = ["CachePolicy", "Entry", "FlightCycle", "FlightTimeout", "SingleFlight", "TTLCache"]
 
 logger = logging.getLogger("authchain")
 
@@ -148,10 +148,14 @@ class TTLCache(Generic[T]):
 
 
 class _Call(Generic[T]):
-    __slots__ = ("callbacks", "done", "error", "pending", "result")
+    __slots__ = ("callbacks", "done", "error", "owner", "pending", "result")
 
-    def __init__(self) -> None:
+    def __init__(self, owner: int | None) -> None:
         self.done = threading.Event()
+        # The thread running the call (None: not started yet). Only it settles
+        # the call, so a waiter that reaches itself through owners and their
+        # waits would wait for ever: see _loop_back.
+        self.owner = owner
         self.result: T | None = None
         self.error: BaseException | None = None
         # Run once when the call is settled (None afterwards): how a coroutine
@@ -164,6 +168,51 @@ class _Call(Generic[T]):
 
 class FlightTimeout(TimeoutError):
     """A follower stopped waiting for another caller's call of the same key."""
+
+
+class FlightCycle(RuntimeError):
+    """Waiting for this call would close a loop of threads, each waiting for a call the next one runs.
+
+    None of them would ever return (or all only at their deadline): a call
+    runs inside another when a source fetches its own credentials, so two
+    threads warming two sources that keep each other's credentials can each
+    lead one fetch and wait for the other's. ``contexts`` holds what each
+    thread in the loop passed to :meth:`SingleFlight.wait`, starting with the
+    thread that found the loop; the caller names the cycle from them.
+    """
+
+    def __init__(self, contexts: tuple[object, ...]) -> None:
+        super().__init__("callers waiting for each other's calls")
+        self.contexts = contexts
+
+
+# The wait-for graph of every single flight in the process: the call each
+# blocked thread waits for, with its caller's context. A loop in it is a
+# deadlock (importlib keeps the same graph for its module locks, and raises
+# _DeadlockError instead of hanging). Process-wide, not per SingleFlight: a
+# loop may run through the flights of two chains' views.
+_waits_lock = threading.Lock()
+_waiting: dict[int, tuple[_Call[Any], object]] = {}
+
+
+def _loop_back(call: _Call[Any], me: int) -> tuple[object, ...] | None:
+    """The contexts of the threads between ``call`` and ``me``, if waiting for it loops back to
+    ``me`` (``_waits_lock`` held, so no wait starts or ends meanwhile)."""
+    contexts: list[object] = []
+    seen: set[int] = set()
+    while not call.done.is_set():
+        owner = call.owner
+        if owner is None or owner in seen:  # not started, or a loop that does not pass through me
+            return None
+        if owner == me:
+            return tuple(contexts)
+        seen.add(owner)
+        waited = _waiting.get(owner)
+        if waited is None:  # the owner is working, not waiting
+            return None
+        call, context = waited
+        contexts.append(context)
+    return None
 
 
 class SingleFlight(Generic[T]):
@@ -186,7 +235,7 @@ class SingleFlight(Generic[T]):
             call = self._calls.get(key)
             if call is not None:
                 return call, False
-            call = self._calls[key] = _Call()
+            call = self._calls[key] = _Call(threading.get_ident())
             return call, True
 
     def forget(self, key: Hashable) -> None:
@@ -237,6 +286,7 @@ class SingleFlight(Generic[T]):
                 if call.pending is not job:
                     return
                 call.pending = None
+                call.owner = threading.get_ident()
             try:
                 result = function()
             except BaseException as error:
@@ -246,6 +296,7 @@ class SingleFlight(Generic[T]):
                 return
             self.settle(key, call, result, None)
 
+        call.owner = None  # runs in whichever thread takes the job
         call.pending = job
         try:
             future = submit(job)
@@ -299,7 +350,7 @@ class SingleFlight(Generic[T]):
             raise call.error
         return call.result  # type: ignore[return-value]
 
-    def wait(self, call: _Call[T], timeout: float | None = None) -> T:
+    def wait(self, call: _Call[T], timeout: float | None = None, *, context: object = None) -> T:
         """The outcome of a call another caller leads (raised if it failed).
 
         A call whose job still sits in a pool's queue is run here instead:
@@ -307,28 +358,48 @@ class SingleFlight(Generic[T]):
         runs ``resolve_many`` on the pool its flights use) would otherwise
         wait for ever once every thread of the pool does the same.
 
+        ``context`` is what this caller is doing, handed to whoever finds this
+        wait in a loop (:class:`FlightCycle`).
+
         Raises:
             FlightTimeout: not settled within ``timeout`` seconds (None: no limit).
+            FlightCycle: the call's thread waits, directly or through others,
+                for a call this thread runs.
         """
         job = call.pending
         if job is not None:
             job()  # a no-op if the pool started it meanwhile
-        if not call.done.wait(None if timeout is None else max(timeout, 0.0)):
+        me = threading.get_ident()
+        with _waits_lock:
+            loop = _loop_back(call, me)
+            if loop is None:
+                _waiting[me] = (call, context)
+        if loop is not None:
+            raise FlightCycle((context, *loop))
+        try:
+            done = call.done.wait(None if timeout is None else max(timeout, 0.0))
+        finally:
+            with _waits_lock:
+                del _waiting[me]
+        if not done:
             raise FlightTimeout(f"still waiting for another caller's fetch after {timeout:g}s")
         if call.error is not None:
             raise call.error
         return call.result  # type: ignore[return-value]
 
-    def do(self, key: Hashable, function: Callable[[], T], *, wait: float | None = None) -> T:
+    def do(
+        self, key: Hashable, function: Callable[[], T], *, wait: float | None = None, context: object = None
+    ) -> T:
         """Call ``function`` for ``key``, or wait for the call already running for it.
 
         A caller that finds a call running waits at most ``wait`` seconds (None:
         as long as it takes), then raises :class:`FlightTimeout`; the running
-        call goes on for the others.
+        call goes on for the others. A wait that would never end raises
+        :class:`FlightCycle` (see :meth:`wait`, which ``context`` is for).
         """
         call, leader = self.claim(key)
         if not leader:
-            return self.wait(call, wait)
+            return self.wait(call, wait, context=context)
         try:
             result = function()
         except BaseException as error:
@@ -438,10 +509,16 @@ class CachePolicy:
     # -- single flight --------------------------------------------------------
 
     def fetch_once(
-        self, source: Source, key: Key, load: Callable[[], Result], *, wait: float | None
+        self,
+        source: Source,
+        key: Key,
+        load: Callable[[], Result],
+        *,
+        wait: float | None,
+        context: object = None,
     ) -> Result:
         """``load()``, or the outcome of the call already running for ``key`` (see :class:`SingleFlight`)."""
-        return self._flights.do((source.name, key), load, wait=wait)
+        return self._flights.do((source.name, key), load, wait=wait, context=context)
 
     async def afetch_once(
         self,
@@ -473,9 +550,13 @@ class CachePolicy:
         """End a flight this caller leads, handing its outcome to those waiting."""
         self._flights.settle((source.name, key), call, result, error)
 
-    def wait(self, call: _Call[Result], timeout: float | None) -> Result:
-        """The outcome of a flight another caller leads (raises :class:`FlightTimeout`)."""
-        return self._flights.wait(call, timeout)
+    def wait(self, call: _Call[Result], timeout: float | None, *, context: object = None) -> Result:
+        """The outcome of a flight another caller leads.
+
+        Raises:
+            FlightTimeout, FlightCycle: see :meth:`SingleFlight.wait`.
+        """
+        return self._flights.wait(call, timeout, context=context)
 
     # -- remembered answers -----------------------------------------------------
 

@@ -26,10 +26,10 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from authchain import _sdk_credentials, masking
-from authchain._cache import CachePolicy, FlightTimeout
+from authchain._cache import CachePolicy, FlightCycle, FlightTimeout
 from authchain._process import ProcessLocal
 from authchain._records import record
 from authchain._retry import (
@@ -703,7 +703,12 @@ class Chain(ProcessLocal):
         try:
             if source.is_local():
                 return self._load_local(source, key), False
-            return self._cache.fetch_once(source, key, self._loader(source, key), wait=time_left()), False
+            loader = self._loader(source, key)
+            return self._cache.fetch_once(
+                source, key, loader, wait=time_left(), context=_BUILDING.get()
+            ), False
+        except FlightCycle as cycle:
+            raise cycle_across_threads(cycle) from None
         except FlightTimeout:
             error = self._flight_timeout(source, key)
         except BackendError as failure:
@@ -729,6 +734,19 @@ class Chain(ProcessLocal):
             return result
 
         return load
+
+    def _join(self, call: Any) -> Result:
+        """The outcome of a flight another caller leads (a batch's key), waited for until the
+        deadline; a wait that loops back to this thread is the credential cycle it is.
+
+        Raises:
+            FlightTimeout: the deadline passed first.
+            ConfigError: the cycle (see :func:`cycle_across_threads`).
+        """
+        try:
+            return self._cache.wait(call, time_left(), context=_BUILDING.get())
+        except FlightCycle as cycle:
+            raise cycle_across_threads(cycle) from None
 
     def _flight_timeout(self, source: Source, key: Key) -> BackendError:
         deadline = current_deadline()
@@ -838,6 +856,26 @@ def _cycle_message(building: tuple[tuple[Source, str], ...], scheme: str, ref: S
         f"credential cycle: {', which '.join(steps)}; {wanted} can only be read by a {scheme} source "
         f"that is itself waiting for its credentials (configure another {scheme} source to read it, "
         f"or take these credentials from another store)"
+    )
+
+
+def cycle_across_threads(cycle: FlightCycle) -> ConfigError:
+    """The credential cycle that threads waiting for each other's fetches close (see
+    :class:`~authchain._cache.FlightCycle`): each thread's credential lookups, this one's first.
+
+    Each thread's context is its ``_BUILDING`` stack, so this names the same
+    sources and references a cycle found in one thread would.
+    """
+    stacks = cast("list[tuple[tuple[Source, str], ...]]", list(cycle.contexts))
+    threads = [
+        ", which ".join(f"{source.label} needs {asked!r}" for source, asked in building)
+        for building in stacks
+        if building
+    ]
+    shown = "; in another thread, ".join(threads) or "a lookup waits for a fetch it leads itself"
+    return ConfigError(
+        f"credential cycle across {len(cycle.contexts)} thread(s): {shown}; each waits for a fetch "
+        "the next one leads, so none could finish (take one of these credentials from another store)"
     )
 
 

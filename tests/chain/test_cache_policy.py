@@ -14,7 +14,7 @@ from collections.abc import Hashable
 
 import pytest
 
-from authchain._cache import CachePolicy
+from authchain._cache import CachePolicy, FlightCycle
 from authchain.errors import BackendError
 from authchain.sources.base import Found, NotFound
 from authchain.testing import MemorySource, canary
@@ -390,3 +390,83 @@ def test_a_thread_waiting_for_a_queued_job_runs_it_instead_of_waiting_for_ever()
         assert asyncio.run(asyncio.wait_for(scenario(), 20)) == (answer, answer)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+
+
+def test_two_threads_each_waiting_for_the_flight_the_other_leads_is_a_cycle_not_a_hang(
+    clock: Clock, source: MemorySource
+) -> None:
+    """The shape of a credential cycle across threads: one thread leads A and needs B, the
+    other leads B and needs A. The wait that closes the loop raises at once (with each
+    thread's context, the finder's first); its flight's failure then ends the other wait."""
+    policy = CachePolicy(clock, ttl=10)
+    both_lead = threading.Barrier(2)
+    outcomes: dict[str, BaseException] = {}
+
+    def lead_then_need(mine: str, theirs: str) -> None:
+        def load() -> Found:
+            both_lead.wait(10)  # both flights are led before either is waited for
+            return policy.fetch_once(source, theirs, found, wait=None, context=f"{mine} needs {theirs}")
+
+        try:
+            policy.fetch_once(source, mine, load, wait=None, context=f"asked for {mine}")
+        except BaseException as error:
+            outcomes[mine] = error
+
+    threads = [
+        threading.Thread(target=lead_then_need, args=pair, daemon=True) for pair in (("A", "B"), ("B", "A"))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    assert not any(thread.is_alive() for thread in threads), "the two waits deadlocked"
+    cycles = [error for error in outcomes.values() if isinstance(error, FlightCycle)]
+    assert len(outcomes) == 2
+    assert all(isinstance(error, FlightCycle) for error in outcomes.values()), outcomes
+    # One thread found the loop; the other got the same error through the flight that failed.
+    assert cycles[0] is cycles[1]
+    assert cycles[0].contexts in (("A needs B", "B needs A"), ("B needs A", "A needs B"))
+    assert policy.claim(source, "A")[1]
+    assert policy.claim(source, "B")[1], "nothing is left claimed"
+
+
+def test_waiting_for_a_flight_this_thread_leads_is_a_cycle(clock: Clock, source: MemorySource) -> None:
+    policy = CachePolicy(clock, ttl=10)
+    call, leads = policy.claim(source, "K")
+    assert leads
+    with pytest.raises(FlightCycle) as caught:
+        policy.wait(call, None, context="here")
+    assert caught.value.contexts == ("here",)
+    policy.settle(source, "K", call, found(), None)
+
+
+def test_a_chain_of_waits_that_does_not_loop_waits_for_its_leader(clock: Clock, source: MemorySource) -> None:
+    """Three threads in a row (C waits for B's flight, B for A's): no loop, so no error; all
+    get A's answer once A settles."""
+    policy = CachePolicy(clock, ttl=10)
+    a_call, _ = policy.claim(source, "A")
+    answers: list[object] = []
+    b_started = threading.Event()
+
+    def b() -> None:
+        def load() -> Found:
+            b_started.set()
+            result = policy.wait(a_call, 20, context="B needs A")
+            assert isinstance(result, Found)
+            return result
+
+        answers.append(policy.fetch_once(source, "B", load, wait=20, context="asked for B"))
+
+    def c() -> None:
+        b_started.wait(10)
+        answers.append(policy.fetch_once(source, "B", found, wait=20, context="C needs B"))
+
+    threads = [threading.Thread(target=b, daemon=True), threading.Thread(target=c, daemon=True)]
+    for thread in threads:
+        thread.start()
+    b_started.wait(10)
+    result = found()
+    policy.settle(source, "A", a_call, result, None)
+    for thread in threads:
+        thread.join(20)
+    assert answers == [result, result]
