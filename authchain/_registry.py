@@ -30,6 +30,13 @@ to import, and its first use after each install would still pay the scan.
 authchain's own entry points win over a plugin that declares the same name
 (before, whichever distribution came first on ``sys.path`` did), so an
 installed package cannot take over ``env`` or ``vault``.
+
+Common URL schemes (:data:`URL_SCHEMES`: ``postgres``, ``redis``, ``https``,
+``s3``...) are never source types: no plugin may claim one (it is skipped
+and reported by ``authchain check``), so asking about one needs no scan.
+``authchain run`` sees them in every ``DATABASE_URL``; before, each such
+process paid the full scan only to learn that ``postgres`` is not a type,
+and what a ``postgres://`` value meant depended on what was installed.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ if TYPE_CHECKING:
     from authchain.sources.base import Source
 
 __all__ = [
+    "URL_SCHEMES",
     "is_registered",
     "load_source_class",
     "plugin_errors",
@@ -78,6 +86,19 @@ _BUILTIN: dict[str, str] = {
 
 _TESTING_PACKAGE = "authchain.testing"
 
+# Schemes of ordinary URLs that land in environment variables (connection
+# strings, endpoints, buckets): plain text to authchain, never a source type.
+URL_SCHEMES = frozenset(
+    {
+        "amqp", "amqps", "abfs", "abfss", "az", "bolt", "cassandra", "clickhouse", "couchbase",
+        "elasticsearch", "file", "ftp", "ftps", "gcs", "git", "grpc", "grpcs", "gs", "hdfs", "http",
+        "https", "imap", "imaps", "jdbc", "kafka", "ldap", "ldaps", "mariadb", "memcached",
+        "mongodb", "mqtt", "mqtts", "mssql", "mysql", "nats", "neo4j", "oracle", "postgres",
+        "postgresql", "redis", "rediss", "s3", "s3a", "sftp", "smb", "smtp", "smtps", "snowflake",
+        "sqlite", "ssh", "tcp", "udp", "unix", "wasb", "wasbs", "ws", "wss",
+    }
+)  # fmt: skip
+
 _lock = threading.Lock()
 _loaded: dict[str, type[Source]] = {}
 _errors: dict[str, str] = {}
@@ -93,6 +114,13 @@ def _entry_points() -> dict[str, str]:
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         if _is_testing_target(entry.value):
             continue  # a testing tool is registered by test code, never by an install
+        if entry.name in URL_SCHEMES:
+            _errors[entry.name] = (
+                f"{entry.value} is not loaded: {entry.name!r} is a common URL scheme, "
+                f"never a source type ({entry.name}:// values stay plain text)"
+            )
+            logger.warning("source type %r (%s) ignored: %s", entry.name, entry.value, _errors[entry.name])
+            continue
         found.setdefault(entry.name, entry.value)
     return found
 
@@ -145,6 +173,8 @@ def _target(type_name: str) -> str | None:
     own = _own_entry_points()
     if own is not None and type_name in own:
         return own[type_name]
+    if type_name in URL_SCHEMES:
+        return None  # never a plugin's (see _entry_points): no scan needed to say so
     return registered_types().get(type_name)
 
 
