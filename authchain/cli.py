@@ -152,7 +152,11 @@ def build_parser() -> argparse.ArgumentParser:
     trust.add_argument(
         "path", nargs="?", metavar="PATH", help="the config file (default: the one found from here upwards)"
     )
-    trust.add_argument("--revoke", action="store_true", help="forget the file instead of trusting it")
+    trust.add_argument(
+        "--revoke",
+        action="store_true",
+        help="forget the file instead of trusting it (exit 1 if it was not trusted: nothing changed)",
+    )
 
     keyring = commands.add_parser(
         "keyring",
@@ -368,7 +372,9 @@ def _trust_command(args: argparse.Namespace) -> int:
         path = found
     if args.revoke:
         if not _trust.revoke(path):
-            sys.stderr.write(f"{path} was not trusted\n")
+            # Not 0: nothing changed, and a script that revoked a mistyped or
+            # other path must learn that the file it meant may still be trusted.
+            sys.stderr.write(f"{path} was not trusted; nothing was revoked\n")
             return EXIT_NOT_FOUND
         sys.stderr.write(f"no longer trusted: {path}\n")
         return EXIT_OK

@@ -431,3 +431,20 @@ def test_a_config_name_that_is_not_a_file_stops_the_search(user: dict[str, str],
         blocker.symlink_to(Path(user["repo"]) / "missing.toml")
     with pytest.raises(ConfigError, match="is not a regular file"):
         load_settings()
+
+
+def test_revoking_a_file_that_was_not_trusted_says_so_and_exits_1(user: dict[str, str]) -> None:
+    """docs/cli.md: exit 1 ("not found") and nothing changed, so a script that revokes a
+    mistyped or different path learns that the file it meant may still be trusted."""
+    config = write_config(user, '[sources.env]\ntype = "env"\n')
+    never = cli(user, "trust", "--revoke", str(config))
+    assert never.returncode == 1, never.stderr
+    assert "was not trusted" in never.stderr
+    assert "nothing was revoked" in never.stderr
+    assert cli(user, "trust", str(config)).returncode == 0
+    revoked = cli(user, "trust", "--revoke", str(config))
+    assert revoked.returncode == 0, revoked.stderr
+    assert "no longer trusted" in revoked.stderr
+    again = cli(user, "trust", "--revoke", str(config))
+    assert again.returncode == 1
+    assert json.loads(cli(user, "config", "--json").stdout)["trust"] == "untrusted"
