@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import logging
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextvars import ContextVar
 from typing import Any, NoReturn
 
 from authchain import masking
@@ -24,6 +26,10 @@ from authchain.errors import AuthChainError, ConfigError, SecretNotFound
 from authchain.values import MASK
 
 __all__ = ["main"]
+
+# The chains this call of main() made, closed when it returns (a ContextVar:
+# two threads may each call main()).
+_CHAINS: ContextVar[list[Chain]] = ContextVar("authchain_cli_chains")
 
 EXIT_OK, EXIT_NOT_FOUND, EXIT_CONFIG, EXIT_BACKEND = 0, 1, 2, 3
 
@@ -178,27 +184,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``authchain`` console script; returns the exit code."""
+    """Entry point of the ``authchain`` console script; returns the exit code.
+
+    Called in-process (a program embedding the CLI), it leaves one thing
+    changed, on purpose: log masking stays installed process-wide, so a value
+    the command resolved never shows in the program's later log lines (as
+    after ``authchain.install_log_masking()``). What ``--debug`` turned on
+    (a root handler, the root and SDK loggers' levels) is put back and the
+    chains the command made are closed before it returns. docs/cli.md says so.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    # Every log record this process writes (an SDK's included) is masked.
-    masking.install_log_masking()
+    # Every log record this process writes (an SDK's included) is masked, at
+    # the point of output: no handler of the caller's is touched.
+    masking._install_process_wide()
     debug_sdk = getattr(args, "debug_sdk", False)
     debug = getattr(args, "debug", False) or debug_sdk
-    if debug:
-        _enable_debug_logging(sdk=debug_sdk)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_CONFIG
     handler = _COMMANDS[args.command]
+    token = _CHAINS.set([])
     try:
-        return handler(args)
-    except SecretNotFound as error:
-        return _fail(error, EXIT_NOT_FOUND, debug)
-    except ConfigError as error:
-        return _fail(error, EXIT_CONFIG, debug)
-    except AuthChainError as error:  # BackendError and the rest
-        return _fail(error, EXIT_BACKEND, debug)
+        with _debug_logging(debug, sdk=debug_sdk):
+            try:
+                return handler(args)
+            except SecretNotFound as error:
+                return _fail(error, EXIT_NOT_FOUND, debug)
+            except ConfigError as error:
+                return _fail(error, EXIT_CONFIG, debug)
+            except AuthChainError as error:  # BackendError and the rest
+                return _fail(error, EXIT_BACKEND, debug)
+    finally:
+        for chain in _CHAINS.get():
+            chain.close()
+        _CHAINS.reset(token)
 
 
 def _fail(error: BaseException, code: int, debug: bool) -> int:
@@ -211,26 +231,45 @@ def _fail(error: BaseException, code: int, debug: bool) -> int:
     return code
 
 
-def _enable_debug_logging(sdk: bool = False) -> None:
-    """DEBUG logging to stderr, masked; the SDKs' wire loggers only with ``sdk`` or AUTHCHAIN_DEBUG_SDK.
+@contextlib.contextmanager
+def _debug_logging(enabled: bool, *, sdk: bool = False) -> Iterator[None]:
+    """DEBUG logging to stderr, masked, for one command; the SDKs' wire loggers only with
+    ``sdk`` or AUTHCHAIN_DEBUG_SDK. Everything it changes is put back afterwards.
 
     botocore's DEBUG output alone holds every signed request's headers (an
     ``x-amz-security-token``) and every response body: useful for debugging an
     SDK, not for seeing what authchain does. Masked either way.
     """
-    from authchain._sdk_logging import quiet_sdk_loggers, sdk_debug_requested
+    if not enabled:
+        yield
+        return
+    from authchain._sdk_logging import SDK_LOGGERS, quiet_sdk_loggers, sdk_debug_requested
 
+    root = logging.getLogger()
+    root_level = root.level
+    sdk_levels = {name: logging.getLogger(name).level for name in SDK_LOGGERS}
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(masking.MaskingFilter())
-    logging.getLogger().addHandler(handler)
-    logging.getLogger().setLevel(logging.DEBUG)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
     if not (sdk or sdk_debug_requested(os.environ)):
         quiet_sdk_loggers()
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(root_level)
+        for name, level in sdk_levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _chain(args: argparse.Namespace) -> Chain:
-    return Chain.from_config(getattr(args, "config", None), profile=getattr(args, "profile", None))
+    """The configured chain, closed when :func:`main` returns (an embedding program keeps no
+    pool threads or clients of it)."""
+    chain = Chain.from_config(getattr(args, "config", None), profile=getattr(args, "profile", None))
+    _CHAINS.get().append(chain)
+    return chain
 
 
 def _print_json(data: Any) -> None:

@@ -741,17 +741,17 @@ WIRE_LOGGERS = (
 def test_debug_logging_keeps_every_sdk_wire_logger_above_debug_unless_asked(
     asked: str, monkeypatch: pytest.MonkeyPatch, logging_restored: None
 ) -> None:
-    from authchain.cli import _enable_debug_logging
+    from authchain.cli import _debug_logging
 
     monkeypatch.delenv("AUTHCHAIN_DEBUG_SDK", raising=False)
     if asked == "AUTHCHAIN_DEBUG_SDK=1":
         monkeypatch.setenv("AUTHCHAIN_DEBUG_SDK", "1")
     for name in WIRE_LOGGERS:  # as a library leaves them: unset, inheriting from the root
         logging.getLogger(name.split(".")[0]).setLevel(logging.NOTSET)
-    _enable_debug_logging(sdk=asked == "--debug-sdk")
-    assert logging.getLogger("authchain.backends.vault.source").isEnabledFor(logging.DEBUG)
-    for name in WIRE_LOGGERS:
-        assert logging.getLogger(name).isEnabledFor(logging.DEBUG) == (asked != "no"), name
+    with _debug_logging(True, sdk=asked == "--debug-sdk"):
+        assert logging.getLogger("authchain.backends.vault.source").isEnabledFor(logging.DEBUG)
+        for name in WIRE_LOGGERS:
+            assert logging.getLogger(name).isEnabledFor(logging.DEBUG) == (asked != "no"), name
 
 
 def test_the_inner_credential_of_impersonated_google_credentials_is_watched(
