@@ -23,7 +23,7 @@ import authchain.backends
 from authchain import masking
 from authchain._chain import Chain
 from authchain._default import get_default_chain
-from authchain.backends._task import SecretTaskDeclaration
+from authchain.backends._task import SecretTaskDeclaration, target_of
 from authchain.errors import BackendError, ConfigError, SecretNotFound
 from authchain.refs import SecretRef
 from authchain.values import SecretValue
@@ -110,7 +110,7 @@ class SecretTask(Task):
         assert declaration is not None, "only a class built by task_class() runs a declaration"
         chain, owned = self._chain()
         try:
-            target = declaration.reference(values, chain)
+            target = target_of(declaration, values, chain)
             value = self._ask(chain, target)
         finally:
             if owned:

@@ -24,7 +24,7 @@ from authchain.refs import SecretRef
 if TYPE_CHECKING:
     from authchain._chain import Chain
 
-__all__ = ["KEY", "SecretTaskDeclaration", "TaskParameter", "reference"]
+__all__ = ["KEY", "SecretTaskDeclaration", "TaskParameter", "reference", "target_of"]
 
 
 @record
@@ -63,7 +63,8 @@ class SecretTaskDeclaration:
         reference: ``(values, chain) -> reference`` (a ``SecretRef``, or a name
             the chain maps): the parameters' values after ``run``'s overrides,
             and the chain this run asks (for a default that a configured source
-            holds, as the keyring service).
+            holds, as the keyring service). None: ``scheme://FIRST#KEY``, the
+            first parameter's value as the location and ``key``'s as the field.
         shared_docs: ``Args:`` text replacing the shared one for ``default``,
             ``as_dict``, ``chain`` or ``source_options`` (``(name, text)`` pairs).
         example: a doctest, shown under ``Example:``.
@@ -78,11 +79,19 @@ class SecretTaskDeclaration:
     scheme: str
     doc: str
     parameters: tuple[TaskParameter, ...]
-    reference: Callable[[Mapping[str, Any], Chain], SecretRef | str]
+    reference: Callable[[Mapping[str, Any], Chain], SecretRef | str] | None = None
     shared_docs: tuple[tuple[str, str], ...] = ()
     example: str = ""
     own_source_by_default: bool = False
     key_of_found_value: bool = False
+
+
+def target_of(declaration: SecretTaskDeclaration, values: Mapping[str, Any], chain: Chain) -> SecretRef | str:
+    """What one run of ``declaration``'s task asks the chain for, given the parameters' values."""
+    if declaration.reference is not None:
+        return declaration.reference(values, chain)
+    first = declaration.parameters[0].name
+    return reference(declaration.scheme, str(values[first]), values.get("key"))
 
 
 def reference(scheme: str, location: str, key: str | None = None, **query: Any) -> SecretRef:

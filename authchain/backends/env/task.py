@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from authchain.backends._task import KEY, SecretTaskDeclaration, TaskParameter, reference
-from authchain.refs import SecretRef
+from authchain.backends._task import KEY, SecretTaskDeclaration, TaskParameter
 
 __all__ = ["TASKS"]
-
-
-def _reference(values: Mapping[str, Any], chain: object) -> SecretRef:
-    return reference("env", str(values["name"]), values["key"])
 
 
 TASKS = (
@@ -24,7 +16,6 @@ TASKS = (
             TaskParameter("name", str, "the variable's name, exactly as set (``DB_PASSWORD``)."),
             KEY,
         ),
-        reference=_reference,
         example=(
             '>>> import os\n>>> os.environ["SECRET_TASKS_DOCTEST"] = "example"\n'
             ">>> EnvVarSecret(\"SECRET_TASKS_DOCTEST\")().get_secret_value()\n'example'"

@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
-from authchain.backends._task import KEY, SecretTaskDeclaration, TaskParameter, reference
-from authchain.refs import SecretRef
+from authchain.backends._task import KEY, SecretTaskDeclaration, TaskParameter
 
 __all__ = ["TASKS"]
-
-
-def _reference(values: Mapping[str, Any], chain: object) -> SecretRef:
-    return reference("files", str(values["name"]), values["key"])
 
 
 TASKS = (
@@ -30,7 +22,6 @@ TASKS = (
             TaskParameter("name", str, "the file's name in the secrets directory (``db_password``)."),
             KEY,
         ),
-        reference=_reference,
         shared_docs=(
             (
                 "source_options",
