@@ -3,9 +3,11 @@
 authchain registers its own built-ins through the same entry-point group a
 plugin uses (keyring's habit), so nothing is special about them: the
 entry points alone say which types exist and where each lives. The table
-below is used only when there is no metadata at all (a source checkout that
-was never installed), never in preference to it. Loading a type imports
-only its module; the module imports its SDK when first used.
+are the only list: with no metadata at all (a source checkout that was never
+installed), the built-ins are found by looking in ``authchain/backends/``
+instead (:func:`_discovered_builtins`), never in preference to the metadata.
+Loading a type imports only its module; the module imports its SDK when
+first used.
 
 Testing tools (the ``memory`` source) are not production types: nothing in
 ``authchain.testing`` is ever taken from the entry points (a stale install's
@@ -58,6 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "URL_SCHEMES",
+    "builtin_types",
     "is_registered",
     "load_source_class",
     "plugin_errors",
@@ -70,20 +73,7 @@ logger = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "authchain.sources"
 
-# Only for a checkout without installed metadata (see production_types): a copy
-# of pyproject.toml's entry points, never consulted when those are readable.
-_BUILTIN: dict[str, str] = {
-    "env": "authchain.backends.env.source:EnvSource",
-    "dotenv": "authchain.backends.dotenv.source:DotenvSource",
-    "aws-sm": "authchain.backends.aws.source:AWSSecretsManagerSource",
-    "aws-ssm": "authchain.backends.aws.source:AWSParameterStoreSource",
-    "vault": "authchain.backends.vault.source:VaultSource",
-    "keyring": "authchain.backends.keyring.source:KeyringSource",
-    "gcp-sm": "authchain.backends.gcp.source:GCPSecretManagerSource",
-    "prefect": "authchain.backends.prefect.source:PrefectSource",
-    "files": "authchain.backends.files.source:FilesSource",
-}
-
+_BACKENDS = "authchain.backends"
 _TESTING_PACKAGE = "authchain.testing"
 
 # Schemes of ordinary URLs that land in environment variables (connection
@@ -190,11 +180,54 @@ def _is_testing_target(target: str) -> bool:
 
 def production_types() -> dict[str, str]:
     """Every source type a production process knows (testing types aside): the entry points,
-    or the built-in table when authchain's own metadata is not installed at all."""
+    or, when authchain's own metadata is not installed at all, the built-ins found in
+    ``authchain/backends/`` and every other distribution's entry points."""
     own = _own_entry_points()
     if own is not None or _metadata_installed():  # found its own metadata: installed
         return {**_entry_points(), **(own or {})}
-    return {**_BUILTIN, **_entry_points()}
+    return {**_discovered_builtins(), **_entry_points()}
+
+
+def builtin_types() -> dict[str, str]:
+    """authchain's own source types (``module:Class`` by name), never a plugin's.
+
+    From its own ``entry_points.txt`` (no scan); else from its installed
+    metadata; else, in a checkout never installed, from ``authchain/backends/``.
+    """
+    own = _own_entry_points()
+    if own is not None:
+        return dict(own)
+    if _metadata_installed():
+        from importlib.metadata import distribution
+
+        declared = distribution("authchain").entry_points.select(group=ENTRY_POINT_GROUP)
+        return {entry.name: entry.value for entry in declared if not _is_testing_target(entry.value)}
+    return _discovered_builtins()
+
+
+@lru_cache(maxsize=1)
+def _discovered_builtins() -> dict[str, str]:
+    """The built-in types of a checkout whose metadata was never installed: each source
+    class defined in an ``authchain/backends/<name>/source.py`` under its own ``type``.
+
+    Not a table to keep in step with ``pyproject.toml``: the packages are the
+    list (a test checks that this finds exactly pyproject's entry points).
+    Imports every backend's source module (never an SDK), which only this
+    rare case pays.
+    """
+    import importlib.util
+    import pkgutil
+
+    found: dict[str, str] = {}
+    for package in pkgutil.iter_modules(importlib.import_module(_BACKENDS).__path__):
+        module_name = f"{_BACKENDS}.{package.name}.source"
+        if not package.ispkg or importlib.util.find_spec(module_name) is None:
+            continue
+        for attribute, value in vars(importlib.import_module(module_name)).items():
+            type_name = value.__dict__.get("type") if isinstance(value, type) else None
+            if isinstance(type_name, str) and type_name and value.__module__ == module_name:
+                found[type_name] = f"{module_name}:{attribute}"
+    return found
 
 
 @lru_cache(maxsize=1)

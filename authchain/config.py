@@ -13,6 +13,7 @@ a value (a misplaced secret must not be printed back).
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import stat
@@ -22,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from authchain._process import ProcessLocal
-from authchain._registry import is_registered, load_source_class, registered_types
+from authchain._registry import builtin_types, load_source_class, registered_types
 from authchain._scrub import scrubbed
 from authchain.errors import ConfigError
 from authchain.refs import LazyPattern, SecretRef, is_reference
@@ -759,23 +760,29 @@ def expand(value: Any, environ: Mapping[str, str], where: str) -> Any:
 def default_source_definitions(
     cwd: Path, environ: Mapping[str, str] | None = None
 ) -> dict[str, dict[str, Any]]:
-    """The chain with no ``sources`` configured: Prefect (its source only answers
-    inside a flow or task run), the secret files the platform mounted (only where
-    ``$CREDENTIALS_DIRECTORY`` is set or ``/run/secrets`` exists), the
-    environment, then ``./.env``."""
+    """The chain with no ``sources`` configured: what authchain's own backends say of
+    themselves (``default_sources`` in a backend's package), in chain order (by rank).
+
+    Today: Prefect (its source only answers inside a flow or task run), the
+    secret files the platform mounted (only where ``$CREDENTIALS_DIRECTORY``
+    is set or ``/run/secrets`` exists), the environment, then ``./.env``. Only
+    authchain's own types are asked (read without scanning other
+    distributions): a plugin never joins the default chain by being installed.
+    Only the small package modules are imported, never a source module or SDK.
+    """
+    environ = os.environ if environ is None else environ
     definitions: dict[str, dict[str, Any]] = {}
-    if is_registered("prefect"):
-        definitions["prefect"] = {"type": "prefect"}
-    if is_registered("files"):
-        # What the platform handed this process, like the environment: the
-        # backend knows where platforms put them (authchain.backends.files).
-        directories = getattr(load_source_class("files"), "platform_directories", None)
-        found = directories(environ) if directories is not None else []
-        if found:
-            definitions["files"] = {"type": "files", "path": [str(path) for path in found]}
-    definitions["env"] = {"type": "env"}
-    definitions["dotenv"] = {"type": "dotenv", "path": str(cwd / ".env")}
-    return definitions
+    for package in dict.fromkeys(_package_of(target) for target in builtin_types().values()):
+        declare = getattr(importlib.import_module(package), "default_sources", None)
+        if declare is not None:
+            definitions.update(declare(cwd, environ))
+    ranked = sorted(definitions.items(), key=lambda item: load_source_class(item[1]["type"]).rank)
+    return dict(ranked)
+
+
+def _package_of(target: str) -> str:
+    """The backend package of a built-in type's ``module:Class`` (``authchain.backends.env``)."""
+    return target.partition(":")[0].rpartition(".")[0]
 
 
 def active_source_names(settings: Settings, definitions: Mapping[str, Mapping[str, Any]]) -> list[str]:

@@ -936,3 +936,33 @@ def test_non_secret_keys_are_not_checked(tmp_path: Path) -> None:
     config = write(tmp_path / CONFIG_FILENAME, '[sources.env]\ntype = "env"\nprefix = "tokenish-value_"\n')
     chain = Chain.from_config(config, environ={})
     assert chain.source("env").prefix == "tokenish-value_"  # type: ignore[attr-defined]
+
+
+def test_the_default_chain_is_what_authchains_own_backends_declare(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """config names no backend: each built-in package's ``default_sources`` says whether and
+    how it joins, and only authchain's own types are asked (an installed plugin is not)."""
+    from authchain import _registry
+    from authchain.config import default_source_definitions
+
+    own = {
+        "dotenv": "authchain.backends.dotenv.source:DotenvSource",
+        "env": "authchain.backends.env.source:EnvSource",
+        "vault": "authchain.backends.vault.source:VaultSource",  # declares no default source
+    }
+    monkeypatch.setattr(_registry, "_own_entry_points", lambda: own)
+    monkeypatch.setattr(
+        _registry, "_entry_points", lambda: {"plugin": "authchain.backends.prefect.source:PrefectSource"}
+    )
+    assert default_source_definitions(tmp_path, {}) == {
+        "env": {"type": "env"},
+        "dotenv": {"type": "dotenv", "path": str(tmp_path / ".env")},
+    }
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    with_files = {**own, "files": "authchain.backends.files.source:FilesSource"}
+    monkeypatch.setattr(_registry, "_own_entry_points", lambda: with_files)
+    definitions = default_source_definitions(tmp_path, {"CREDENTIALS_DIRECTORY": str(credentials)})
+    assert list(definitions) == ["files", "env", "dotenv"]  # chain order: by rank
+    assert definitions["files"]["path"][0] == str(credentials)

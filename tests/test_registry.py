@@ -1,7 +1,8 @@
 """Source types come from the ``authchain.sources`` entry points alone.
 
-The built-in table in ``authchain._registry`` is a fallback for a checkout
-whose metadata was never installed; it is never preferred to the metadata.
+A checkout whose metadata was never installed finds the built-ins in
+``authchain/backends/`` instead (no table to keep in step with pyproject);
+that is never preferred to the metadata.
 """
 
 from __future__ import annotations
@@ -34,30 +35,45 @@ def test_installed_metadata_alone_says_which_types_exist(
     assert _registry.registered_types() == {"env": "authchain.backends.env.source:EnvSource"}
     assert _registry.load_source_class("env") is EnvSource
     with pytest.raises(_registry.ConfigError, match="unknown source type 'vault'"):
-        _registry.load_source_class("vault")  # in the built-in table, but not installed
+        _registry.load_source_class("vault")  # a built-in package, but not installed
 
 
-def test_the_built_in_table_serves_only_a_checkout_without_metadata(
-    monkeypatch: pytest.MonkeyPatch, no_testing_types: None
-) -> None:
-    monkeypatch.setattr(_registry, "_metadata_installed", lambda: False)
-    monkeypatch.setattr(_registry, "_own_entry_points", lambda: None)
-    monkeypatch.setattr(_registry, "_entry_points", dict)
-    assert set(_registry.registered_types()) == set(_registry._BUILTIN)
-    assert _registry.load_source_class("env") is EnvSource
-
-
-def test_the_built_in_table_matches_pyproject() -> None:
+def _pyproject_entry_points() -> dict[str, str]:
     try:
         import tomllib
     except ImportError:  # Python 3.10
         import tomli as tomllib
 
     pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
-    declared = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]["entry-points"][
-        "authchain.sources"
-    ]
-    assert declared == _registry._BUILTIN
+    declared: dict[str, str] = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"][
+        "entry-points"
+    ]["authchain.sources"]
+    return declared
+
+
+def test_a_checkout_without_metadata_finds_the_built_ins_in_the_backend_packages(
+    monkeypatch: pytest.MonkeyPatch, no_testing_types: None
+) -> None:
+    """No table to keep in step: the backend packages are the list, and they match pyproject."""
+    monkeypatch.setattr(_registry, "_metadata_installed", lambda: False)
+    monkeypatch.setattr(_registry, "_own_entry_points", lambda: None)
+    monkeypatch.setattr(_registry, "_entry_points", dict)
+    assert _registry._discovered_builtins() == _pyproject_entry_points()
+    assert _registry.registered_types() == _pyproject_entry_points()
+    assert _registry.builtin_types() == _pyproject_entry_points()
+    assert _registry.load_source_class("env") is EnvSource
+
+
+def test_builtin_types_are_authchains_own_never_a_plugins(
+    monkeypatch: pytest.MonkeyPatch, no_testing_types: None
+) -> None:
+    own = {"env": "authchain.backends.env.source:EnvSource"}
+    monkeypatch.setattr(_registry, "_own_entry_points", lambda: own)
+    monkeypatch.setattr(
+        _registry, "_entry_points", lambda: {"plugin": "authchain.backends.prefect.source:PrefectSource"}
+    )
+    assert _registry.builtin_types() == own
+    assert _registry.is_registered("plugin")
 
 
 def test_the_version_names_the_installed_metadata() -> None:
@@ -82,7 +98,9 @@ def test_own_entry_points_are_read_without_scanning_every_distribution(tmp_path:
         "import authchain; authchain.resolve('AUTHCHAIN_T18_VALUE')\n"
         "from authchain import _registry\n"
         f"print(_registry._own_entry_points() is not None)\n"
-        f"print(' '.join(m for m in {heavy!r} if m in sys.modules and m not in before))"
+        f"print(' '.join(m for m in {heavy!r} if m in sys.modules and m not in before))\n"
+        "print(' '.join(m for m in sys.modules if m.startswith('authchain.backends.')"
+        " and m.endswith('.source')))"
     )
     env = {**os.environ, "AUTHCHAIN_T18_VALUE": "a-value-long-enough"}
     env.pop("AUTHCHAIN_CONFIG", None)
@@ -93,6 +111,9 @@ def test_own_entry_points_are_read_without_scanning_every_distribution(tmp_path:
     if out[0] != "True":
         pytest.skip("authchain's metadata is not installed under its version's name here")
     assert out[1] == "", f"imported on the first resolve: {out[1]}"
+    # The default chain's sources only: no other backend's source module (nor its SDK).
+    loaded = {module.split(".")[2] for module in out[2].split()}
+    assert loaded <= {"prefect", "files", "env", "dotenv"}, loaded
 
 
 def test_a_plugin_cannot_take_a_built_in_name(

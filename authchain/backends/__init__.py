@@ -3,8 +3,13 @@
 A backend package holds ``source.py`` (the source class or classes, their
 ``Option`` settings and their ``reference_grammar``) and, where the backend
 has a client factory, ``client.py`` (the factory, its ``[clients.<name>]``
-options and its ``explain_<name>``). Its Secret task is in ``secret_tasks``,
-which depends on this package. Package ``__init__`` modules import nothing:
+options and its ``explain_<name>``) and, where it has a Secret task,
+``task.py`` (the task declared as data: :mod:`authchain.backends._task`;
+``secret_tasks``, which depends on this package, builds the class from it).
+A package ``__init__`` may define ``default_sources(cwd, environ)``: the
+source tables it adds to the default chain (``authchain.config`` asks
+authchain's own packages, and nothing else, when no ``sources`` are
+configured). Package ``__init__`` modules import nothing at import time:
 loading a source type imports only its module, and that module imports its
 SDK when first used.
 
