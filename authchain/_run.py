@@ -14,9 +14,10 @@ of its own (docs/security.md):
   user's own writing in CI (a PR title, a branch name), so a reference found
   there reads files only inside the working directory, real paths compared
   (``..`` and symlinks resolved).
-- What never reaches the child: a variable named in ``scrub``, a reference to
-  one (``Y=env://VAULT_TOKEN``) or any value containing a scrubbed
-  variable's value, and a token a Vault source obtained by logging in.
+- What never reaches the child: a variable named in ``scrub`` (names or
+  fnmatch patterns, as for ``only``), a reference to one
+  (``Y=env://VAULT_TOKEN``) or any value containing a scrubbed variable's
+  value, and a token a Vault source obtained by logging in.
 - The child's output is masked as a stream (:meth:`Masker.mask_stream`):
   bytes go out as soon as no later byte can turn them into a registered
   value, so memory stays bounded and work linear however the child writes.
@@ -75,7 +76,10 @@ def build_environment(
     BackendError; nothing it raises quotes a value.
     """
     environment = dict(environ)  # taken before anything resolves: what an SDK sets later stays out
-    scrubbed_values = {name: environment.pop(name) for name in list(scrub) if name in environment}
+    scrub = list(scrub)
+    # Names or fnmatch patterns, as for ``only``: a pattern taken as a literal name
+    # would match nothing and leave the credentials it meant in place, silently.
+    scrubbed_values = {name: environment.pop(name) for name in list(environment) if selected(name, scrub)}
     scrubbed_names = set(scrub)
     looking = {name: value for name, value in environment.items() if is_reference(value)}
     chain: Chain | None = None
@@ -115,7 +119,9 @@ def _check_reference(name: str, ref: SecretRef, chain: Chain, scrubbed: set[str]
     """Refuse, before anything is read, a reference to a scrubbed variable or to a file outside ``cwd``."""
     if ref.scheme == "env":
         folded = ref.location.casefold()  # an env source may match names case-insensitively
-        hit = next((scrub for scrub in sorted(scrubbed) if scrub.casefold() == folded), None)
+        hit = next(
+            (scrub for scrub in sorted(scrubbed) if fnmatch.fnmatchcase(folded, scrub.casefold())), None
+        )
         if hit is not None:
             raise ConfigError(
                 f"{name} refers to {hit}, which --scrub keeps from the command; "

@@ -124,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         action="extend",
         default=[],
-        help="remove these variables (bootstrap credentials) from the command's environment",
+        help="remove these variables (bootstrap credentials) from the command's environment "
+        "(names or fnmatch patterns such as 'VAULT_*', as for --only)",
     )
     run.add_argument(
         "--only",

@@ -268,7 +268,9 @@ def test_the_cli_refuses_and_says_how_to_trust(attacker: Listener, user: dict[st
     trusted = cli(user, "trust")
     assert trusted.returncode == 0, trusted.stderr
     assert json.loads(cli(user, "config", "--json").stdout)["trust"] == "trusted"
-    assert cli(user, "resolve", "DB_PASSWORD").returncode == 1  # the listener answers 404
+    # The listener answers 404 to everything: the mount probe (which carries the token)
+    # finds no KV mount, so nothing is read and the lookup is an error.
+    assert cli(user, "resolve", "DB_PASSWORD").returncode == 3
     assert user["VAULT_TOKEN"] in attacker.seen(), "the listener must see what a trusted file sends"
     # Any change makes it untrusted again; --revoke forgets it.
     config.write_text(config.read_text() + "\n# changed\n")

@@ -99,6 +99,31 @@ def test_a_copy_of_a_scrubbed_value_is_refused_whichever_way_it_comes(folders: t
         assert_absent(token, result, seen)
 
 
+def test_scrub_takes_the_same_patterns_as_only(folders: tuple[Path, Path]) -> None:
+    """``--scrub 'BOOT_*'`` beside ``--only 'DB_*'``: a pattern that matched nothing would
+    leave every bootstrap credential in place while the user believes it gone."""
+    folder, _ = folders
+    tokens = {name: f"boot-{secrets.token_hex(16)}" for name in ("BOOT_TOKEN", "BOOT_SECRET_ID")}
+    result, seen = launch(folder, "--scrub", "BOOT_*", env={**tokens, "KEEP": "kept"})
+    assert result.returncode == 0, result.stderr
+    assert seen is not None
+    assert not {"BOOT_TOKEN", "BOOT_SECRET_ID"} & set(seen)
+    assert seen["KEEP"] == "kept"
+    for token in tokens.values():
+        assert_absent(token, result, seen)
+    # A reference to a variable the pattern covers (in any letter case), and a copy of its value.
+    for extra in (
+        {"Y": "env://BOOT_TOKEN"},
+        {"Y": "env://boot_token"},
+        {"ALSO": f"Bearer {tokens['BOOT_TOKEN']}"},
+    ):
+        result, seen = launch(folder, "--scrub", "BOOT_*", env={**tokens, **extra})
+        assert result.returncode == 2, (extra, result.stderr)
+        assert seen is None, extra
+        for token in tokens.values():
+            assert_absent(token, result, seen)
+
+
 def test_scrubbed_variables_are_gone_and_never_resolved(folders: tuple[Path, Path]) -> None:
     folder, _ = folders
     token = "boot-" + secrets.token_hex(16)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 import signal
 import subprocess
@@ -19,7 +20,7 @@ import threading
 import time
 import tracemalloc
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -259,6 +260,59 @@ def test_mask_stream_matches_masking_the_whole_output_for_any_cut(sizes: tuple[i
         assert _stream(masker, bytewise) == whole
         assert _stream(masker, pieces) == whole
         assert _stream(masker, [data]) == whole
+
+
+def _printed_forms(value: str) -> list[bytes]:
+    """Every form the masker promises to cover, as a program would print it."""
+    raw = value.encode()
+    url = quote(value, safe="")
+    return [
+        raw,
+        raw.hex().encode(),
+        raw.hex().upper().encode(),
+        url.encode(),
+        re.sub("%[0-9A-F]{2}", lambda escape: escape.group(0).lower(), url).encode(),
+        quote_plus(value).encode(),
+        json.dumps(value)[1:-1].encode(),
+        json.dumps(value, ensure_ascii=False)[1:-1].encode(),
+        repr(value)[1:-1].encode(),
+        base64.b64encode(raw),
+        base64.urlsafe_b64encode(raw).rstrip(b"="),
+    ]
+
+
+def test_mask_stream_hides_every_encoded_form_for_any_cut() -> None:
+    """The siblings of the raw value (hex, URL-encoded in both cases, JSON and repr escapes,
+    base64), for values that start or end with a newline, a space or a tab: cut anywhere,
+    even byte by byte, the stream gives what masking the whole gives, and no form is left."""
+    rng = secrets.SystemRandom()
+    edges = ["", "\n", " ", "\t", ' é/+"', "ü\\x", "/=&?", "\r\n x"]
+    for _ in range(150):
+        masker = Masker()
+        values = [
+            rng.choice(edges[:4]) + secrets.token_urlsafe(rng.randint(6, 24)) + rng.choice(edges)
+            for _ in range(rng.randint(1, 3))
+        ]
+        for value in values:
+            masker.add(value)
+        parts = []
+        for _ in range(rng.randint(1, 10)):
+            pick = rng.random()
+            if pick < 0.6:
+                parts.append(rng.choice(_printed_forms(rng.choice(values))))
+            elif pick < 0.7:
+                parts.append(os.urandom(rng.randint(0, 30)))
+            else:
+                parts.append(b"line text\n")
+        data = b"".join(parts)
+        whole = masker.mask_bytes(data)
+        for value in values:
+            for form in _printed_forms(value):
+                assert form not in whole
+        cuts = sorted(rng.sample(range(1, len(data)), min(6, len(data) - 1))) if len(data) > 1 else []
+        pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)], strict=True)]
+        assert _stream(masker, [data[i : i + 1] for i in range(len(data))]) == whole
+        assert _stream(masker, pieces) == whole
 
 
 def test_pump_streams_output_without_newlines_in_bounded_memory_and_bounded_chunks() -> None:

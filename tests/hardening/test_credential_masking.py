@@ -37,6 +37,7 @@ from authchain.backends.env.source import EnvSource
 from authchain.testing import canary
 from authchain.testing.contract import assert_not_leaked
 from tests import _offline
+from tests.cli_run.test_run_environment import jwt_mount  # noqa: F401 - a fixture (real auth/jwt mount)
 from tests.hardening.conftest import make_backend, token
 
 pytestmark = pytest.mark.timeout(180)
@@ -158,30 +159,49 @@ def test_a_token_hvac_reads_itself_is_masked(
     assert_nowhere(value, record_texts(logs), "the DEBUG log records")
 
 
-def test_an_approle_login_token_is_masked(
-    request: pytest.FixtureRequest, logs: list[logging.LogRecord]
+@pytest.mark.parametrize("method", ["approle", "jwt", "kubernetes"])
+def test_a_login_token_is_masked_whatever_the_login_method(
+    method: str,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    logs: list[logging.LogRecord],
 ) -> None:
+    """Each login method on the real server: the token it returns is registered, and an
+    echo of it (or of what the login sent) reaches no error, explain, check or log."""
     openbao = request.getfixturevalue("openbao")
     proxy = request.getfixturevalue("tcp_proxy")(tuple(openbao.url.rsplit("/", 1)[-1].split(":")))
-    role_id, secret_id = openbao.approles["app"]
-    backend = make_backend(
-        "vault", request, url=proxy.url, auth="approle", role_id="CM_ROLE_ID", secret_id="CM_SECRET_ID"
-    )
+    mount, sign = request.getfixturevalue("jwt_mount")
+    if method == "approle":
+        role_id, secret_id = openbao.approles["app"]
+        settings: dict[str, Any] = {"auth": "approle", "role_id": "CM_ROLE_ID", "secret_id": "CM_SECRET_ID"}
+        environ = {"CM_ROLE_ID": role_id, "CM_SECRET_ID": secret_id}
+        sent = secret_id
+    elif method == "jwt":
+        sent = sign()  # what the login sends: a credential as much as the token it returns
+        settings = {"auth": "jwt", "role": "ci", "auth_mount": mount, "jwt": "CM_JWT"}
+        environ = {"CM_JWT": sent}
+    else:  # kubernetes: the same login body, the service-account token read from a file
+        sent = sign()
+        token_file = tmp_path / "sa-token"
+        token_file.write_text(sent, encoding="utf-8")
+        settings = {"auth": "kubernetes", "role": "ci", "auth_mount": mount, "jwt_path": str(token_file)}
+        environ = {}
+    backend = make_backend("vault", request, url=proxy.url, **settings)
     secret = canary("stored")
     backend.put("CM_SECRET", secret)
-    credentials = EnvSource(environ={"CM_ROLE_ID": role_id, "CM_SECRET_ID": secret_id}, name="creds")
+    credentials = EnvSource(environ=environ, name="creds")
     chain = Chain([backend.source, credentials], cache_ttl=0, retries=0)
 
     assert chain.resolve("CM_SECRET").get_secret_value() == secret
     login_token = backend.source._session_token  # what the server issued: no source resolved it
     assert login_token
-    assert_registered(login_token, "the AppRole login token")
+    assert_registered(login_token, f"the {method} login token")
 
     _echo(proxy, {"errors": [f"upstream refused {login_token}; X-Vault-Token={login_token}"]}, status=502)
     with pytest.raises(BackendError) as caught:
         chain.resolve("CM_SECRET")
     proxy.heal()
-    for value, what in ((login_token, "login token"), (secret_id, "secret id")):
+    for value, what in ((login_token, "login token"), (sent, f"{method} login credential")):
         assert_nowhere(value, error_text(caught.value), f"the BackendError echoing the {what}")
         assert_nowhere(value, str(chain.explain("CM_SECRET")), f"explain ({what})")
         assert_nowhere(value, check_text(chain), f"check ({what})")

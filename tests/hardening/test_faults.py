@@ -291,8 +291,15 @@ def _denied(kind: str, request: pytest.FixtureRequest) -> Backend:
     if kind == "vault":
         backend = make_backend(kind, request, timeout=TIMEOUT)
         openbao = backend.extras["server"]
+        # The token may read elsewhere in secret/ (so the mount probe answers and the read
+        # is made, and refused); a token that may use nothing in the mount is refused
+        # before any read (tests/hardening/test_reads.py).
+        root = openbao.client()
+        root.sys.create_or_update_policy(
+            "elsewhere", 'path "secret/data/elsewhere/*" { capabilities = ["read"] }'
+        )
         backend.creds = {
-            "VAULT_TOKEN": openbao.client().auth.token.create(policies=["default"])["auth"]["client_token"]
+            "VAULT_TOKEN": root.auth.token.create(policies=["elsewhere"])["auth"]["client_token"]
         }
         return backend
     if kind in ("aws-sm", "aws-ssm"):

@@ -110,6 +110,48 @@ def test_a_reference_to_vaults_own_mounts_is_refused_before_any_request(
         root.sys.disable_secrets_engine(mount)
 
 
+@pytest.fixture
+def namespace(openbao: OpenBao) -> Iterator[str]:
+    """A fresh OpenBao namespace (its own sys/, auth/, cubbyhole/ under ``<ns>/``), deleted at the end."""
+    name = f"ns{secrets.token_hex(4)}"
+    openbao.client().adapter.post(f"/v1/sys/namespaces/{name}")
+    yield name
+    openbao.client().adapter.delete(f"/v1/sys/namespaces/{name}")
+
+
+NAMESPACED_REFERENCES = [
+    "vault://{ns}/auth/token/lookup-self?kv=1#id",
+    "vault://{ns}/auth/token/lookup-self#id",
+    "vault://{ns}/sys/mounts?kv=1",
+    "vault://{ns}/sys/internal/ui/mounts?kv=1",
+    "vault://{ns}/cubbyhole/x?kv=1",
+]
+
+
+@pytest.mark.parametrize("who", ["root", "reader"])
+@pytest.mark.parametrize("reference", NAMESPACED_REFERENCES)
+def test_vaults_own_mounts_behind_a_namespace_prefix_are_never_read(
+    openbao: OpenBao, namespace: str, reference: str, who: str
+) -> None:
+    """``<namespace>/auth/...`` is Vault's own mount too, under another first segment: a read
+    goes only to a mount the probe showed to be KV, so nothing past the probe is requested."""
+    token = openbao.root_token if who == "root" else openbao.tokens["reader"]
+    description = canary("ns-mount")
+    root = openbao.client()
+    root.adapter.post(
+        f"/v1/{namespace}/sys/mounts/d{secrets.token_hex(4)}",
+        json={"type": "kv", "description": description, "options": {"version": "2"}},
+    )
+    _, chain = vault_chain(openbao, token=token)
+    mark = openbao.audit_mark()
+    with pytest.raises(BackendError) as caught:
+        chain.resolve(reference.format(ns=namespace))
+    assert not caught.value.retryable
+    assert f"no mount {namespace}/" in caught.value.message
+    assert openbao.requests_since(mark) == []  # only the mount probe reached the server
+    assert_quiet(caught.value, token, description)
+
+
 @pytest.mark.parametrize("mount", ["sys", "auth", "auth/token", "identity", "cubbyhole"])
 def test_a_vault_source_cannot_be_configured_on_vaults_own_mounts(mount: str) -> None:
     with pytest.raises(ConfigError, match="KV secrets only"):

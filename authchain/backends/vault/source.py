@@ -17,7 +17,8 @@ Only key/value secrets are read. A mount that is one of Vault's own
 request; any other mount is probed once per source and process with
 ``sys/internal/ui/mounts/<mount>`` (readable with any token that may use the
 mount): it must be a KV engine of the KV version the read asks for, else the
-read is a ``BackendError`` that says what is wrong. So a ``vault://`` reference
+read is a ``BackendError`` that says what is wrong, and a mount the probe
+does not confirm is never read (``<namespace>/auth/...`` is not a mount). So a ``vault://`` reference
 cannot read the caller's token (``auth/token/lookup-self``), the mount table
 or a transit/PKI endpoint, and a mount typo or a wrong ``kv_version`` is an
 error instead of a miss that lets a weaker source answer with a stale value.
@@ -344,7 +345,15 @@ class VaultSource(Source):
         where = vault_key.describe()
         _refuse_reserved(vault_key.mount, where)
         hvac = _import_hvac()
-        usable = self._require_kv(vault_key)
+        if not self._require_kv(vault_key):
+            # Never read a path the probe did not show to be a KV mount: a read there is
+            # refused at best, and at worst reaches Vault's own endpoints under another
+            # first segment (``<namespace>/auth/token/lookup-self``, ``<namespace>/sys/mounts``).
+            raise BackendError(
+                f"access denied to {where}: there is no mount {vault_key.mount}/, "
+                "or the token may use nothing in it (check the mount for a typo)",
+                access_denied=True,
+            )
         try:
             data = self._authorized(lambda client: _read(client, vault_key), f"reading {where}")
         except hvac.exceptions.InvalidPath as error:
@@ -354,12 +363,6 @@ class VaultSource(Source):
                 self._kv_mounts.pop(vault_key.mount, None)  # the mount changed: probe it again next time
                 raise
         except hvac.exceptions.Forbidden:
-            if not usable:  # never "not found": every name would miss the same way
-                raise BackendError(
-                    f"access denied to {where}: there is no mount {vault_key.mount}/, "
-                    "or the token may use nothing in it",
-                    access_denied=True,
-                ) from None
             if self.forbidden_as_missing:
                 return NotFound(f"no secret at {where} (or access denied: forbidden_as_missing = true)")
             raise BackendError(f"access denied to {where}", access_denied=True) from None
@@ -427,8 +430,10 @@ class VaultSource(Source):
         ``fresh``: probe again, as ``check`` does).
 
         False: the server would not say (403: no such mount, or the token may use
-        nothing in it). A read there can then only be refused, and that refusal is
-        an error even with ``forbidden_as_missing``.
+        nothing in it). Nothing there is read: the read could only be refused, or
+        reach something that is not a mount of KV secrets at all (Vault's own
+        endpoints under a namespace prefix), so it is an access error, even with
+        ``forbidden_as_missing``.
         """
         actual = None if fresh else self._kv_mounts.get(key.mount)
         if actual is None:
