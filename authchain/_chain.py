@@ -456,6 +456,19 @@ class Chain(ProcessLocal):
         winner = found[0] if found else None
         return Explanation(label, tuple(attempts), winner, tuple(found[1:]), pinned)
 
+    async def aexplain(self, name: NameOrRef) -> Explanation:
+        """:meth:`explain` for async code: the same report, every source asked off the event loop.
+
+        The whole :meth:`explain` runs on the ``async_workers`` pool, so its
+        trail is the sync one by construction. Cancelling the awaiting task
+        stops the wait only; answers already under way still fill the cache
+        whole or not at all.
+        """
+        from authchain._async import off_loop
+
+        self._check_open()
+        return await off_loop(self, lambda: self.explain(name))
+
     def check(self) -> list[CheckResult]:
         """Each source's own report: reachable, authenticated, misconfigured, unavailable."""
         self._check_open()
