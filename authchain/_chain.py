@@ -126,8 +126,11 @@ class Chain(ProcessLocal):
         retries, backoff, backoff_max: retry policy for retryable errors;
             a source's own ``retries``/``backoff`` win over these.
         max_workers: thread-pool size for concurrent lookups in ``resolve_many``.
-        async_workers: threads that run blocking SDK calls for ``aresolve`` and
-            ``aresolve_many`` (bounded; the event loop never makes those calls).
+        async_workers: threads that run blocking SDK calls for ``aresolve``,
+            ``aresolve_many`` and ``aexplain`` (bounded; the event loop never
+            makes those calls). They share the interpreter's lock with the
+            loop: fewer threads keep the loop's timers more punctual, more
+            fetch faster (benchmarks/RESULTS.md, "Heartbeat").
         deadline: seconds one ``resolve``, ``resolve_many`` or ``explain`` may
             spend asking sources, retries and backoff included (0: no limit;
             default: the config's ``deadline``, else 30). No attempt starts and

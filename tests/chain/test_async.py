@@ -276,6 +276,8 @@ def test_backend_calls_never_block_the_event_loop(request: pytest.FixtureRequest
     # GIL with the loop: on a loaded 2-core machine, inside the full suite with
     # a CPU burner alongside, p50 reached 3.3 ms and p95 23 ms. The thread check
     # above is the proof; this bound only says the loop kept ticking freely.
+    # The distribution is a benchmark row, not a test (benchmarks/bench_async.py,
+    # "Heartbeat" in benchmarks/RESULTS.md: why the 5 ms is not met here).
     for fraction, allowed in ((0.5, 0.010),):
         extra = _percentile(under_load, fraction) - _percentile(baseline, fraction)
         assert extra <= allowed, f"p{fraction * 100:g} is {extra * 1000:.1f} ms over the baseline: {summary}"
