@@ -2,10 +2,11 @@
 against the real servers (OpenBao, moto, the GCP fake; faults from the counting proxy and the
 fake, as in test_faults.py).
 
-Each test makes the same lookup through the sync verb and the awaited one, on two chains over
-the same source, and compares what users see: the value, the error (type, flags, message), the
-requests that reached the server, and the ``explain`` table. Then what only async code can do
-wrong: a cancelled caller must not leave a half-filled cache entry or a remembered answer.
+Where sync and async can be compared, a test makes the same lookup through the sync verb and
+the awaited one, on two chains over the same source, and compares what users see: the value,
+the error (type, flags, message), the requests that reached the server, and the ``explain``
+table. Then what only async code can do wrong: a cancelled caller must not leave a half-filled
+cache entry or a remembered answer.
 """
 
 from __future__ import annotations
@@ -140,7 +141,7 @@ def test_order_trail_and_shadowing_across_three_stores_as_in_sync(request: pytes
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_negative_ttl_and_stale_if_error_as_in_sync(
+def test_negative_ttl_and_stale_if_error_apply_to_aresolve(
     kind: str, request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture
 ) -> None:
     backend, proxy = proxied(kind, request)
