@@ -8,7 +8,7 @@ The chain, its sources and their order come from ``authchain.toml``; see
 docs/configuration.md. Importing this package loads no cloud SDK.
 """
 
-from authchain._api import aresolve, aresolve_many, explain, resolve, resolve_many
+from authchain._api import aexplain, aresolve, aresolve_many, explain, resolve, resolve_many
 from authchain._chain import Chain
 from authchain._version import __version__
 from authchain.errors import (
@@ -33,6 +33,7 @@ __all__ = [
     "SecretValue",
     "SourceUnavailableError",
     "__version__",
+    "aexplain",
     "aresolve",
     "aresolve_many",
     "explain",

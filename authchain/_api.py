@@ -1,4 +1,4 @@
-"""The module-level verbs: ``authchain.resolve``, ``resolve_many`` and ``explain``."""
+"""The module-level verbs: ``authchain.resolve``, ``resolve_many``, ``explain`` and their awaitable forms."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from authchain._default import get_default_chain
 from authchain.errors import ChainClosedError
 from authchain.values import Explanation, SecretValue
 
-__all__ = ["aresolve", "aresolve_many", "explain", "resolve", "resolve_many"]
+__all__ = ["aexplain", "aresolve", "aresolve_many", "explain", "resolve", "resolve_many"]
 
 
 def resolve(
@@ -125,6 +125,25 @@ def explain(name: NameOrRef, *, chain: Chain | None = None) -> Explanation:
         if again is None:
             raise
     return again.explain(name)
+
+
+async def aexplain(name: NameOrRef, *, chain: Chain | None = None) -> Explanation:
+    """:func:`explain` for async code: the same report, and the event loop never blocks.
+
+    Example:
+        >>> import asyncio, os
+        >>> os.environ["AUTHCHAIN_DOCTEST_TOKEN"] = "example-token"
+        >>> print(asyncio.run(aexplain("env://AUTHCHAIN_DOCTEST_TOKEN")).winner.source)
+        env
+    """
+    target = chain or await _default_chain()
+    try:
+        return await target.aexplain(name)
+    except ChainClosedError:
+        again = _replacement(chain, target)
+        if again is None:
+            raise
+    return await again.aexplain(name)
 
 
 async def _default_chain() -> Chain:

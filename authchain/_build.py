@@ -57,5 +57,6 @@ def chain_options(settings: Settings) -> dict[str, Any]:
         "backoff",
         "backoff_max",
         "max_workers",
+        "async_workers",
     )
     return {**{name: settings.value(name) for name in names}, "secrets": settings.secrets}

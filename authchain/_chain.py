@@ -126,8 +126,11 @@ class Chain(ProcessLocal):
         retries, backoff, backoff_max: retry policy for retryable errors;
             a source's own ``retries``/``backoff`` win over these.
         max_workers: thread-pool size for concurrent lookups in ``resolve_many``.
-        async_workers: threads that run blocking SDK calls for ``aresolve`` and
-            ``aresolve_many`` (bounded; the event loop never makes those calls).
+        async_workers: threads that run blocking SDK calls for ``aresolve``,
+            ``aresolve_many`` and ``aexplain`` (bounded; the event loop never
+            makes those calls). They share the interpreter's lock with the
+            loop: fewer threads keep the loop's timers more punctual, more
+            fetch faster (benchmarks/RESULTS.md, "Heartbeat").
         deadline: seconds one ``resolve``, ``resolve_many`` or ``explain`` may
             spend asking sources, retries and backoff included (0: no limit;
             default: the config's ``deadline``, else 30). No attempt starts and
@@ -455,6 +458,19 @@ class Chain(ProcessLocal):
                 found.append(attempt)
         winner = found[0] if found else None
         return Explanation(label, tuple(attempts), winner, tuple(found[1:]), pinned)
+
+    async def aexplain(self, name: NameOrRef) -> Explanation:
+        """:meth:`explain` for async code: the same report, every source asked off the event loop.
+
+        The whole :meth:`explain` runs on the ``async_workers`` pool, so its
+        trail is the sync one by construction. Cancelling the awaiting task
+        stops the wait only; answers already under way still fill the cache
+        whole or not at all.
+        """
+        from authchain._async import off_loop
+
+        self._check_open()
+        return await off_loop(self, lambda: self.explain(name))
 
     def check(self) -> list[CheckResult]:
         """Each source's own report: reachable, authenticated, misconfigured, unavailable."""

@@ -53,6 +53,13 @@ TOP_LEVEL: dict[str, Option] = {
         Option("backoff", float, 0.2, "base delay in seconds of the exponential backoff", minimum=0),
         Option("backoff_max", float, 5.0, "largest delay in seconds between retries", minimum=0),
         Option("max_workers", int, 8, "threads for concurrent lookups in resolve_many", minimum=1),
+        Option(
+            "async_workers",
+            int,
+            8,
+            "threads that make the SDK calls of aresolve, aresolve_many and aexplain",
+            minimum=1,
+        ),
         Option("deadline", float, 30.0, "seconds one lookup may take, retries included (0: none)", minimum=0),
     )
 }

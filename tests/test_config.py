@@ -562,12 +562,14 @@ def test_expansion_in_numeric_top_level_settings(tmp_path: Path) -> None:
         cache_ttl = "${TTL}"
         retries = "${RETRIES:-4}"
         max_workers = "${WORKERS}"
+        async_workers = "${WORKERS}"
         """,
     )
     chain = Chain.from_config(config, environ={"TTL": "12.5", "WORKERS": "3"})
     assert chain.cache_ttl == 12.5
     assert chain.policy.retries == 4
     assert chain.max_workers == 3
+    assert chain.async_workers == 3
 
 
 def test_dollar_dollar_is_a_literal_dollar(tmp_path: Path) -> None:
@@ -738,6 +740,7 @@ def test_type_that_is_not_a_string(tmp_path: Path) -> None:
         ("order = [1, 2]", "order must be a list of strings, got a list"),
         ("cache_ttl = -1", "cache_ttl must be >= 0"),
         ("max_workers = 0", "max_workers must be >= 1"),
+        ("async_workers = 0", "async_workers must be >= 1"),
         ("backoff = [1]", "backoff must be a number, got a list"),
     ],
 )

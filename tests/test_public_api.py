@@ -24,6 +24,7 @@ EXPECTED_ALL = [
     "SecretValue",
     "SourceUnavailableError",
     "__version__",
+    "aexplain",
     "aresolve",
     "aresolve_many",
     "explain",

@@ -8,7 +8,8 @@ source of the service it is building a client for, then lets the SDK use its
 own default. Settings come from ``[clients.KIND]`` in ``authchain.toml``.
 Clients are cached per process by a SHA-256 fingerprint of their settings
 and credentials; :func:`lazy` defers a factory call to the process that uses
-the client, and pickles without any client or credential in it.
+the client, and pickles without any client or credential in it; from async
+code, :func:`abuild` makes the call in a worker thread.
 
 Importing this module imports no SDK.
 """
@@ -19,7 +20,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from authchain._chain import Chain
-from authchain.clients._base import ClientExplanation, LazyClient, clear, lazy
+from authchain.clients._base import ClientExplanation, LazyClient, abuild, clear, lazy
 from authchain.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ClientExplanation",
     "LazyClient",
+    "abuild",
     "aws_client",
     "aws_session",
     "clear",

@@ -276,6 +276,8 @@ def test_backend_calls_never_block_the_event_loop(request: pytest.FixtureRequest
     # GIL with the loop: on a loaded 2-core machine, inside the full suite with
     # a CPU burner alongside, p50 reached 3.3 ms and p95 23 ms. The thread check
     # above is the proof; this bound only says the loop kept ticking freely.
+    # The distribution is a benchmark row, not a test (benchmarks/bench_async.py,
+    # "Heartbeat" in benchmarks/RESULTS.md: why the issue's 5 ms is not met here).
     for fraction, allowed in ((0.5, 0.010),):
         extra = _percentile(under_load, fraction) - _percentile(baseline, fraction)
         assert extra <= allowed, f"p{fraction * 100:g} is {extra * 1000:.1f} ms over the baseline: {summary}"
@@ -287,7 +289,7 @@ def _latency_proxy_url(openbao: Any) -> Iterator[str]:
         yield url
 
 
-@pytest.mark.parametrize("kind", ["vault", "gcp-sm"])
+@pytest.mark.parametrize("kind", REMOTE)
 def test_cancelling_one_waiter_leaves_the_fetch_running(kind: str, request: pytest.FixtureRequest) -> None:
     backend = slow_backend(kind, request, 0.3)
     value = canary()
@@ -308,8 +310,11 @@ def test_cancelling_one_waiter_leaves_the_fetch_running(kind: str, request: pyte
     assert backend.calls("SLOW") == 1, "the other waiter and the cache got the one fetch"
 
 
-def test_cancelling_the_only_waiter_caches_a_whole_answer_or_nothing(request: pytest.FixtureRequest) -> None:
-    backend = slow_backend("vault", request, 0.3)
+@pytest.mark.parametrize("kind", REMOTE)
+def test_cancelling_the_only_waiter_caches_a_whole_answer_or_nothing(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    backend = slow_backend(kind, request, 0.3)
     value = canary()
     backend.put("ALONE", value)
     chain = backend.chain(cache_ttl=60)
@@ -334,22 +339,44 @@ def test_cancelling_the_only_waiter_caches_a_whole_answer_or_nothing(request: py
     assert backend.calls("ALONE") == 1
 
 
-def test_a_deadline_applies_as_in_sync(request: pytest.FixtureRequest) -> None:
-    """The deadline bounds the backend call (as in sync) and the wait; nothing half-done is kept."""
-    backend = slow_backend("vault", request, 1.0)
+@pytest.mark.parametrize("kind", REMOTE)
+def test_a_deadline_applies_as_in_sync(kind: str, request: pytest.FixtureRequest) -> None:
+    """The deadline bounds the backend call (as in sync) and the wait; nothing half-done is kept.
+
+    Vault and GCP shorten each request's timeout to what is left of the deadline, in the
+    pool's thread too (the deadline travels in the job's context). botocore's timeout is
+    fixed per client, so a sync AWS call that started in time may end after the deadline
+    (tests/hardening/test_faults.py); a coroutine still stops waiting at it, and the call's
+    answer, whole, goes to the cache.
+    """
+    backend = slow_backend(kind, request, 1.0)
     value = canary()
     backend.put("LATE", value)
     chain = backend.chain(cache_ttl=60, deadline=0.3)
-    with pytest.raises(BackendError, match="deadline") as in_sync:
-        chain.resolve("LATE")
     started = time.monotonic()
     with pytest.raises(BackendError, match="deadline") as in_async:
         asyncio.run(chain.aresolve("LATE"))
     assert time.monotonic() - started < 0.9, "the coroutine stopped waiting at its deadline"
-    assert value not in str(in_sync.value) + str(in_async.value)
-    time.sleep(0.5)  # the abandoned call has ended in its thread by now
-    assert chain._cache.hit(backend.source, backend.source.key_for("LATE")) is None
-    backend.extras["proxy"].latency = 0
+    assert value not in str(in_async.value)
+    flights = chain._cache._flights._calls
+    wait_for(lambda: not flights, what="the abandoned call to end in its thread", timeout=15)
+    assert chain._cache.answer("LATE") is None, "a lookup that failed remembers no answer"
+    entry = chain._cache.hit(backend.source, backend.source.key_for("LATE"))
+    sync_chain = backend.chain(cache_ttl=60, deadline=0.3)
+    if kind == "aws-sm":
+        assert entry is not None, "the call outlived the deadline and its whole answer was kept"
+        assert entry.result.value.get_secret_value() == value  # type: ignore[union-attr]
+        assert sync_chain.resolve("LATE").get_secret_value() == value, "sync: the call overran"
+    else:
+        assert entry is None, "the call was cut at the deadline: nothing kept"
+        with pytest.raises(BackendError, match="deadline") as in_sync:
+            sync_chain.resolve("LATE")
+        assert type(in_sync.value) is type(in_async.value)
+        assert value not in str(in_sync.value)
+    if kind == "gcp-sm":
+        backend.extras["fake"].clear_faults()
+    else:
+        backend.extras["proxy"].latency = 0
     assert asyncio.run(chain.aresolve("LATE")).get_secret_value() == value, "no stale flight left behind"
 
 

@@ -1,5 +1,6 @@
 """Secret tasks in async code: called plainly and awaited (``arun``), inside async Prefect
-flows and outside any flow, against OpenBao (behind a latency proxy) and Prefect's local API."""
+flows and outside any flow, against OpenBao, moto and the GCP fake (each 300 ms away: a
+latency proxy, the fake's own delay) and Prefect's local API."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ import pytest
 
 from authchain import SecretValue
 from authchain.testing import canary
-from secret_tasks import EnvVarSecret, PrefectSecret, VaultSecret
+from authchain.testing.gcp import FakeSecretManager
+from secret_tasks import (
+    AWSSecretsManagerSecret,
+    EnvVarSecret,
+    GCPSecretManagerSecret,
+    PrefectSecret,
+    VaultSecret,
+)
+from tests.servers.moto_server import REGION, MotoServer
 from tests.servers.openbao import OpenBao
 from tests.servers.prefect_api import PrefectAPI
 
@@ -58,6 +67,39 @@ def test_arun_outside_a_flow_does_not_block_the_loop(
     assert isinstance(result, SecretValue)
     assert result.get_secret_value() == value
     # About one tick per 10 ms of the >= 0.3 s fetch; a blocked loop would count ~1.
+    assert ticks >= seconds / 0.01 / 3, (ticks, seconds)
+
+
+@pytest.mark.parametrize("kind", ["aws-sm", "gcp-sm"])
+def test_arun_and_plain_calls_of_aws_and_gcp_tasks_outside_a_flow(
+    kind: str, request: pytest.FixtureRequest
+) -> None:
+    value = canary()
+    task: Any
+    if kind == "aws-sm":
+        moto: MotoServer = request.getfixturevalue("moto")
+        proxy = request.getfixturevalue("moto_proxy")
+        moto.client("secretsmanager").create_secret(Name=f"async-task/{value[:12]}", SecretString=value)
+        options = {"endpoint_url": proxy.url, "region": REGION, "timeout": 5.0}
+        task = AWSSecretsManagerSecret(f"async-task/{value[:12]}", source_options=options)
+        proxy.latency = 0.3
+    else:
+        fake: FakeSecretManager = request.getfixturevalue("gcp_fake")
+        fake.set_secret(f"async-task-{value[:12]}", value, project="st-async")
+        options = {"endpoint": fake.endpoint, "project": "st-async", "timeout": 5.0}
+        task = GCPSecretManagerSecret(f"async-task-{value[:12]}", project="st-async", source_options=options)
+        fake.delay("AccessSecretVersion", 0.3)
+
+    async def both() -> tuple[Any, int, float, Any]:
+        awaited, ticks, seconds = await ticks_while(task.arun())
+        plain = task()  # called plainly from a coroutine: a sync call, as in a sync flow
+        return awaited, ticks, seconds, plain
+
+    awaited, ticks, seconds, plain = asyncio.run(both())
+    assert isinstance(awaited, SecretValue)
+    assert awaited.get_secret_value() == value
+    assert plain.get_secret_value() == value
+    assert seconds >= 0.3, "the request went through the 300 ms of latency"
     assert ticks >= seconds / 0.01 / 3, (ticks, seconds)
 
 
