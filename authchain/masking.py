@@ -517,7 +517,15 @@ def _forms(text: str | None, raw: bytes) -> tuple[set[str], set[bytes], dict[str
     byte_forms = {raw}
     if text is not None:
         escaped = json.dumps(text)[1:-1]
-        quoted = {quote(text, safe=""), quote(text), quote_plus(text, safe="")}
+        form_encoded = quote_plus(text, safe="")
+        quoted = {
+            quote(text, safe=""),
+            quote(text),
+            form_encoded,
+            quote(text, safe="!*'()"),  # JavaScript's encodeURIComponent
+            form_encoded.replace("~", "%7E"),  # PHP's urlencode
+            quote_plus(text, safe="*").replace("~", "%7E"),  # JavaScript's URLSearchParams
+        }
         texts |= quoted | {_lower_hex(form) for form in quoted if "%" in form}
         texts |= _json_escapings(text)
         texts |= {

@@ -31,7 +31,7 @@ from authchain.testing import MemorySource, canary
 from authchain.testing.contract import assert_not_leaked
 
 ROOT = Path(__file__).resolve().parents[2]
-AWKWARD = '/p@ss w+rd&x=1?"q"<a>\\\u00e9'
+AWKWARD = '/p@ss w+rd&x=1?"q"<a>(!*~)\\\u00e9'
 
 
 def _lower_escapes(text: str) -> str:
@@ -48,6 +48,9 @@ FORMS: dict[str, Callable[[str], str]] = {
     "url-encoded, %2F": lambda v: quote(v, safe=""),
     "url-encoded, %2f": lambda v: _lower_escapes(quote(v, safe="")),
     "url-encoded path (/ kept)": lambda v: quote(v),
+    "encodeURIComponent (JavaScript: ! * ' ( ) kept)": lambda v: quote(v, safe="!*'()"),
+    "form-encoded, ~ escaped (PHP urlencode)": lambda v: quote_plus(v, safe="").replace("~", "%7E"),
+    "URLSearchParams (JavaScript: * kept, ~ escaped)": lambda v: quote_plus(v, safe="*").replace("~", "%7E"),
     "form-encoded, %2F": lambda v: quote_plus(v, safe=""),
     "form-encoded, %2f": lambda v: _lower_escapes(quote_plus(v, safe="")),
     "json, / escaped (PHP)": lambda v: json.dumps(v)[1:-1].replace("/", "\\/"),
