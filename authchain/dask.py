@@ -40,6 +40,8 @@ from typing import TYPE_CHECKING, Any
 from authchain._chain import Chain
 from authchain._default import set_default_chain
 from authchain._process import ProcessLocal
+from authchain._redact import looks_like_a_credential
+from authchain._scrub import scrubbed
 from authchain.config import _SECRET_KEY
 from authchain.errors import ConfigError
 from authchain.masking import install_log_masking
@@ -107,6 +109,7 @@ class AuthchainWorkerPlugin(ProcessLocal, WorkerPlugin):
 
     name = PLUGIN_NAME
 
+    @scrubbed  # a refused env leaves no frame holding its values
     def __init__(
         self,
         config: str | os.PathLike[str] | None = None,
@@ -240,14 +243,13 @@ _CREDENTIAL_PARTS = frozenset(
     {
         "AUTH", "AUTHORIZATION", "CERT", "COOKIE", "CREDENTIAL", "CREDENTIALS", "CREDS",
         "DSN", "JWT", "KEY", "KEYS", "OTP", "PASS", "PAT", "PIN", "PRIVATE", "PW",
-        "PWD", "SESSION", "SIGNATURE", "SALT",
+        "PWD", "SESSION", "SIGNATURE", "SALT", "BEARER", "SIGNING", "HMAC", "SAS", "SIG", "WEBHOOK",
     }
 )  # fmt: skip
 _CREDENTIAL_WORDS = (
     "PASSWORD", "PASSWD", "PASSPHRASE", "SECRET", "TOKEN", "APIKEY", "ROLE_ID", "ROLEID",
     "SECRET_ID", "PRIVATE_KEY", "ACCESS_KEY", "CONNECTION_STRING", "CONN_STR", "DATABASE_URL",
 )  # fmt: skip
-_USERINFO = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]*@")
 
 
 def _credential_name(name: str) -> bool:
@@ -262,8 +264,11 @@ def _checked_env(env: Mapping[str, str]) -> dict[str, str]:
     The plugin is pickled to every worker, so a value in it travels in clear.
     A credential-looking name (``*_TOKEN``, ``PGPASSWORD``, ``GITHUB_PAT``,
     ``JWT``, ``SENTRY_DSN``, ``VAULT_ROLE_ID``, ...) needs a reference as its
-    value, and a URL with a user part (``postgres://user:pw@host``,
-    ``https://key@sentry``) is refused under any name. No message quotes a value.
+    value, and a value shaped like a credential is refused under any name: a
+    URL with a user part (``postgres://user:pw@host``, ``https://key@sentry``)
+    or a credential in its query, a webhook URL, a PEM block, a JWT, a token
+    format such as ``ghp_...`` (see ``looks_like_a_credential``). No message
+    quotes a value.
     """
     checked: dict[str, str] = {}
     for name, value in env.items():
@@ -277,9 +282,10 @@ def _checked_env(env: Mapping[str, str]) -> dict[str, str]:
                 f"env[{name!r}] is not a valid reference (value not shown); the worker plugin "
                 "travels in a pickle, so it takes references such as vault://secret/app#password"
             )
-        if _SECRET_KEY.search(name) or _credential_name(name) or _USERINFO.search(value):
+        if _SECRET_KEY.search(name) or _credential_name(name) or looks_like_a_credential(value):
             raise ConfigError(
-                f"env[{name!r}] looks like a credential (value not shown), and the worker plugin "
+                f"env[{name!r}] looks like a credential, by its name or the shape of its value (value not "
+                "shown), and the worker plugin "
                 "travels in a pickle: give workers their credentials through their own environment "
                 "(LocalCluster(env=...), the deployment) or a secret store, or pass a reference"
             )

@@ -4,9 +4,11 @@ Every value the chain resolves is registered here, together with the encoded
 forms programs print it in: base64 (standard and URL-safe, padded or not, and
 the part that stays the same when the value sits at any byte offset inside a
 longer base64 string, as in HTTP Basic's ``user:password``), URL-encoding
-(upper- and lower-case hex), hex (both cases), JSON string escaping and Python
-``repr`` escaping. A JSON object or array also registers each string inside it,
-so one field of a credential document is masked on its own.
+(upper- and lower-case hex), hex (both cases), JSON string escaping (as
+Python, PHP, Go, Gson, Rails and .NET write it) and Python ``repr`` escaping,
+and the value's bytes in UTF-16 (little-endian) and Latin-1 / Windows-1252.
+A JSON object or array also registers each string inside it, so one field
+of a credential document is masked on its own.
 
 Values shorter than :data:`MIN_LENGTH` (8) characters are not masked in text:
 replacing every occurrence of a short string rewrites ordinary words (a secret
@@ -149,7 +151,7 @@ class Masker:
         >>> masker.mask("password=hunter2-example")
         'password=***'
         >>> masker
-        <Masker: 6 masked forms>
+        <Masker: 7 masked forms>
     """
 
     def __init__(self, min_length: int = MIN_LENGTH) -> None:
@@ -206,7 +208,8 @@ class Masker:
         entries |= {
             (self._form_digest(form), self._fingerprint(form[: self._prefix].decode("latin-1")), len(form), 0)
             for form in byte_forms
-            if self._min_length <= len(form) <= _LENGTH_MASK and not form.isascii()
+            if self._min_length <= len(form) <= _LENGTH_MASK
+            and not (form.isascii() and form.decode("ascii") in text_forms)
         }
         groups = _groups(byte_forms)
         with self._lock:
@@ -424,11 +427,12 @@ class Masker:
 
 
 # Coarse byte groups for the byte scanner's pre-filter: printable ASCII, space,
-# control characters (newline among them), non-ASCII. What a masker records of a
-# value is which groups its forms touch (at most four bits), never the bytes.
+# control characters (newline among them), non-ASCII, NUL. What a masker records of a
+# value is which groups its forms touch (at most five bits), never the bytes.
 _GROUP_OF = tuple(
-    1 if 0x21 <= byte <= 0x7E else 2 if byte == 0x20 else 8 if byte >= 0x80 else 4 for byte in range(256)
-)
+    1 if 0x21 <= byte <= 0x7E else 2 if byte == 0x20 else 8 if byte >= 0x80 else 16 if byte == 0 else 4
+    for byte in range(256)
+)  # NUL has a group of its own: UTF-16 forms hold it, and a newline must still end a run
 _GROUP_TABLE = bytes(_GROUP_OF)
 _REPLACEMENT_BYTES = REPLACEMENT.encode()
 
@@ -510,18 +514,27 @@ def _forms(text: str | None, raw: bytes) -> tuple[set[str], set[bytes], dict[str
                 form = encode(middle).decode()
                 texts.add(form)
                 edges[form] = _EDGE_CHARACTERS[skip] << 2 | _EDGE_CHARACTERS[rest]
+    byte_forms = {raw}
     if text is not None:
         escaped = json.dumps(text)[1:-1]
-        quoted = {quote(text, safe=""), quote(text), quote_plus(text, safe="")}
+        form_encoded = quote_plus(text, safe="")
+        quoted = {
+            quote(text, safe=""),
+            quote(text),
+            form_encoded,
+            quote(text, safe="!*'()"),  # JavaScript's encodeURIComponent
+            form_encoded.replace("~", "%7E"),  # PHP's urlencode
+            quote_plus(text, safe="*").replace("~", "%7E"),  # JavaScript's URLSearchParams
+        }
         texts |= quoted | {_lower_hex(form) for form in quoted if "%" in form}
+        texts |= _json_escapings(text)
         texts |= {
             text,
-            escaped,
-            json.dumps(text, ensure_ascii=False)[1:-1],
             repr(text)[1:-1],
             repr(escaped)[1:-1],  # a JSON body shown with %r (botocore's "Response body")
         }
-    byte_forms = {raw} | {form.encode("utf-8", "surrogatepass") for form in texts}
+        byte_forms |= _other_charsets(text)
+    byte_forms |= {form.encode("utf-8", "surrogatepass") for form in texts}
     for form in texts & {text, repr(raw)[2:-1]}:
         edges.pop(form, None)  # also the value itself (or its repr): no widening there
     return texts, byte_forms, edges
@@ -530,6 +543,52 @@ def _forms(text: str | None, raw: bytes) -> tuple[set[str], set[bytes], dict[str
 # Base64 characters holding bits of 0, 1 or 2 of the value's bytes in a group
 # it shares with its neighbours.
 _EDGE_CHARACTERS = (0, 2, 3)
+
+
+# Characters JSON encoders other than Python's write as escapes: PHP escapes "/"
+# as "\\/"; Go, Gson and Rails escape "&", "<", ">" (Gson also "=" and "'")
+# as \\u0026...; .NET's default encoder also "+" and "`", with upper-case hex.
+_JSON_EXTRA_ESCAPES = ("/", "&<>", "&<>='", "&<>='+`")
+
+
+def _json_escapings(text: str) -> set[str]:
+    """The value as the JSON encoders programs use write it inside a string.
+
+    Non-ASCII escaped or kept, the extra characters some encoders escape
+    (``_JSON_EXTRA_ESCAPES``), and ``\\u`` escapes in lower or upper case
+    (``\\u00e9``, ``\\u00E9``). A value with none of those characters has one form.
+    """
+    import json
+    import re
+
+    forms: set[str] = set()
+    for ensure_ascii in (True, False):
+        base = json.dumps(text, ensure_ascii=ensure_ascii)[1:-1]
+        forms.add(base)
+        for extra in _JSON_EXTRA_ESCAPES:
+            if extra == "/":
+                forms.add(base.replace("/", "\\/"))
+                continue
+            escaped = base
+            for character in extra:
+                escaped = escaped.replace(character, f"\\u{ord(character):04x}")
+            forms.add(escaped)
+    upper = {
+        re.sub(r"\\u[0-9a-f]{4}", lambda escape: "\\u" + escape.group()[2:].upper(), form) for form in forms
+    }
+    return forms | upper
+
+
+def _other_charsets(text: str) -> set[bytes]:
+    """The value's bytes in the other encodings a program may write: UTF-16 as
+    Windows programs and PowerShell write it (little-endian; big-endian output
+    is rare enough not to cost every value a form), and Latin-1 / Windows-1252
+    for a value with accented letters."""
+    forms = {text.encode("utf-16-le", "surrogatepass")}
+    for charset in ("latin-1", "cp1252"):
+        with contextlib.suppress(UnicodeEncodeError):
+            forms.add(text.encode(charset))
+    return forms
 
 
 def _lower_hex(quoted: str) -> str:

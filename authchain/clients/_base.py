@@ -335,14 +335,20 @@ class LazyClient(ProcessLocal):
         return f"lazy({self._factory.__name__}{', ' if args else ''}{args})"
 
 
-def _travels_a_credential(name: str, value: Any) -> bool:
-    """A credential-named argument, a ``SecretValue`` or bytes anywhere, or a URL with a password."""
+def _travels_a_credential(name: str, value: Any, depth: int = 0) -> bool:
+    """A credential-named argument, a ``SecretValue`` or bytes anywhere, a value shaped
+    like a credential (a URL with a password, a JWT, ``ghp_...``: ``looks_like_a_credential``),
+    or a dict or list holding one of these (``config={"api_key": ...}``)."""
     if name in _SECRET_ARGUMENTS or _SECRET_KEY.search(name) or isinstance(value, (SecretValue, bytes)):
         return True
     if isinstance(value, str):
-        from authchain._redact import redact_url_passwords
+        from authchain._redact import looks_like_a_credential, redact_url_passwords
 
-        return redact_url_passwords(value) != value
+        return redact_url_passwords(value) != value or looks_like_a_credential(value)
+    if depth < 8 and isinstance(value, Mapping):
+        return any(_travels_a_credential(str(key), item, depth + 1) for key, item in value.items())
+    if depth < 8 and isinstance(value, (list, tuple, set, frozenset)):
+        return any(_travels_a_credential(name, item, depth + 1) for item in value)
     return False
 
 

@@ -368,9 +368,16 @@ def debug_sdk_logging() -> Iterator[list[logging.LogRecord]]:
         yield records
     finally:
         logging.getLogger().removeHandler(handler)
+        # Undo only what is still this fixture's doing: a library that configured its own
+        # logging during the test (Prefect's server start-up sets the ``prefect`` logger to
+        # INFO, once per process) keeps that; putting back the NOTSET seen before would leave
+        # ``prefect`` inheriting the root's WARNING for every later test, so a later test's
+        # INFO run logs never reached Prefect's API (the "masking-order flake").
         for name, (level, propagate) in saved.items():
-            logging.getLogger(name).setLevel(level)
-            logging.getLogger(name).propagate = propagate
+            logger = logging.getLogger(name)
+            if logger.level == logging.DEBUG:
+                logger.setLevel(level)
+            logger.propagate = propagate
 
 
 @pytest.fixture(autouse=True)

@@ -31,7 +31,7 @@ from authchain.testing import MemorySource, canary
 from authchain.testing.contract import assert_not_leaked
 
 ROOT = Path(__file__).resolve().parents[2]
-AWKWARD = '/p@ss w+rd&x=1?"q"\\\u00e9'
+AWKWARD = '/p@ss w+rd&x=1?"q"<a>(!*~)\\\u00e9'
 
 
 def _lower_escapes(text: str) -> str:
@@ -48,8 +48,25 @@ FORMS: dict[str, Callable[[str], str]] = {
     "url-encoded, %2F": lambda v: quote(v, safe=""),
     "url-encoded, %2f": lambda v: _lower_escapes(quote(v, safe="")),
     "url-encoded path (/ kept)": lambda v: quote(v),
+    "encodeURIComponent (JavaScript: ! * ' ( ) kept)": lambda v: quote(v, safe="!*'()"),
+    "form-encoded, ~ escaped (PHP urlencode)": lambda v: quote_plus(v, safe="").replace("~", "%7E"),
+    "URLSearchParams (JavaScript: * kept, ~ escaped)": lambda v: quote_plus(v, safe="*").replace("~", "%7E"),
     "form-encoded, %2F": lambda v: quote_plus(v, safe=""),
     "form-encoded, %2f": lambda v: _lower_escapes(quote_plus(v, safe="")),
+    "json, / escaped (PHP)": lambda v: json.dumps(v)[1:-1].replace("/", "\\/"),
+    "json, upper-case \\u escapes": lambda v: re.sub(
+        r"\\u[0-9a-f]{4}", lambda e: "\\u" + e.group()[2:].upper(), json.dumps(v)[1:-1]
+    ),
+    "json, non-ASCII kept, & < > escaped (Go, Rails)": lambda v: (
+        json.dumps(v, ensure_ascii=False)[1:-1]
+        .replace("&", "\\u0026")
+        .replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+    ),
+    "json, .NET's default encoder": lambda v: "".join(
+        f"\\u{ord(c):04X}" if c in "&<>'=+`" or not c.isascii() else c
+        for c in json.dumps(v, ensure_ascii=False)[1:-1]
+    ),
     "hex": lambda v: v.encode().hex(),
     "HEX": lambda v: v.encode().hex().upper(),
     "base64": lambda v: base64.b64encode(v.encode()).decode(),
@@ -106,6 +123,29 @@ def test_every_form_is_masked_in_text_and_bytes(form: str) -> None:
     assert not recovered(value, masked), f"the {form} form was not masked"
     masked_bytes = masker.mask_bytes(shown.encode()).decode()
     assert masked_bytes == masked, f"the {form} form, as bytes"
+
+
+CHARSETS = ("utf-16-le", "utf-16", "latin-1", "cp1252")  # "utf-16": with a BOM, little-endian here
+
+
+@pytest.mark.parametrize("charset", CHARSETS)
+def test_output_in_other_charsets_is_masked(charset: str) -> None:
+    """A program that writes UTF-16 (Windows programs, PowerShell) or Latin-1 bytes
+    (``authchain run``'s child, ``%r`` of bytes in a log record)."""
+    value = canary() + "-\u00e9t\u00e9"
+    masker = Masker()
+    masker.add(value)
+    shown = f"[{value}]\n".encode(charset)
+    masked = masker.mask_bytes(shown)
+    assert value.encode(charset).removeprefix(b"\xff\xfe").removeprefix(b"\xfe\xff") not in masked, charset
+    assert b"***" in masked
+    pending, output = b"", b""
+    pieces = (shown[:7], shown[7:19], shown[19:])  # cut inside the value, as a pipe does
+    for number, piece in enumerate(pieces, 1):
+        pending += piece
+        out, consumed = masker.mask_stream(pending, final=number == len(pieces))
+        output, pending = output + out, pending[consumed:]
+    assert output == masked, f"{charset}, streamed in pieces"
 
 
 @pytest.mark.parametrize("length", [8, 9, 10, 11, 12, 40])

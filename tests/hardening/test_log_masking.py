@@ -252,3 +252,26 @@ def test_http_basic_credentials_in_a_debug_log_are_masked(value: str, logger: lo
                 piece = part[start:].rstrip("=")
                 piece = piece[: len(piece) - len(piece) % 4]
                 assert value.encode()[:6] not in base64.b64decode(piece)
+
+
+def test_adapters_mapping_arguments_and_bytes_are_masked(value: str, logger: logging.Logger) -> None:
+    """A ``LoggerAdapter`` that adds the value to the message and to ``extra``, a dict as the
+    record's arguments (``%(name)s`` formatting), and ``%s``/``%r`` of bytes, bytearray and
+    UTF-16 bytes."""
+
+    class Tagging(logging.LoggerAdapter):  # type: ignore[type-arg]
+        def process(self, msg: Any, kwargs: Any) -> tuple[Any, Any]:
+            kwargs.setdefault("extra", {})["tag"] = self.extra["tag"]  # type: ignore[index]
+            return f"[{self.extra['tag']}] {msg}", kwargs  # type: ignore[index]
+
+    handler, output = writer("%(message)s|%(tag)s")
+    logger.addHandler(handler)
+    Tagging(logger, {"tag": value}).info("adapted")
+    logger.info("mapping %(token)s", {"token": value, "unused": value}, extra={"tag": "-"})
+    raw = value.encode()
+    for shown in (raw, bytearray(raw), base64.b64encode(raw), value.encode("utf-16-le")):
+        logger.info("bytes %s %r", shown, shown, extra={"tag": "-"})
+    written = output.getvalue()
+    assert written.count("***") == 11, "each of the 11 places the value was shown is masked"
+    assert_not_leaked(value, written, "what the handler wrote")
+    assert repr(value.encode("utf-16-le"))[2:-1] not in written

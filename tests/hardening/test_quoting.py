@@ -440,6 +440,91 @@ def test_the_dask_plugin_refuses_urls_with_credentials_under_any_name(dask_plugi
     assert_absent(canary, str(caught.value), "the error for a URL with a user part")
 
 
+# Credentials whose name says nothing (``APP_SETTING``): the shape of the value gives them away.
+CREDENTIAL_SHAPES = {
+    "a token in a URL's query": "https://api.example.test/v1/items?page=2&access_token={c}",
+    "a signed S3 URL": "https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIAX%2F1&X-Amz-Signature={c}",
+    "an Azure SAS": "sv=2021-08-06&ss=b&srt=o&sig={c}",
+    "a Slack webhook": "https://hooks.slack.com/services/T0000/B0000/{c}",
+    "a Discord webhook": "https://discord.com/api/webhooks/1234/{c}",
+    "a PEM private key": "-----BEGIN PRIVATE KEY-----\nMII{c}\n-----END PRIVATE KEY-----\n",
+    "a JWT": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ{c}.{c}",
+    "a GitHub token": "ghp_{c}{c}",
+    "a GitLab token": "glpat-{c}",
+    "a Slack bot token": "xoxb-1234-{c}",
+    "a Stripe key": "sk_live_{c}",
+    "a Vault token": "hvs.{c}{c}",
+    "an Authorization value": "Bearer {c}",
+}
+
+
+@pytest.mark.parametrize("shape", sorted(CREDENTIAL_SHAPES))
+def test_the_dask_plugin_refuses_credential_shaped_values_under_any_name(
+    dask_plugin: Any, shape: str
+) -> None:
+    import traceback
+
+    canary = fresh()
+    value = CREDENTIAL_SHAPES[shape].format(c=canary)
+    for name in ("APP_SETTING", "BEARER", "UPLOAD_URL"):
+        error = raised_by(lambda: dask_plugin(env={name: value}))  # noqa: B023 - called at once
+        assert isinstance(error, ConfigError), (shape, name)
+        assert_absent(canary, str(error), f"the error for {shape} in env[{name!r}]")
+        shown = traceback.TracebackException.from_exception(error, capture_locals=True)
+        for frame in shown.stack:
+            if "authchain" in Path(frame.filename).parts:  # the library's frames, not this test's
+                assert_absent(canary, repr(frame.locals), f"the locals of {frame.name}")
+
+
+def test_the_dask_plugin_refuses_an_aws_access_key_id_under_any_name(dask_plugin: Any) -> None:
+    key_id = "AKIA" + secrets.token_hex(8).upper()
+    with pytest.raises(ConfigError) as caught:
+        dask_plugin(env={"UPLOADER": key_id})
+    assert_absent(key_id, str(caught.value), "the error for an access key id")
+
+
+@pytest.mark.parametrize("shape", sorted(CREDENTIAL_SHAPES))
+def test_lazy_refuses_credential_shaped_values_under_any_name(shape: str) -> None:
+    from authchain.clients import aws_client, lazy
+
+    canary = fresh()
+    value = CREDENTIAL_SHAPES[shape].format(c=canary)
+
+    def my_factory(setting: str = "", options: Any = None) -> None:
+        raise AssertionError("never built")
+
+    for args, kwargs in (((value,), {}), ((), {"setting": value}), ((), {"options": {"upload": [value]}})):
+        with pytest.raises(ConfigError) as caught:
+            lazy(my_factory, *args, **kwargs)
+        assert_absent(canary, str(caught.value), f"lazy(my_factory, ...) with {shape}")
+    with pytest.raises(ConfigError):
+        lazy(aws_client, "s3", endpoint_url=value)
+
+
+def test_settings_that_are_not_credentials_still_travel(dask_plugin: Any) -> None:
+    from authchain.clients import aws_client, lazy
+
+    settings = {
+        "VAULT_ADDR": "https://vault.internal:8200",
+        "AWS_REGION": "eu-west-1",
+        "PREFECT_API_URL": "http://127.0.0.1:4200/api",
+        "DATA_URL": "s3://bucket/prefix?region=eu-west-1&page=2",
+        "LOG_LEVEL": "DEBUG",
+        "APP_CONFIG": "/etc/app/config.toml",
+        "SEARCH": "https://example.test/search?q=monkey&key_count=3",
+    }
+    assert dask_plugin(env=settings).env == settings
+    lazy(aws_client, "s3", region_name="eu-west-1", endpoint_url="https://s3.eu-west-1.amazonaws.com")
+
+
+def raised_by(call: Any) -> BaseException:
+    try:
+        call()
+    except Exception as error:
+        return error
+    pytest.fail("expected an error", pytrace=False)
+
+
 def test_preload_refuses_before_anything_is_registered(dask_plugin: Any) -> None:
     from authchain.dask import preload
 

@@ -695,3 +695,82 @@ def test_generations_stay_bounded_when_many_keys_are_invalidated() -> None:
     later = cache.generation()
     cache.invalidate(("src", "other"))
     assert cache.put(("src", "kept"), "value", 60, since=later) is True, "only the invalidated key is refused"
+
+
+# -- the same through aresolve / aresolve_many (authchain._async) ------------------------------
+
+
+@pytest.mark.parametrize("forget", sorted(FORGET))
+@pytest.mark.parametrize("verb", ["aresolve", "aresolve_many"])
+def test_an_async_fetch_from_before_the_invalidation_is_not_cached(
+    forget: str, verb: str, released: list[Gate]
+) -> None:
+    """The coroutine's fetch runs on the async pool: the generation check holds there too."""
+    import asyncio
+
+    old, new = canary(), canary()
+    source = Rotating(batches=verb == "aresolve_many")
+    released.append(source.gate)
+    chain = Chain([source], cache_ttl=3600, deadline=WAIT)
+    source.values["TOKEN"] = old
+
+    async def ask() -> str:
+        if verb == "aresolve":
+            return plain(await chain.aresolve("TOKEN"))
+        return plain((await chain.aresolve_many(["TOKEN"]))["TOKEN"])
+
+    async def scenario() -> list[str]:
+        source.gate.close(only={1})
+        before = asyncio.ensure_future(ask())
+        await asyncio.to_thread(source.gate.wait_for, 1)  # the old answer is on its way back
+        source.values["TOKEN"] = new
+        FORGET[forget](chain, "TOKEN")
+        source.gate.release()
+        assert await asyncio.wait_for(before, WAIT) == old
+        return [await asyncio.wait_for(ask(), WAIT) for _ in range(3)]
+
+    try:
+        assert asyncio.run(scenario()) == [new] * 3, "the pre-rotation value came back from the cache"
+        assert plain(chain.resolve("TOKEN")) == new
+        assert source.calls == 2, "one new fetch, then the new value is cached"
+    finally:
+        chain.close()
+
+
+@pytest.mark.parametrize("verb", ["aresolve", "aresolve_many"])
+def test_close_while_64_coroutines_await_lookups(verb: str, released: list[Gate]) -> None:
+    """``close()`` from another thread while 64 coroutines wait: each gets its answer or a
+    ``ChainClosedError``, never ``RuntimeError`` from the shut-down pool, a cancellation or a hang."""
+    import asyncio
+
+    callers = 64
+    values = {f"N{i:03d}": canary() for i in range(callers)}
+    first = Rotating(name="first", batches=verb == "aresolve_many")
+    second = Rotating(name="second", batches=verb == "aresolve_many")
+    released.append(first.gate)
+    second.values.update(values)
+    chain = Chain([first, second], cache_ttl=3600, deadline=WAIT, async_workers=8)
+    names = sorted(values)
+
+    async def one(number: int) -> Any:
+        if verb == "aresolve":
+            return await chain.aresolve(names[number])
+        return await chain.aresolve_many(names[number : number + 4])
+
+    async def scenario() -> list[Any]:
+        first.gate.close()
+        tasks = [asyncio.ensure_future(one(number)) for number in range(callers)]
+        await asyncio.to_thread(first.gate.wait_for, 4)  # lookups are under way, more are queued
+        await asyncio.to_thread(chain.close)
+        first.gate.release()
+        done = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), WAIT)
+        return list(done)
+
+    outcomes = asyncio.run(scenario())
+    wrong = [o for o in outcomes if not isinstance(o, ChainClosedError)]  # every name waits in `first`
+    assert wrong == [], [o if isinstance(o, dict) else f"{type(o).__name__}: {o}" for o in wrong[:3]]
+    for outcome in outcomes:
+        shown = "".join(traceback.format_exception(outcome))
+        assert not any(value in shown for value in values.values())
+        assert "cannot schedule new futures" not in shown
+    assert second.calls == 0, "nothing was asked after close(): no source was reopened"

@@ -60,6 +60,10 @@ def use(token):
     logger.info("stack", stack_info=True)
     return len(value)
 
+@task(log_prints=True)
+def printer(token):
+    print("printed", token.get_secret_value())  # Prefect turns it into a run-log record
+
 @task
 def fail(token):
     raise ValueError(f"Invalid header value b'Bearer {token.get_secret_value()}'")
@@ -68,6 +72,7 @@ def fail(token):
 def pipeline():
     token = EnvVarSecret(sys.argv[1])()
     length = use(token)
+    printer(token)
     fail(token, return_state=True)
     get_run_logger().info("flow done %s", length)
     return length
@@ -141,7 +146,13 @@ def test_a_secret_task_masks_prefect_run_logs_in_the_api_log_table(
         until=lambda lines: any("flow done" in line for line in lines),
         what="the flow's last log line in the API's log table",
     )
-    for expected in ("message ***", "repr Holder(value='***')", "a request failed", "Finished in state"):
+    for expected in (
+        "message ***",
+        "repr Holder(value='***')",
+        "a request failed",
+        "printed ***",
+        "Finished in state",
+    ):
         assert any(expected in line for line in logs), f"the log table must hold {expected!r}"
     assert any("Bearer ***" in line for line in logs), "the logged exception text is stored, masked"
 
