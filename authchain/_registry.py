@@ -74,6 +74,7 @@ _BUILTIN: dict[str, str] = {
     "gcp-sm": "authchain.backends.gcp.source:GCPSecretManagerSource",
     "prefect": "authchain.backends.prefect.source:PrefectSource",
     "files": "authchain.backends.files.source:FilesSource",
+    "azure-kv": "authchain.backends.azure.source:AzureKeyVaultSource",
 }
 
 _TESTING_PACKAGE = "authchain.testing"

@@ -53,6 +53,8 @@ SDK_PREFIXES = (
     "botocore",
     "hvac",
     "google",
+    "azure",
+    "msal",
     "keyring",
     "prefect",
     "requests",
