@@ -9,6 +9,7 @@ from secret_tasks.base import Task, defaults_from_attrs
 from secret_tasks.secrets import (
     AWSParameterStoreSecret,
     AWSSecretsManagerSecret,
+    AzureKeyVaultSecret,
     ChainSecret,
     DotenvSecret,
     EnvVarSecret,
@@ -23,6 +24,7 @@ from secret_tasks.secrets import (
 __all__ = [
     "AWSParameterStoreSecret",
     "AWSSecretsManagerSecret",
+    "AzureKeyVaultSecret",
     "ChainSecret",
     "DotenvSecret",
     "EnvVarSecret",

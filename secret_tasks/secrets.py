@@ -29,6 +29,7 @@ from secret_tasks.base import Task, defaults_from_attrs
 __all__ = [
     "AWSParameterStoreSecret",
     "AWSSecretsManagerSecret",
+    "AzureKeyVaultSecret",
     "ChainSecret",
     "DotenvSecret",
     "EnvVarSecret",
@@ -615,6 +616,89 @@ class GCPSecretManagerSecret(SecretTask):
             region = f"/locations/{location}" if location else ""
             path = f"projects/{project}{region}/secrets/{path}"
         return self._resolve(_reference("gcp-sm", path, key), as_dict)
+
+
+class AzureKeyVaultSecret(SecretTask):
+    """An Azure Key Vault secret: ``azure-kv://VAULT/SECRET[/VERSION]``.
+
+    ``secret`` is the secret's name exactly as Key Vault holds it (no
+    ``prefix`` or ``name_transform``). The vault is ``vault``, else the
+    ``vault_name`` of the source that reads it (``source_options``, else the
+    first configured ``azure-kv`` source).
+
+    Args:
+        secret: the secret's name (``db-password``; ``[0-9a-zA-Z-]``).
+        vault: the vault's name (``my-vault``). Default: the source's vault.
+        version: a version id. Default: the latest version.
+        key: a top-level field of a JSON secret to return instead of the whole secret.
+        default: returned when nothing has the secret (default: ``SecretNotFound`` is raised).
+        as_dict: return a JSON object secret's top-level fields as a dict of ``SecretValue``.
+        chain: the chain to ask (default: the configured one).
+        source_options: settings of a dedicated ``azure-kv`` source, used instead
+            of the configured one (``{"vault_name": "my-vault"}``); its credentials
+            are still looked up through ``chain`` or the configured chain.
+        **task_kwargs: ``task_name``, ``retries``, ``retry_delay_seconds``, ``tags``
+            and the other task options of ``Task``.
+    """
+
+    scheme = "azure-kv"
+
+    def __init__(
+        self,
+        secret: str | None = None,
+        *,
+        vault: str | None = None,
+        version: str | None = None,
+        key: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.secret = secret
+        self.vault = vault
+        self.version = version
+        self.key = key
+        super().__init__(**kwargs)
+
+    @defaults_from_attrs("secret", "vault", "version", "key", "as_dict", required=("secret",))
+    def run(
+        self,
+        secret: str | None = None,
+        vault: str | None = None,
+        version: str | None = None,
+        key: str | None = None,
+        as_dict: bool | None = None,
+    ) -> SecretResult:
+        """Read the secret; every argument left None takes the value given at init.
+
+        Args:
+            secret: overrides the ``secret`` given at init.
+            vault: overrides the ``vault`` given at init.
+            version: overrides the ``version`` given at init.
+            key: overrides the ``key`` given at init.
+            as_dict: overrides the ``as_dict`` given at init.
+        """
+        location = f"{vault or self._source_vault()}/{secret}" + (f"/{version}" if version else "")
+        return self._resolve(_reference("azure-kv", location, key), as_dict)
+
+    def _source_vault(self) -> str:
+        """The ``vault_name`` of the source that will read the reference (see ``_chain``)."""
+        if self.source_options:
+            from authchain._registry import load_source_class
+
+            where = f"{type(self).__name__}(source_options=...)"
+            sources = [
+                load_source_class(self.scheme).from_settings(self.scheme, self.source_options, where=where)
+            ]
+        else:
+            chain = self.chain or get_default_chain()
+            sources = [source for source in chain.sources if source.type == self.scheme]
+        for source in sources:
+            name = getattr(source, "vault_name", None)
+            if isinstance(name, str) and name:
+                return name
+        raise ConfigError(
+            f"{self.task_name}: pass vault= (no azure-kv source here names its vault: set vault_name "
+            "or a vault_url of the form https://NAME.vault.azure.net)"
+        )
 
 
 class KeyringSecret(SecretTask):
