@@ -103,9 +103,8 @@ class FakeKeyVault:
         self.ca_file = str(ca_path)
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         cert.configure_cert(context)
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
-        server.daemon_threads = True
-        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server = _TLSServer(("127.0.0.1", 0), _handler(self))
+        server.context = context
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="azure-kv-fake", daemon=True)
         self._thread.start()
@@ -213,6 +212,28 @@ class FakeKeyVault:
                         self._faults.remove(fault)
                     return fault
         return None
+
+
+class _TLSServer(ThreadingHTTPServer):
+    """TLS per connection, in that connection's own thread: wrapping the listening socket would
+    make ``accept()`` do the handshake, so one client that never sends it stalls every other."""
+
+    daemon_threads = True
+    context: ssl.SSLContext
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        request.settimeout(30)
+        try:
+            wrapped = self.context.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError):
+            return  # a client that went away or spoke no TLS
+        try:
+            super().finish_request(wrapped, client_address)
+        finally:
+            wrapped.close()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # a client hanging up mid-request is normal here (timeouts under test)
 
 
 def _handler(fake: FakeKeyVault) -> type[BaseHTTPRequestHandler]:

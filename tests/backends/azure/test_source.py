@@ -367,6 +367,33 @@ def test_an_unreachable_vault_is_a_retryable_error(azure_vault: FakeKeyVault) ->
     assert caught.value.retryable
 
 
+def test_a_vault_that_never_answers_costs_timeout_per_attempt_then_recovers(
+    azure_vault: FakeKeyVault, tcp_proxy: Any
+) -> None:
+    """A TCP proxy in front of the fake (TLS passes through it byte for byte) stops answering:
+    each attempt ends at the source's ``timeout``, the error is retryable, and the deadline
+    bounds the whole lookup; once the vault answers again, so does the chain."""
+    value = canary()
+    azure_vault.set_secret("DB-PASSWORD", value)
+    proxy = tcp_proxy(("127.0.0.1", azure_vault.port))
+    source = make_source(azure_vault, vault_url=f"https://127.0.0.1:{proxy.port}", timeout=0.5)
+    source.get(source.key_for("DB_PASSWORD"))  # token and connection first: the fault is the read
+    proxy.fail("hang")
+    started = time.monotonic()
+    with fast_chain(source, retries=1) as chain, pytest.raises(BackendError, match="cannot reach") as caught:
+        chain.resolve("DB_PASSWORD")
+    assert time.monotonic() - started < 2 * 0.5 + 1.5
+    assert caught.value.retryable
+    assert "after 2 attempts" in str(caught.value)
+    started = time.monotonic()
+    with fast_chain(source, retries=10, deadline=1.2) as chain, pytest.raises(BackendError):
+        chain.resolve("DB_PASSWORD")
+    assert time.monotonic() - started < 1.2 + 1.0, "the deadline bounds the retries"
+    proxy.heal()
+    with fast_chain(source, retries=1) as chain:
+        assert chain.resolve("DB_PASSWORD").get_secret_value() == value
+
+
 def test_get_many_runs_requests_concurrently_within_the_bound(azure_vault: FakeKeyVault) -> None:
     values = {f"S{n}": canary() for n in range(12)}
     for name, value in values.items():
