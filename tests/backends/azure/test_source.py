@@ -309,6 +309,17 @@ def test_forbidden_is_access_denied_and_never_retried(azure_vault: FakeKeyVault)
     assert reads(azure_vault, "/secrets/DB-PASSWORD") == 1
 
 
+def test_a_token_the_vault_no_longer_accepts_is_access_denied(azure_vault: FakeKeyVault) -> None:
+    azure_vault.set_secret("DB-PASSWORD", canary())
+    source = make_source(azure_vault)
+    source.get(source.key_for("DB_PASSWORD"))
+    azure_vault.revoke_tokens()  # the credential still holds its (now refused) token
+    with fast_chain(source, retries=3) as chain, pytest.raises(BackendError) as caught:
+        chain.resolve("DB_PASSWORD")
+    assert caught.value.access_denied
+    assert "401" in str(caught.value)
+
+
 def test_a_disabled_secret_says_so(azure_vault: FakeKeyVault) -> None:
     azure_vault.set_secret("DB-PASSWORD", canary())
     azure_vault.set_enabled("DB-PASSWORD", False)
