@@ -2,8 +2,8 @@
 
 At DEBUG, botocore dumps each signed request (``x-amz-security-token``, the
 ``Authorization`` header's key id, the canonical request) and each response
-body; urllib3, hpack and h2 log header frames; grpc, google-auth and hvac
-their requests. The masker hides what it knows, but the point of ``--debug``
+body; urllib3, hpack and h2 log header frames; grpc, google-auth, hvac,
+azure-core and msal their requests. The masker hides what it knows, but the point of ``--debug``
 is to show what authchain does, not the bytes on the wire: those loggers stay
 at INFO unless asked for separately, with ``--debug-sdk`` or the environment
 variable ``AUTHCHAIN_DEBUG_SDK=1``. The masking filter applies either way.
@@ -38,6 +38,8 @@ SDK_LOGGERS = (
     "google.cloud",
     "google_auth_httplib2",
     "hvac",
+    "azure",
+    "msal",
     "websockets",
 )
 """Loggers (and, through inheritance, their children) that log what goes over the wire."""

@@ -65,7 +65,7 @@ TOP_LEVEL: dict[str, Option] = {
 }
 TABLES = ("sources", "secrets", "clients", "profiles", "run")
 RUN_KEYS = ("only",)  # [run]: settings of `authchain run`
-CLIENT_KINDS = ("aws", "vault", "gcp", "keyring")
+CLIENT_KINDS = ("aws", "vault", "gcp", "azure", "keyring")
 
 # The patterns are compiled when first used (refs.LazyPattern): a process
 # without a config file uses none of them.

@@ -55,6 +55,7 @@ CLIENT_FACTORIES = {
     "aws": "aws_client",
     "vault": "vault_client",
     "gcp": "gcp_secret_manager_client",
+    "azure": "azure_secret_client",
     "keyring": "keyring_backend",
 }
 

@@ -1,9 +1,9 @@
-"""Client factories: ready AWS, Vault, GCP and keyring clients whose credentials
+"""Client factories: ready AWS, Vault, GCP, Azure and keyring clients whose credentials
 come through the chain.
 
 Each factory takes explicit credentials first, then resolves its credential
 name through the chain (``AWS_CREDENTIALS``, ``VAULT_TOKEN`` or
-``VAULT_ROLE_ID``/``VAULT_SECRET_ID``, ``GCP_CREDENTIALS``), never asking a
+``VAULT_ROLE_ID``/``VAULT_SECRET_ID``, ``GCP_CREDENTIALS``, ``AZURE_CREDENTIALS``), never asking a
 source of the service it is building a client for, then lets the SDK use its
 own default. Settings come from ``[clients.KIND]`` in ``authchain.toml``.
 Clients are cached per process by a SHA-256 fingerprint of their settings
@@ -25,6 +25,7 @@ from authchain.errors import ConfigError
 
 if TYPE_CHECKING:
     from authchain.backends.aws.client import aws_client, aws_session
+    from authchain.backends.azure.client import azure_credential, azure_secret_client
     from authchain.backends.gcp.client import gcp_credentials, gcp_secret_manager_client
     from authchain.backends.keyring.client import keyring_backend
     from authchain.backends.vault.client import vault_client
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
 _FACTORIES = {
     "aws_client": "authchain.backends.aws.client",
     "aws_session": "authchain.backends.aws.client",
+    "azure_credential": "authchain.backends.azure.client",
+    "azure_secret_client": "authchain.backends.azure.client",
     "gcp_credentials": "authchain.backends.gcp.client",
     "gcp_secret_manager_client": "authchain.backends.gcp.client",
     "keyring_backend": "authchain.backends.keyring.client",
@@ -58,6 +61,8 @@ __all__ = [
     "abuild",
     "aws_client",
     "aws_session",
+    "azure_credential",
+    "azure_secret_client",
     "clear",
     "explain_client",
     "gcp_credentials",
@@ -69,7 +74,7 @@ __all__ = [
 
 
 def explain_client(kind: str, *, chain: Chain | None = None, **arguments: Any) -> ClientExplanation:
-    """Where a client of ``kind`` (``aws``, ``vault``, ``gcp``, ``keyring``) built with
+    """Where a client of ``kind`` (``aws``, ``vault``, ``gcp``, ``azure``, ``keyring``) built with
     ``arguments`` gets each setting and credential from: explicit, ``[clients.KIND]``,
     which source of the chain, or the SDK's native default. Never a value.
 
@@ -81,11 +86,18 @@ def explain_client(kind: str, *, chain: Chain | None = None, **arguments: Any) -
         #   credentials  chain: env (env) (AWS_CREDENTIALS)
     """
     from authchain.backends.aws.client import explain_aws
+    from authchain.backends.azure.client import explain_azure
     from authchain.backends.gcp.client import explain_gcp
     from authchain.backends.keyring.client import explain_keyring
     from authchain.backends.vault.client import explain_vault
 
-    explainers = {"aws": explain_aws, "vault": explain_vault, "gcp": explain_gcp, "keyring": explain_keyring}
+    explainers = {
+        "aws": explain_aws,
+        "vault": explain_vault,
+        "gcp": explain_gcp,
+        "azure": explain_azure,
+        "keyring": explain_keyring,
+    }
     if kind not in explainers:
         raise ConfigError(f"unknown client kind {kind!r}; known: {', '.join(explainers)}")
     explain: Any = explainers[kind]
