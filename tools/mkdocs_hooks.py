@@ -16,8 +16,9 @@ A line right after the comment that starts ``*The docs site shows`` tells a read
 on GitHub what is missing there; the site replaces it along with the comment.
 
 Tables come from the ``Option`` declarations through the registry and the
-public client factories (never a backend module's import path, so moving a
-backend does not break the docs), the CLI from ``authchain.cli.build_parser``.
+backends' own declarations (``CLIENT_KIND``; never a backend module's import
+path written here, so adding or moving a backend does not touch this file),
+the CLI from ``authchain.cli.build_parser``.
 So the docs cannot disagree with the code: change the declaration, and the
 page follows.
 
@@ -49,14 +50,6 @@ _GENERATED = re.compile(
     re.MULTILINE,
 )
 _LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]+)\]\((?P<target>[^)\s]+)\)")
-
-# The public factory whose module declares each [clients.KIND] table.
-CLIENT_FACTORIES = {
-    "aws": "aws_client",
-    "vault": "vault_client",
-    "gcp": "gcp_secret_manager_client",
-    "keyring": "keyring_backend",
-}
 
 
 class GenerationError(Exception):
@@ -132,12 +125,16 @@ def top_level_settings(_: str = "") -> str:
 
 
 def client_options(kind: str) -> tuple[Any, ...]:
-    """The options ``[clients.KIND]`` accepts, as the factory's module declares them."""
-    import authchain.clients
+    """The options ``[clients.KIND]`` accepts, as the module of the backend that declares
+    ``kind`` (its ``CLIENT_KIND``) lists them."""
+    import importlib
 
-    if kind not in CLIENT_FACTORIES:
-        raise GenerationError(f"unknown client kind {kind!r}; known: {', '.join(CLIENT_FACTORIES)}")
-    module = sys.modules[getattr(authchain.clients, CLIENT_FACTORIES[kind]).__module__]
+    from authchain._declarations import client_kinds
+
+    kinds = client_kinds()
+    if kind not in kinds:
+        raise GenerationError(f"unknown client kind {kind!r}; known: {', '.join(kinds)}")
+    module = importlib.import_module(kinds[kind])
     for attribute in ("OPTIONS", "CLIENT_OPTIONS"):
         if isinstance(getattr(module, attribute, None), tuple):
             return tuple(getattr(module, attribute))
