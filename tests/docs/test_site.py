@@ -140,6 +140,27 @@ def test_every_source_type_and_client_kind_has_a_settings_table() -> None:
         assert "`" in hooks.client_settings(kind), kind
 
 
+def test_the_backend_tables_list_every_built_in_backend_and_client_kind() -> None:
+    """A new backend's page and declarations are enough: the tables that list backends are generated."""
+    from authchain._declarations import client_kinds
+    from authchain._registry import builtin_types
+
+    hooks = _hooks()
+    types = hooks.fill("<!-- generated: source-types -->", "page.md")
+    forms = hooks.fill("<!-- generated: reference-forms -->", "page.md")
+    for type_name, target in builtin_types().items():
+        package = target.split(".")[2]
+        assert f"`{type_name}`" in types
+        assert f"](backends/{package}.md)" in types
+        assert f"| `{type_name}://" in forms
+    clients = hooks.fill("<!-- generated: all-client-settings -->", "page.md")
+    assert clients.count("| key | type | default | meaning |") == len(client_kinds())
+    for kind in client_kinds():
+        assert f"`[clients.{kind}]` ([" in clients
+    with pytest.raises(hooks.GenerationError, match=r"no page docs/backends/nowhere\.md"):
+        hooks._backend_page("nowhere")
+
+
 def test_a_generated_part_replaces_its_comment_and_the_note_for_github() -> None:
     hooks = _hooks()
     page = "before\n<!-- generated: exit-codes -->\n*The docs site shows a table here.*\nafter\n"
