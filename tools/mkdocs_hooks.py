@@ -387,6 +387,25 @@ def outside_links(markdown: str, page: Path, docs_dir: Path) -> str:
     return _LINK.sub(replace, markdown)
 
 
+def backend_nav() -> list[dict[str, str]]:
+    """The "Backends" section of the site's navigation: each built-in backend's page, in chain
+    order, titled by its heading (Markdown marks dropped)."""
+    entries = []
+    for name, _ in _backends():
+        title = re.match(r"\[(?P<title>.*)\]\(", _backend_page(name))
+        entries.append({(title.group("title") if title else name).replace("`", ""): f"backends/{name}.md"})
+    return entries
+
+
+def on_config(config: Any) -> Any:
+    """Fill the empty "Backends" section of ``nav`` in ``mkdocs.yml`` (a new backend's page
+    joins the navigation without editing it)."""
+    for item in config["nav"] or []:
+        if isinstance(item, dict) and item.get("Backends") == []:
+            item["Backends"] = backend_nav()
+    return config
+
+
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
     from mkdocs.exceptions import PluginError
 

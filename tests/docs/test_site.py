@@ -157,6 +157,10 @@ def test_the_backend_tables_list_every_built_in_backend_and_client_kind() -> Non
     assert clients.count("| key | type | default | meaning |") == len(client_kinds())
     for kind in client_kinds():
         assert f"`[clients.{kind}]` ([" in clients
+    nav = hooks.on_config({"nav": [{"Home": "index.md"}, {"Backends": []}]})["nav"]
+    pages = [page for entry in nav[1]["Backends"] for page in entry.values()]
+    packages = {target.split(".")[2] for target in builtin_types().values()}
+    assert sorted(pages) == sorted(f"backends/{package}.md" for package in packages)
     with pytest.raises(hooks.GenerationError, match=r"no page docs/backends/nowhere\.md"):
         hooks._backend_page("nowhere")
 
