@@ -56,15 +56,11 @@ def render(current: str) -> str:
 
 
 def main(argv: list[str]) -> int:
-    current = TARGET.read_text(encoding="utf-8")
-    text = render(current)
-    if "--check" in argv:
-        if current != text:
-            print(f"{TARGET.relative_to(ROOT)} is stale: run python tools/client_exports.py", file=sys.stderr)
-            return 1
-        return 0
-    TARGET.write_text(text, encoding="utf-8")
-    return 0
+    from _generated import write_or_check  # tools/, first on the path when run as a script
+
+    return write_or_check(
+        TARGET, render(TARGET.read_text(encoding="utf-8")), argv, "python tools/client_exports.py"
+    )
 
 
 if __name__ == "__main__":

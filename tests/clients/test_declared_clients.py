@@ -15,14 +15,12 @@
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -33,21 +31,13 @@ from authchain._registry import builtin_types
 from authchain._sdk_logging import TRANSPORT_LOGGERS, quiet_sdk_loggers, sdk_loggers
 from authchain.clients import explain_client
 from authchain.config import load_settings
+from tests._tools import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _load_tool(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_the_generated_part_is_what_the_tool_writes_now() -> None:
-    tool = _load_tool("client_exports")
+    tool = load_tool("client_exports")
     written = (ROOT / "authchain" / "clients" / "__init__.py").read_text(encoding="utf-8")
     assert written == tool.render(written), "stale: run python tools/client_exports.py"
 
@@ -79,7 +69,7 @@ def test_clients_exports_exactly_the_declared_factories() -> None:
 
 @pytest.mark.parametrize("kind", list(_declarations.client_kinds()))
 def test_each_declared_kind_has_its_explain_and_options(kind: str) -> None:
-    hooks = _load_tool("mkdocs_hooks")
+    hooks = load_tool("mkdocs_hooks")
     module = importlib.import_module(_declarations.client_kinds()[kind])
     assert callable(getattr(module, f"explain_{kind}"))
     assert explain_client(kind, chain=Chain([])).kind.startswith(kind)
@@ -174,7 +164,7 @@ def test_a_declaration_alone_adds_a_client_kind(probe_backend: str, tmp_path: Pa
     assert explain_client("probe", chain=chain).origins == {"region": "[clients.probe]"}
     probe_client: Any = authchain.clients.probe_client
     assert probe_client(chain=chain) == "probe-region"
-    assert '`region` | string | `"nowhere"`' in _load_tool("mkdocs_hooks").client_settings("probe")
+    assert '`region` | string | `"nowhere"`' in load_tool("mkdocs_hooks").client_settings("probe")
     chain.close()
     levels = {name: logging.getLogger(name).level for name in sdk_loggers()}
     assert "probe_sdk" in levels

@@ -9,7 +9,6 @@ The build fetches nothing from the network (Material's fonts are off).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests._tools import load_tool
 from tests.docs._setups import ROOT
 
 # No skip when MkDocs is missing: the test extra installs the docs extra, and a suite that
@@ -119,12 +119,7 @@ def test_a_planted_fault_fails_the_build(tmp_path: Path, fault: str, message: st
 
 
 def _hooks() -> Any:
-    spec = importlib.util.spec_from_file_location("mkdocs_hooks", ROOT / "tools" / "mkdocs_hooks.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("mkdocs_hooks")
 
 
 def test_every_source_type_and_client_kind_has_a_settings_table() -> None:
