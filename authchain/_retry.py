@@ -121,6 +121,9 @@ def call_with_retry(
 ) -> T:
     """Run ``operation``; retry retryable ``BackendError``s, then re-raise the last.
 
+    A retry waits the backoff, or the error's ``retry_after`` when the backend
+    asked for longer (HTTP ``Retry-After``).
+
     Access denied and other non-retryable errors are raised at once. The
     raised error carries ``attempts`` (how many calls were made). Under a
     deadline no attempt starts and no backoff sleep runs past it: a retry
@@ -150,6 +153,8 @@ def call_with_retry(
             if jitter is None:
                 jitter = full_jitter
             delay = policy.delay(attempt, jitter)
+            if error.retry_after is not None:  # the backend said how long (Retry-After)
+                delay = max(delay, error.retry_after)
             if deadline is not None and delay >= deadline.left():
                 error.deadline_seconds = deadline.seconds  # type: ignore[attr-defined]
                 raise

@@ -100,6 +100,10 @@ class BackendError(AuthChainError):
             by a source before the chain attached its name.
         retryable: whether trying again may help (connection errors, 5xx, throttling).
         access_denied: the backend refused; never retried.
+        retry_after: seconds the backend asked to wait before trying again
+            (HTTP ``Retry-After`` on a 429 or 503), or None. The chain's retry
+            waits at least that long, and does not retry when the wait would
+            run past the lookup's deadline.
     """
 
     def __init__(
@@ -109,6 +113,7 @@ class BackendError(AuthChainError):
         source: str | None = None,
         retryable: bool = False,
         access_denied: bool = False,
+        retry_after: float | None = None,
     ) -> None:
         from authchain._redact import redact_url_passwords
 
@@ -116,6 +121,7 @@ class BackendError(AuthChainError):
         self.source = source
         self.access_denied = access_denied
         self.retryable = retryable and not access_denied
+        self.retry_after = retry_after
         super().__init__(f"{source}: {message}" if source else message)
 
     def with_source(self, source: str, suffix: str = "", *, label: str | None = None) -> BackendError:
@@ -129,6 +135,7 @@ class BackendError(AuthChainError):
             source=source,
             retryable=self.retryable,
             access_denied=self.access_denied,
+            retry_after=self.retry_after,
         )
         if label:
             copy.args = (f"{label}: {copy.message}",)
@@ -138,7 +145,7 @@ class BackendError(AuthChainError):
     def __reduce__(self) -> tuple[object, ...]:
         return (
             _rebuild_backend_error,
-            (self.message, self.source, self.retryable, self.access_denied),
+            (self.message, self.source, self.retryable, self.access_denied, self.retry_after),
         )
 
 
@@ -147,9 +154,11 @@ def _rebuild_not_found(name: str, attempts: tuple[Attempt, ...], missing: tuple[
 
 
 def _rebuild_backend_error(
-    message: str, source: str | None, retryable: bool, access_denied: bool
+    message: str, source: str | None, retryable: bool, access_denied: bool, retry_after: float | None = None
 ) -> BackendError:
-    return BackendError(message, source=source, retryable=retryable, access_denied=access_denied)
+    return BackendError(
+        message, source=source, retryable=retryable, access_denied=access_denied, retry_after=retry_after
+    )
 
 
 class SourceUnavailableError(AuthChainError):

@@ -1,4 +1,4 @@
-"""moto and the counting TCP proxy, each in a child process of its own.
+"""moto, the counting TCP proxy and the Azure Key Vault fake, each in a child process of its own.
 
 In the benchmark's own process they would compete with the code being
 measured for the GIL: on a 2-core machine the proxy's threads alone took a
@@ -12,7 +12,7 @@ commands on stdin, answer on stdout, and exit on ``stop`` or when stdin
 closes (so they never outlive the benchmark). The parent stops each one it
 started through its own ``Popen`` handle.
 
-``python -m benchmarks._servers moto`` / ``... proxy HOST PORT`` run a child.
+``python -m benchmarks._servers moto`` / ``... proxy HOST PORT`` / ``... azure`` run a child.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
-__all__ = ["MotoProcess", "ProxyProcess"]
+__all__ = ["AzureVaultProcess", "MotoProcess", "ProxyProcess"]
 
 
 class _Child:
@@ -118,6 +118,34 @@ class ProxyProcess(_Child):
         return int(self.ask("connections"))
 
 
+class AzureVaultProcess(_Child):
+    """``tests.servers.azure_keyvault.FakeKeyVault`` (HTTPS vault and token endpoint) in a child process.
+
+    Its ``latency`` is added by the server to every vault request (not to the
+    token endpoint): TLS traffic cannot be delayed per request by the TCP proxy.
+    """
+
+    def __init__(self) -> None:
+        super().__init__("azure", env=dict(os.environ))
+        info = json.loads(self.ask("info"))
+        self.url: str = info["url"]
+        self.ca_file: str = info["ca_file"]
+        self.tenant: str = info["tenant"]
+
+    def set_secret(self, name: str, value: str) -> None:
+        self.ask("secret", {"name": name, "value": value})
+
+    def add_client(self, client_id: str, client_secret: str) -> None:
+        self.ask("client", {"id": client_id, "secret": client_secret})
+
+    def set_latency(self, seconds: float) -> None:
+        self.ask("latency", seconds)
+
+    def reads(self) -> int:
+        """Authenticated secret reads so far."""
+        return int(self.ask("reads"))
+
+
 # -- the children ------------------------------------------------------------------------
 
 
@@ -168,6 +196,41 @@ def _serve_proxy(host: str, port: int) -> None:
         proxy.stop()
 
 
+def _serve_azure() -> None:
+    sys.path.insert(0, str(ROOT))
+    from tests.servers.azure_keyvault import FakeKeyVault
+
+    fake = FakeKeyVault().start()
+    try:
+        print(f"READY {fake.port}", flush=True)
+        for line in sys.stdin:
+            command, _, raw = line.strip().partition(" ")
+            argument = json.loads(raw or "null")
+            if command == "stop":
+                break
+            if command == "info":
+                print(
+                    json.dumps({"url": fake.url, "ca_file": fake.ca_file, "tenant": fake.tenant}), flush=True
+                )
+            elif command == "secret":
+                fake.set_secret(argument["name"], argument["value"])
+                print("ok", flush=True)
+            elif command == "client":
+                fake.add_client(argument["id"], argument["secret"])
+                print("ok", flush=True)
+            elif command == "latency":
+                fake.latency = float(argument)
+                print("ok", flush=True)
+            elif command == "reads":
+                with fake._lock:
+                    reads = sum(1 for _, path, auth in fake.requests if path.startswith("/secrets/") and auth)
+                print(reads, flush=True)
+            else:
+                print("unknown", flush=True)
+    finally:
+        fake.stop()
+
+
 def _ends_with(suffix: str | None) -> Any:
     return (lambda request: request.target.endswith(suffix)) if suffix else None
 
@@ -177,5 +240,7 @@ if __name__ == "__main__":
         _serve_moto()
     elif sys.argv[1:2] == ["proxy"] and len(sys.argv) == 4:
         _serve_proxy(sys.argv[2], int(sys.argv[3]))
+    elif sys.argv[1:2] == ["azure"]:
+        _serve_azure()
     else:
-        sys.exit("usage: python -m benchmarks._servers moto | proxy HOST PORT")
+        sys.exit("usage: python -m benchmarks._servers moto | proxy HOST PORT | azure")

@@ -30,6 +30,7 @@ BENCHMARKS = (
     "bench_cached",
     "bench_aws",
     "bench_vault",
+    "bench_azure",
     "bench_async",
     "bench_clients",
     "bench_memory",

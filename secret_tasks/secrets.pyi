@@ -9,6 +9,7 @@ from secret_tasks._tasks import SecretTask as SecretTask
 __all__ = [
     "AWSParameterStoreSecret",
     "AWSSecretsManagerSecret",
+    "AzureKeyVaultSecret",
     "ChainSecret",
     "DotenvSecret",
     "EnvVarSecret",
@@ -120,6 +121,60 @@ class AWSSecretsManagerSecret(SecretTask):
             stage: overrides the ``stage`` given at init.
             version_id: overrides the ``version_id`` given at init.
             region: overrides the ``region`` given at init.
+            as_dict: overrides the ``as_dict`` given at init.
+        """
+
+class AzureKeyVaultSecret(SecretTask):
+    """An Azure Key Vault secret: ``azure-kv://VAULT/SECRET[/VERSION]``.
+
+    ``secret`` is the secret's name exactly as Key Vault holds it (no
+    ``prefix`` or ``name_transform``). The vault is ``vault``, else the
+    ``vault_name`` of the source that reads it (``source_options``, else the
+    first configured ``azure-kv`` source).
+
+    Args:
+        secret: the secret's name (``db-password``; ``[0-9a-zA-Z-]``).
+        vault: the vault's name (``my-vault``). Default: the source's vault.
+        version: a version id. Default: the latest version.
+        key: a top-level field of a JSON value to return instead of the whole value.
+        default: returned when nothing has the secret (default: ``SecretNotFound`` is raised).
+        as_dict: return a JSON object secret's top-level fields as a dict of ``SecretValue``.
+        chain: the chain to ask (default: the configured one).
+        source_options: settings of a dedicated ``azure-kv`` source, used instead of the configured
+            one (``{"vault_name": "my-vault"}``); its credentials are still looked up through
+            ``chain`` or the configured chain.
+        **task_kwargs: ``task_name``, ``retries``, ``retry_delay_seconds``, ``tags`` and the other
+            task options of ``Task``.
+    """
+
+    secret: str | None
+    vault: str | None
+    version: str | None
+    key: str | None
+    def __init__(
+        self,
+        secret: str | None = None,
+        *,
+        vault: str | None = None,
+        version: str | None = None,
+        key: str | None = None,
+        **kwargs: Any,
+    ) -> None: ...
+    def run(
+        self,
+        secret: str | None = None,
+        vault: str | None = None,
+        version: str | None = None,
+        key: str | None = None,
+        as_dict: bool | None = None,
+    ) -> SecretResult:
+        """Read the secret; every argument left None takes the value given at init.
+
+        Args:
+            secret: overrides the ``secret`` given at init.
+            vault: overrides the ``vault`` given at init.
+            version: overrides the ``version`` given at init.
+            key: overrides the ``key`` given at init.
             as_dict: overrides the ``as_dict`` given at init.
         """
 

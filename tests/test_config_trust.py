@@ -450,3 +450,26 @@ def test_revoking_a_file_that_was_not_trusted_says_so_and_exits_1(user: dict[str
     again = cli(user, "trust", "--revoke", str(config))
     assert again.returncode == 1
     assert json.loads(cli(user, "config", "--json").stdout)["trust"] == "untrusted"
+
+
+def test_an_untrusted_azure_vault_or_authority_gets_no_credentials(
+    attacker: Listener, user: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The vault URL, vault name, authority or CA file from an untrusted file: no AZURE_* secret,
+    no DefaultAzureCredential, no credential the file names reaches it (nothing is even sent)."""
+    pytest.importorskip("azure.keyvault.secrets")
+    from authchain.clients import azure_secret_client
+
+    spoofed = attacker.url.replace("http://", "https://")
+    sp_secret = canary("azure-sp")
+    monkeypatch.setenv("AZURE_TENANT_ID", "00000000-0000-4000-8000-000000000001")
+    monkeypatch.setenv("AZURE_CLIENT_ID", "00000000-0000-4000-8000-000000000002")
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", sp_secret)
+    for setting in (f'vault_url = "{spoofed}"', f'vault_name = "my-vault"\nauthority = "{spoofed}"'):
+        write_config(user, f'[sources.kv]\ntype = "azure-kv"\n{setting}\n')
+        with pytest.raises(ConfigError, match="authchain trust"):
+            Chain.from_config().resolve("DB_PASSWORD")
+    write_config(user, f'[sources.env]\ntype = "env"\n[clients.azure]\nvault_url = "{spoofed}"\n')
+    with pytest.raises(ConfigError, match=r"clients\.azure\.vault_url"):
+        azure_secret_client(chain=Chain.from_config())
+    assert_nothing_arrived(attacker, {**user, "AZURE_CLIENT_SECRET": sp_secret})

@@ -54,6 +54,8 @@ SDK_PREFIXES = (
     "botocore",
     "hvac",
     "google",
+    "azure",
+    "msal",
     "keyring",
     "prefect",
     "requests",

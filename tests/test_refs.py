@@ -76,6 +76,8 @@ GOOD: list[tuple[str, str, str, str | None, dict[str, str]]] = [
     ),
     ("gcp-sm://projects/p1/secrets/db", "gcp-sm", "projects/p1/secrets/db", None, {}),
     ("gcp-sm://db-pass", "gcp-sm", "db-pass", None, {}),
+    ("azure-kv://my-vault/db-pass", "azure-kv", "my-vault/db-pass", None, {}),
+    ("azure-kv://my-vault/db/0123abcd#user", "azure-kv", "my-vault/db/0123abcd", "user", {}),
     ("gcp-sm://db_pass/versions/2#user", "gcp-sm", "db_pass/versions/2", "user", {}),
     ("prefect://my-db-password", "prefect", "my-db-password", None, {}),
     ("prefect://creds#user", "prefect", "creds", "user", {}),
@@ -339,6 +341,7 @@ def test_known_schemes_are_the_design_ones() -> None:
         "gcp-sm",
         "prefect",
         "files",
+        "azure-kv",
     }
 
 

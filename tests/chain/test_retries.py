@@ -167,3 +167,43 @@ def test_non_retryable_error_is_not_retried() -> None:
     with pytest.raises(BackendError, match="malformed response"):
         Chain([source], retries=5, sleep=sleeps).resolve("TOKEN")
     assert (source.calls, sleeps) == (1, [])
+
+
+# -- Retry-After ---------------------------------------------------------------------------
+
+
+def _asks_to_wait(seconds: float) -> BackendError:
+    return BackendError("throttled (HTTP 429)", retryable=True, retry_after=seconds)
+
+
+def test_a_retry_waits_at_least_what_the_backend_asked_for() -> None:
+    value = canary()
+    flaky = ScriptedSource({"TOKEN": value}, fault=lambda: _asks_to_wait(1.5), failures=2)
+    sleeps = Sleeps()
+    chain = Chain([flaky], retries=3, backoff=0.2, cache_ttl=0, sleep=sleeps, jitter=ceiling)
+    assert secret(chain.resolve("TOKEN")) == value
+    assert sleeps == pytest.approx([1.5, 1.5]), "Retry-After wins over a shorter backoff"
+    flaky.fail(lambda: _asks_to_wait(0.1), times=1)
+    sleeps.clear()
+    assert secret(chain.resolve("TOKEN")) == value
+    assert sleeps == pytest.approx([0.2]), "a longer backoff wins over a short Retry-After"
+
+
+def test_a_retry_after_past_the_deadline_is_not_waited_for() -> None:
+    clock = FakeClock()
+    flaky = ScriptedSource({"TOKEN": canary()}, fault=lambda: _asks_to_wait(30), failures=1)
+    sleeps = Sleeps()
+    chain = Chain([flaky], retries=3, backoff=0.2, deadline=10, clock=clock, sleep=sleeps, jitter=ceiling)
+    with pytest.raises(BackendError) as caught:
+        chain.resolve("TOKEN")
+    assert sleeps == []
+    assert flaky.calls == 1
+    assert caught.value.retry_after == 30
+
+
+def test_retry_after_survives_pickling_and_naming_the_source() -> None:
+    import pickle
+
+    error = _asks_to_wait(2.5).with_source("store", label="store (scripted)")
+    assert error.retry_after == 2.5
+    assert pickle.loads(pickle.dumps(error)).retry_after == 2.5  # noqa: S301 - our own bytes

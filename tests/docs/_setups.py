@@ -167,6 +167,27 @@ def gcp_fake(ctx: Context) -> None:
     ctx.config.setdefault("clients.gcp", {})["endpoint"] = fake.endpoint
 
 
+def azure_vault(ctx: Context) -> None:
+    """The in-process HTTPS Key Vault as the reader's vault ``my-vault``: ``[sources.kv]`` and
+    ``[clients.azure]`` point at it (its authority and CA too), a service principal in
+    ``AZURE_TENANT_ID``/``AZURE_CLIENT_ID``/``AZURE_CLIENT_SECRET``, and the secrets
+    ``DB-PASSWORD`` and ``app-db`` (JSON) stored."""
+    pytest.importorskip("azure.keyvault.secrets", reason="needs the azure extra")
+    fake = ctx.request.getfixturevalue("azure_vault")
+    client_id, client_secret = "00000000-0000-4000-8000-00000000d0c5", canary("azure-sp")
+    fake.add_client(client_id, client_secret)
+    ctx.env.update(
+        {"AZURE_TENANT_ID": fake.tenant, "AZURE_CLIENT_ID": client_id, "AZURE_CLIENT_SECRET": client_secret}
+    )
+    where = {"vault_url": fake.url, "authority": fake.url, "ca_bundle": fake.ca_file}
+    ctx.config["sources.kv"] = {"type": "azure-kv", "vault_name": "my-vault", **where}
+    ctx.config["clients.azure"] = dict(where)
+    password, field = canary("azure-db"), canary("azure-user")
+    fake.set_secret("DB-PASSWORD", password)
+    fake.set_secret("app-db", json.dumps({"user": field, "password": canary("azure-db2")}))
+    ctx.secrets += [client_secret, password, field]
+
+
 def keyring(ctx: Context) -> None:
     """A file keyring in the temporary home; the value typed at the prompt comes on stdin
     and ``$VALUE`` holds another. After the block: the entry it deleted is gone."""
@@ -305,6 +326,7 @@ SETUPS: dict[str, Callable[[Context], None]] = {
     "moto": moto,
     "openbao": openbao,
     "gcp-fake": gcp_fake,
+    "azure-vault": azure_vault,
     "keyring": keyring,
     "not-found-message": not_found_message,
     "cli-synopsis": cli_synopsis,

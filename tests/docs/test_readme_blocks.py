@@ -132,6 +132,7 @@ def _load_config(ctx: Context) -> None:
 def _client_settings(kind: str, chain: Any) -> None:
     """The ``[clients.KIND]`` table as the factory reads it (unknown keys, types, ``${VAR}``)."""
     from authchain.backends.aws import client as aws
+    from authchain.backends.azure import client as azure
     from authchain.backends.gcp import client as gcp
     from authchain.backends.keyring import client as keyring
     from authchain.backends.vault import client as vault
@@ -139,6 +140,7 @@ def _client_settings(kind: str, chain: Any) -> None:
 
     options = {
         "aws": aws.OPTIONS,
+        "azure": azure.OPTIONS,
         "gcp": gcp.OPTIONS,
         "keyring": keyring.OPTIONS,
         "vault": vault._options(),

@@ -24,7 +24,7 @@ from authchain import Chain
 from authchain.backends.env.source import EnvSource
 from authchain.sources.base import Source
 
-BACKENDS = ("vault", "aws-sm", "aws-ssm", "gcp-sm", "keyring", "prefect", "env", "dotenv")
+BACKENDS = ("vault", "aws-sm", "aws-ssm", "gcp-sm", "azure-kv", "keyring", "prefect", "env", "dotenv")
 REMOTE = ("vault", "aws-sm", "aws-ssm", "gcp-sm")
 GCP_PROJECT = "authchain-test"
 
@@ -195,6 +195,56 @@ def _gcp(request: pytest.FixtureRequest, settings: dict[str, Any]) -> Backend:
     )
 
 
+def _azure(request: pytest.FixtureRequest, settings: dict[str, Any]) -> Backend:
+    """The HTTPS Key Vault fake; the service principal comes from AZURE_* (the source's
+    environ seam), its token from the fake's authority."""
+    pytest.importorskip("azure.keyvault.secrets")
+    from authchain.backends.azure.source import AzureKeyVaultSource
+    from authchain.testing import canary
+    from tests.servers.azure_keyvault import FakeKeyVault
+
+    fake: FakeKeyVault = request.getfixturevalue("azure_vault")
+    client_id, client_secret = "44444444-5555-4666-8777-888888888888", canary("azure-sp")
+    fake.add_client(client_id, client_secret)
+    environ = {
+        "AZURE_TENANT_ID": fake.tenant,
+        "AZURE_CLIENT_ID": client_id,
+        "AZURE_CLIENT_SECRET": client_secret,
+    }
+    prefix = f"t{token()}-"
+    settings.setdefault("timeout", 5.0)
+    source = AzureKeyVaultSource(
+        vault_url=fake.url,
+        vault_name="hardening-vault",
+        authority=fake.url,
+        ca_bundle=fake.ca_file,
+        prefix=prefix,
+        environ=environ,
+        name="azure-kv",
+        **settings,
+    )
+    request.addfinalizer(source.close)
+
+    def requested() -> list[str]:
+        with fake._lock:
+            paths = [path for method, path, auth in fake.requests if auth and path.startswith("/secrets/")]
+        return [path.split("/")[2] for path in paths]
+
+    def calls(name: str) -> int:
+        secret = source.secret_name(name).lower()
+        return sum(1 for asked in requested() if asked.lower() == secret)
+
+    return Backend(
+        "azure-kv",
+        source,
+        put=lambda name, value: fake.set_secret(source.secret_name(name), value),
+        calls=calls,
+        reference=lambda name: f"azure-kv://hardening-vault/{source.secret_name(name)}",
+        requested=requested,
+        extras={"fake": fake, "prefix": prefix, "client_secret": client_secret},
+    )
+
+
 class CountingKeyring:
     """keyrings.alt's real file keyring (a file in the test's folder), counting reads."""
 
@@ -336,6 +386,7 @@ _MAKERS: dict[str, Callable[[pytest.FixtureRequest, dict[str, Any]], Backend]] =
     "aws-sm": lambda request, settings: _aws("aws-sm", request, settings),
     "aws-ssm": lambda request, settings: _aws("aws-ssm", request, settings),
     "gcp-sm": _gcp,
+    "azure-kv": _azure,
     "keyring": _keyring,
     "prefect": _prefect,
     "env": _env,

@@ -754,6 +754,8 @@ WIRE_LOGGERS = (
     "google.auth.transport.requests",
     "google.api_core.grpc_helpers",
     "hvac.adapters",
+    "azure.core.pipeline.policies.http_logging_policy",
+    "msal.application",
 )
 
 

@@ -129,7 +129,7 @@ def test_every_template_is_refused_without_quoting(template: str) -> None:
 def test_reference_errors_still_say_what_is_wrong() -> None:
     message = str(_refused("vualt://secret/app#x"))
     assert "did you mean 'vault'?" in message
-    assert "known schemes: aws-sm, aws-ssm, dotenv, env" in message
+    assert "known schemes: aws-sm, aws-ssm, azure-kv, dotenv, env" in message
     message = str(_refused("vault://secret/app?stage=x"))
     assert "unknown parameter (allowed: kv, version)" in message
     message = str(_refused("vault://secret/a b"))

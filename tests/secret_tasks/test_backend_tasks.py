@@ -15,10 +15,12 @@ from authchain.testing.gcp import FakeSecretManager
 from secret_tasks import (
     AWSParameterStoreSecret,
     AWSSecretsManagerSecret,
+    AzureKeyVaultSecret,
     GCPSecretManagerSecret,
     KeyringSecret,
     VaultSecret,
 )
+from tests.servers.azure_keyvault import FakeKeyVault
 from tests.servers.moto_server import REGION, MotoServer
 from tests.servers.openbao import OpenBao
 
@@ -113,6 +115,44 @@ def test_gcp_secret_manager_secret(gcp_fake: FakeSecretManager) -> None:
     assert revealed(task.run(version="1")) == first
     with pytest.raises(SecretNotFound, match="tasks-absent"):
         task.run(secret="tasks-absent")
+
+
+# -- Azure Key Vault -------------------------------------------------------------
+
+
+def test_azure_key_vault_secret(azure_vault: FakeKeyVault) -> None:
+    pytest.importorskip("azure.keyvault.secrets", reason="needs the azure extra")
+    from authchain import Chain, ConfigError
+    from authchain.backends.env.source import EnvSource
+
+    client_id, client_secret = "33333333-4444-4555-8666-777777777777", canary("sp")
+    azure_vault.add_client(client_id, client_secret)
+    principal = {"tenant_id": azure_vault.tenant, "client_id": client_id, "client_secret": client_secret}
+    first, second, password = canary(), canary(), canary()
+    old = azure_vault.set_secret("tasks-azure", first)
+    azure_vault.set_secret("tasks-azure", second)
+    azure_vault.set_secret("tasks-azure-json", json.dumps({"user": "app", "password": password}))
+    options = {
+        "vault_url": azure_vault.url,
+        "vault_name": "task-vault",
+        "authority": azure_vault.url,
+        "ca_bundle": azure_vault.ca_file,
+        "credentials": "AZ_SP",  # found through `chain`, as a configured source's credentials are
+        "timeout": 5.0,
+    }
+    chain = Chain([EnvSource(environ={"AZ_SP": json.dumps(principal)})], cache_ttl=0)
+    task = AzureKeyVaultSecret("tasks-azure", source_options=options, chain=chain)
+    assert revealed(task.run()) == second
+    assert revealed(task.run(version=old)) == first
+    assert revealed(task.run(vault="task-vault")) == second
+    assert revealed(task.run(secret="tasks-azure-json", key="password")) == password
+    with pytest.raises(SecretNotFound, match="tasks-absent"):
+        task.run(secret="tasks-absent")
+    assert (
+        AzureKeyVaultSecret("tasks-absent", source_options=options, chain=chain, default=None).run() is None
+    )
+    with pytest.raises(ConfigError, match="pass vault="):
+        AzureKeyVaultSecret("tasks-azure", chain=chain).run()
 
 
 # -- keyring -------------------------------------------------------------------

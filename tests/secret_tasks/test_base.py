@@ -133,6 +133,7 @@ def test_all_secret_tasks_are_exported() -> None:
         "AWSSecretsManagerSecret",
         "AWSParameterStoreSecret",
         "GCPSecretManagerSecret",
+        "AzureKeyVaultSecret",
         "PrefectSecret",
         "ChainSecret",
     }

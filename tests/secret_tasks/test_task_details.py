@@ -24,6 +24,7 @@ from authchain.testing import canary
 from secret_tasks import (
     AWSParameterStoreSecret,
     AWSSecretsManagerSecret,
+    AzureKeyVaultSecret,
     ChainSecret,
     DotenvSecret,
     EnvVarSecret,
@@ -199,6 +200,7 @@ TASKS: list[type[SecretTask]] = [
     AWSSecretsManagerSecret,
     AWSParameterStoreSecret,
     GCPSecretManagerSecret,
+    AzureKeyVaultSecret,
     KeyringSecret,
 ]
 SHARED = ("default", "as_dict", "chain", "source_options")
