@@ -2,11 +2,15 @@
 
 At DEBUG, botocore dumps each signed request (``x-amz-security-token``, the
 ``Authorization`` header's key id, the canonical request) and each response
-body; urllib3, hpack and h2 log header frames; grpc, google-auth, hvac,
-azure-core and msal their requests. The masker hides what it knows, but the point of ``--debug``
+body; urllib3, hpack and h2 log header frames; grpc, google-auth and hvac
+their requests. The masker hides what it knows, but the point of ``--debug``
 is to show what authchain does, not the bytes on the wire: those loggers stay
 at INFO unless asked for separately, with ``--debug-sdk`` or the environment
 variable ``AUTHCHAIN_DEBUG_SDK=1``. The masking filter applies either way.
+
+The loggers of one backend's SDK are that backend's declaration
+(``SDK_LOGGERS`` in its package, read through :mod:`authchain._declarations`);
+only the transports several SDKs share are listed here.
 """
 
 from __future__ import annotations
@@ -14,14 +18,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-__all__ = ["DEBUG_SDK_VARIABLE", "SDK_LOGGERS", "quiet_sdk_loggers", "sdk_debug_requested"]
+from authchain._declarations import sdk_loggers as declared_sdk_loggers
+
+__all__ = [
+    "DEBUG_SDK_VARIABLE",
+    "TRANSPORT_LOGGERS",
+    "quiet_sdk_loggers",
+    "sdk_debug_requested",
+    "sdk_loggers",
+]
 
 DEBUG_SDK_VARIABLE = "AUTHCHAIN_DEBUG_SDK"
 
-SDK_LOGGERS = (
-    "botocore",
-    "boto3",
-    "s3transfer",
+TRANSPORT_LOGGERS = (
     "urllib3",
     "requests",
     "requests_oauthlib",
@@ -31,20 +40,17 @@ SDK_LOGGERS = (
     "h11",
     "httpx",
     "httpcore",
-    "grpc",
-    "google.auth",
-    "google.oauth2",
-    "google.api_core",
-    "google.cloud",
-    "google_auth_httplib2",
-    "hvac",
-    "azure",
-    "msal",
     "websockets",
 )
-"""Loggers (and, through inheritance, their children) that log what goes over the wire."""
+"""HTTP, HTTP/2 and OAuth transports several SDKs share: logged headers and bodies."""
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def sdk_loggers() -> tuple[str, ...]:
+    """Loggers (and, through inheritance, their children) that log what goes over the wire:
+    the shared transports' and those each built-in backend declares for its SDK."""
+    return tuple(dict.fromkeys((*TRANSPORT_LOGGERS, *declared_sdk_loggers())))
 
 
 def sdk_debug_requested(environ: Mapping[str, str]) -> bool:
@@ -58,7 +64,7 @@ def quiet_sdk_loggers(level: int = logging.INFO) -> None:
     A level on the logger, not a handler filter: a record below it is never
     created, so nothing has to be masked and nothing is held back.
     """
-    for name in SDK_LOGGERS:
+    for name in sdk_loggers():
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET or logger.level < level:
             logger.setLevel(level)

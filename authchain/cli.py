@@ -244,11 +244,11 @@ def _debug_logging(enabled: bool, *, sdk: bool = False) -> Iterator[None]:
     if not enabled:
         yield
         return
-    from authchain._sdk_logging import SDK_LOGGERS, quiet_sdk_loggers, sdk_debug_requested
+    from authchain._sdk_logging import quiet_sdk_loggers, sdk_debug_requested, sdk_loggers
 
     root = logging.getLogger()
     root_level = root.level
-    sdk_levels = {name: logging.getLogger(name).level for name in SDK_LOGGERS}
+    sdk_levels = {name: logging.getLogger(name).level for name in sdk_loggers()}
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
     handler.addFilter(masking.MaskingFilter())

@@ -13,7 +13,6 @@ a value (a misplaced secret must not be printed back).
 
 from __future__ import annotations
 
-import importlib
 import os
 import re
 import stat
@@ -22,8 +21,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from authchain._declarations import client_kinds, declared
 from authchain._process import ProcessLocal
-from authchain._registry import builtin_types, load_source_class, registered_types
+from authchain._registry import load_source_class, registered_types
 from authchain._scrub import scrubbed
 from authchain.errors import ConfigError
 from authchain.refs import LazyPattern, SecretRef, is_reference
@@ -65,7 +65,6 @@ TOP_LEVEL: dict[str, Option] = {
 }
 TABLES = ("sources", "secrets", "clients", "profiles", "run")
 RUN_KEYS = ("only",)  # [run]: settings of `authchain run`
-CLIENT_KINDS = ("aws", "vault", "gcp", "azure", "keyring")
 
 # The patterns are compiled when first used (refs.LazyPattern): a process
 # without a config file uses none of them.
@@ -509,11 +508,12 @@ def _check_layout(data: Mapping[str, Any], settings: Settings, *, where: str, in
     for name, table in data.get("profiles", {}).items():
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: {settings.key_prefix}profiles.{name} must be a table")
+    kinds = tuple(client_kinds()) if data.get("clients") else ()  # what the backends declare
     for kind, table in data.get("clients", {}).items():
-        if kind not in CLIENT_KINDS:
+        if kind not in kinds:
             raise ConfigError(
-                f"{where}: unknown client {settings.key_prefix}clients.{kind}{_suggest(kind, CLIENT_KINDS)}; "
-                f"known: {', '.join(CLIENT_KINDS)}"
+                f"{where}: unknown client {settings.key_prefix}clients.{kind}{_suggest(kind, kinds)}; "
+                f"known: {', '.join(kinds)}"
             )
         if not isinstance(table, dict):
             raise ConfigError(f"{where}: {settings.key_prefix}clients.{kind} must be a table")
@@ -779,17 +779,10 @@ def default_source_definitions(
     """
     environ = os.environ if environ is None else environ
     definitions: dict[str, dict[str, Any]] = {}
-    for package in dict.fromkeys(_package_of(target) for target in builtin_types().values()):
-        declare = getattr(importlib.import_module(package), "default_sources", None)
-        if declare is not None:
-            definitions.update(declare(cwd, environ))
+    for declare in declared("default_sources").values():
+        definitions.update(declare(cwd, environ))
     ranked = sorted(definitions.items(), key=lambda item: load_source_class(item[1]["type"]).rank)
     return dict(ranked)
-
-
-def _package_of(target: str) -> str:
-    """The backend package of a built-in type's ``module:Class`` (``authchain.backends.env``)."""
-    return target.partition(":")[0].rpartition(".")[0]
 
 
 def active_source_names(settings: Settings, definitions: Mapping[str, Mapping[str, Any]]) -> list[str]:

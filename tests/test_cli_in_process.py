@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from authchain import Chain, masking
-from authchain._sdk_logging import SDK_LOGGERS
+from authchain._sdk_logging import sdk_loggers
 from authchain.cli import main
 from authchain.testing import canary
 from tests._waiting import wait_for
@@ -44,7 +44,7 @@ def logging_state() -> dict[str, object]:
         "root level": root.level,
         "root handlers": list(root.handlers),
         "handler filters": {id(handler): list(handler.filters) for handler in root.handlers},
-        "sdk levels": {name: logging.getLogger(name).level for name in SDK_LOGGERS},
+        "sdk levels": {name: logging.getLogger(name).level for name in sdk_loggers()},
     }
 
 

@@ -7,6 +7,9 @@ GitHub hides and the site build replaces::
     <!-- generated: common-settings -->         on_error, retries, backoff (every source)
     <!-- generated: top-level-settings -->      the config file's top-level keys
     <!-- generated: client-settings aws -->     the [clients.aws] keys its factory reads
+    <!-- generated: source-types -->            each built-in backend's source types and page
+    <!-- generated: reference-forms -->         each built-in source type's reference form
+    <!-- generated: all-client-settings -->     every [clients.KIND] table, with its backend's page
     <!-- generated: cli -->                     every command of the argument parser
     <!-- generated: exit-codes -->              the CLI's exit codes, from its epilog
     <!-- generated: benchmark-table -->         the table of benchmarks/RESULTS.md
@@ -16,8 +19,9 @@ A line right after the comment that starts ``*The docs site shows`` tells a read
 on GitHub what is missing there; the site replaces it along with the comment.
 
 Tables come from the ``Option`` declarations through the registry and the
-public client factories (never a backend module's import path, so moving a
-backend does not break the docs), the CLI from ``authchain.cli.build_parser``.
+backends' own declarations (``CLIENT_KIND``; never a backend module's import
+path written here, so adding or moving a backend does not touch this file),
+the CLI from ``authchain.cli.build_parser``.
 So the docs cannot disagree with the code: change the declaration, and the
 page follows.
 
@@ -49,15 +53,6 @@ _GENERATED = re.compile(
     re.MULTILINE,
 )
 _LINK = re.compile(r"(?<!!)\[(?P<text>[^\]]+)\]\((?P<target>[^)\s]+)\)")
-
-# The public factory whose module declares each [clients.KIND] table.
-CLIENT_FACTORIES = {
-    "aws": "aws_client",
-    "vault": "vault_client",
-    "gcp": "gcp_secret_manager_client",
-    "azure": "azure_secret_client",
-    "keyring": "keyring_backend",
-}
 
 
 class GenerationError(Exception):
@@ -133,12 +128,16 @@ def top_level_settings(_: str = "") -> str:
 
 
 def client_options(kind: str) -> tuple[Any, ...]:
-    """The options ``[clients.KIND]`` accepts, as the factory's module declares them."""
-    import authchain.clients
+    """The options ``[clients.KIND]`` accepts, as the module of the backend that declares
+    ``kind`` (its ``CLIENT_KIND``) lists them."""
+    import importlib
 
-    if kind not in CLIENT_FACTORIES:
-        raise GenerationError(f"unknown client kind {kind!r}; known: {', '.join(CLIENT_FACTORIES)}")
-    module = sys.modules[getattr(authchain.clients, CLIENT_FACTORIES[kind]).__module__]
+    from authchain._declarations import client_kinds
+
+    kinds = client_kinds()
+    if kind not in kinds:
+        raise GenerationError(f"unknown client kind {kind!r}; known: {', '.join(kinds)}")
+    module = importlib.import_module(kinds[kind])
     for attribute in ("OPTIONS", "CLIENT_OPTIONS"):
         if isinstance(getattr(module, attribute, None), tuple):
             return tuple(getattr(module, attribute))
@@ -150,6 +149,67 @@ def client_options(kind: str) -> tuple[Any, ...]:
 
 def client_settings(kind: str) -> str:
     return options_table(client_options(kind))
+
+
+# -- the backends ------------------------------------------------------------------
+
+
+def _backends() -> list[tuple[str, list[str]]]:
+    """authchain's own backend packages (by name) with their source types, in chain order
+    (the lowest rank among their types, then the name)."""
+    from authchain._registry import builtin_types, load_source_class
+
+    packages: dict[str, list[str]] = {}
+    for type_name, target in builtin_types().items():
+        packages.setdefault(target.partition(":")[0].split(".")[2], []).append(type_name)
+    ranked = sorted(
+        packages.items(), key=lambda item: (min(load_source_class(t).rank for t in item[1]), item[0])
+    )
+    return [(name, sorted(types)) for name, types in ranked]
+
+
+def _backend_page(name: str) -> str:
+    """A link to backend ``name``'s page, ``docs/backends/<name>.md``, titled with its heading,
+    from a page at the top of ``docs/``. A backend without a page fails the build."""
+    page = ROOT / "docs" / "backends" / f"{name}.md"
+    if not page.is_file():
+        raise GenerationError(f"backend {name!r} has no page docs/backends/{name}.md")
+    lines = page.read_text(encoding="utf-8").splitlines()
+    title = next((line[2:].strip() for line in lines if line.startswith("# ")), name)
+    return f"[{title}](backends/{name}.md)"
+
+
+def source_types(_: str = "") -> str:
+    """Each built-in backend's source types and the page that lists their settings."""
+    rows = ["| type | page |", "|---|---|"]
+    for name, types in _backends():
+        rows.append(f"| {', '.join(f'`{type_name}`' for type_name in types)} | {_backend_page(name)} |")
+    return "\n".join(rows)
+
+
+def reference_forms(_: str = "") -> str:
+    """Each built-in source type's reference form, as its ``reference_grammar`` declares it
+    (the form a malformed reference's error shows), with its backend's page."""
+    from authchain._registry import load_source_class
+
+    rows = ["| reference | backend |", "|---|---|"]
+    for name, types in _backends():
+        for type_name in types:
+            form = load_source_class(type_name).reference_grammar.form
+            shown = " or ".join(f"`{part}`" for part in form.split(" or "))
+            rows.append(f"| {shown} | {_backend_page(name)} |")
+    return "\n".join(rows)
+
+
+def all_client_settings(_: str = "") -> str:
+    """Every ``[clients.KIND]`` a backend declares (``CLIENT_KIND``), each with its table."""
+    from authchain._declarations import client_kinds
+
+    parts = []
+    for kind, module in client_kinds().items():
+        page = _backend_page(module.split(".")[2])
+        parts += [f"`[clients.{kind}]` ({page}):", "", client_settings(kind), ""]
+    return "\n".join(parts).strip()
 
 
 # -- the command line --------------------------------------------------------------
@@ -284,6 +344,9 @@ GENERATORS: dict[str, Callable[[str], str]] = {
     "common-settings": common_settings,
     "top-level-settings": top_level_settings,
     "client-settings": client_settings,
+    "source-types": source_types,
+    "reference-forms": reference_forms,
+    "all-client-settings": all_client_settings,
     "cli": cli_reference,
     "exit-codes": exit_codes,
     "benchmark-table": benchmark_table,
@@ -322,6 +385,25 @@ def outside_links(markdown: str, page: Path, docs_dir: Path) -> str:
         return f"{match.group('text')} (`{shown}` in the repository)"
 
     return _LINK.sub(replace, markdown)
+
+
+def backend_nav() -> list[dict[str, str]]:
+    """The "Backends" section of the site's navigation: each built-in backend's page, in chain
+    order, titled by its heading (Markdown marks dropped)."""
+    entries = []
+    for name, _ in _backends():
+        title = re.match(r"\[(?P<title>.*)\]\(", _backend_page(name))
+        entries.append({(title.group("title") if title else name).replace("`", ""): f"backends/{name}.md"})
+    return entries
+
+
+def on_config(config: Any) -> Any:
+    """Fill the empty "Backends" section of ``nav`` in ``mkdocs.yml`` (a new backend's page
+    joins the navigation without editing it)."""
+    for item in config["nav"] or []:
+        if isinstance(item, dict) and item.get("Backends") == []:
+            item["Backends"] = backend_nav()
+    return config
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:

@@ -89,14 +89,9 @@ def _docstring(text: str, indent: str) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
-    text = render()
-    if "--check" in argv:
-        if STUB.read_text(encoding="utf-8") != text:
-            print(f"{STUB.relative_to(ROOT)} is stale: run python tools/task_stubs.py", file=sys.stderr)
-            return 1
-        return 0
-    STUB.write_text(text, encoding="utf-8")
-    return 0
+    from _generated import write_or_check  # tools/, first on the path when run as a script
+
+    return write_or_check(STUB, render(), argv, "python tools/task_stubs.py")
 
 
 if __name__ == "__main__":

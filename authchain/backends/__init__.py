@@ -6,10 +6,12 @@ has a client factory, ``client.py`` (the factory, its ``[clients.<name>]``
 options and its ``explain_<name>``) and, where it has a Secret task,
 ``task.py`` (the task declared as data: :mod:`authchain.backends._task`;
 ``secret_tasks``, which depends on this package, builds the class from it).
-A package ``__init__`` may define ``default_sources(cwd, environ)``: the
-source tables it adds to the default chain (``authchain.config`` asks
-authchain's own packages, and nothing else, when no ``sources`` are
-configured). Package ``__init__`` modules import nothing at import time:
+A package ``__init__`` declares what the core needs to know of the backend
+(:mod:`authchain._declarations` reads it from authchain's own packages, and
+nothing else): ``default_sources(cwd, environ)``, the source tables it adds
+to the default chain; ``CLIENT_KIND``, ``CLIENT_FACTORIES`` and
+``SDK_LOGGERS`` for its client factories and its SDK's wire loggers.
+Package ``__init__`` modules import nothing at import time:
 loading a source type imports only its module, and that module imports its
 SDK when first used.
 

@@ -9,7 +9,6 @@ The build fetches nothing from the network (Material's fonts are off).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -20,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from tests._tools import load_tool
 from tests.docs._setups import ROOT
 
 # No skip when MkDocs is missing: the test extra installs the docs extra, and a suite that
@@ -119,15 +119,11 @@ def test_a_planted_fault_fails_the_build(tmp_path: Path, fault: str, message: st
 
 
 def _hooks() -> Any:
-    spec = importlib.util.spec_from_file_location("mkdocs_hooks", ROOT / "tools" / "mkdocs_hooks.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_tool("mkdocs_hooks")
 
 
 def test_every_source_type_and_client_kind_has_a_settings_table() -> None:
+    from authchain._declarations import client_kinds
     from authchain._registry import registered_types
 
     hooks = _hooks()
@@ -135,8 +131,33 @@ def test_every_source_type_and_client_kind_has_a_settings_table() -> None:
         table = hooks.source_settings(type_name)
         if type_name != "memory":  # a testing tool, registered by the pytest plugin: no settings
             assert table.startswith("| key | type | default | meaning |"), type_name
-    for kind in hooks.CLIENT_FACTORIES:
+    for kind in client_kinds():
         assert "`" in hooks.client_settings(kind), kind
+
+
+def test_the_backend_tables_list_every_built_in_backend_and_client_kind() -> None:
+    """A new backend's page and declarations are enough: the tables that list backends are generated."""
+    from authchain._declarations import client_kinds
+    from authchain._registry import builtin_types
+
+    hooks = _hooks()
+    types = hooks.fill("<!-- generated: source-types -->", "page.md")
+    forms = hooks.fill("<!-- generated: reference-forms -->", "page.md")
+    for type_name, target in builtin_types().items():
+        package = target.split(".")[2]
+        assert f"`{type_name}`" in types
+        assert f"](backends/{package}.md)" in types
+        assert f"| `{type_name}://" in forms
+    clients = hooks.fill("<!-- generated: all-client-settings -->", "page.md")
+    assert clients.count("| key | type | default | meaning |") == len(client_kinds())
+    for kind in client_kinds():
+        assert f"`[clients.{kind}]` ([" in clients
+    nav = hooks.on_config({"nav": [{"Home": "index.md"}, {"Backends": []}]})["nav"]
+    pages = [page for entry in nav[1]["Backends"] for page in entry.values()]
+    packages = {target.split(".")[2] for target in builtin_types().values()}
+    assert sorted(pages) == sorted(f"backends/{package}.md" for package in packages)
+    with pytest.raises(hooks.GenerationError, match=r"no page docs/backends/nowhere\.md"):
+        hooks._backend_page("nowhere")
 
 
 def test_a_generated_part_replaces_its_comment_and_the_note_for_github() -> None:

@@ -725,11 +725,11 @@ def test_run_masks_sdk_found_credentials_in_the_childs_output(aws_cli_project: d
 @pytest.fixture
 def logging_restored() -> Iterator[None]:
     """In-process ``--debug`` changes the root logger and the SDK loggers' levels: undo it."""
-    from authchain._sdk_logging import SDK_LOGGERS
+    from authchain._sdk_logging import sdk_loggers
 
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    names = {*SDK_LOGGERS, *(name.split(".")[0] for name in WIRE_LOGGERS)}
+    names = {*sdk_loggers(), *(name.split(".")[0] for name in WIRE_LOGGERS)}
     levels = {name: logging.getLogger(name).level for name in names}
     yield
     for handler in list(root.handlers):

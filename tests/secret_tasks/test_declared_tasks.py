@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
 import pickle
 import sys
@@ -28,6 +27,7 @@ from authchain.backends.env.source import EnvSource
 from authchain.refs import SecretRef
 from authchain.testing import canary
 from secret_tasks._tasks import SecretTask, declared_tasks, task_class
+from tests._tools import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,11 +56,7 @@ def test_each_declaration_is_a_public_class_with_its_signatures(declaration: Sec
 
 
 def test_the_stub_is_what_the_tool_writes_now() -> None:
-    spec = importlib.util.spec_from_file_location("task_stubs", ROOT / "tools" / "task_stubs.py")
-    assert spec is not None
-    assert spec.loader is not None
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_tool("task_stubs")
     written = (ROOT / "secret_tasks" / "secrets.pyi").read_text(encoding="utf-8")
     assert written == tool.render(), "secret_tasks/secrets.pyi is stale: run python tools/task_stubs.py"
 
