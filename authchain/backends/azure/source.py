@@ -491,15 +491,31 @@ def _error_message(error: Any) -> str:
 
 
 def _retry_after(error: Any) -> float | None:
+    """Seconds the answer's ``Retry-After`` asks for: delta-seconds or an HTTP date (RFC 9110),
+    None for anything else (negative, not finite, garbage). How long is actually waited is the
+    chain's business (bounded by the deadline, see ``authchain._retry``)."""
+    import math
+
     response = getattr(error, "response", None)
     text = response.headers.get("Retry-After") if response is not None else None
     if text is None:
         return None
     try:
-        seconds = float(text)
-    except ValueError:  # an HTTP date: not worth parsing for a wait bounded by the deadline
+        seconds: float | None = float(text)
+    except ValueError:
+        seconds = _seconds_until(text)
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _seconds_until(date: str) -> float | None:
+    import time
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(date).timestamp()
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return seconds if seconds >= 0 else None
+    return max(0.0, when - time.time())
 
 
 def _quote(text: str, limit: int = 200) -> str:
