@@ -642,6 +642,13 @@ class Chain(ProcessLocal):
     def _target_for_ref(self, ref: SecretRef) -> _Target:
         source = self._source_for_scheme(ref.scheme, ref)
         key, field = source.key_for_ref(ref)
+        endpoint = source.foreign_endpoint(key)
+        if endpoint is not None:
+            from authchain.config import untrusted_reference
+
+            refused = untrusted_reference(self._root.settings, endpoint)
+            if refused:
+                raise ConfigError(refused)
         return _Target(source, key, field)
 
     def _source_for_scheme(self, scheme: str, ref: SecretRef | None = None) -> Source:

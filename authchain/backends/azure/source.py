@@ -182,12 +182,15 @@ class AzureKeyVaultSource(Source):
             raise ConfigError(
                 f"{where}: vault_name must be a vault name (3-24 of [0-9a-zA-Z-], starting with a letter)"
             )
+        derived: dict[str, str] = {}
         if vault_url is not None:
             vault_url = _check_https_url(vault_url, f"{where}: vault_url")
         elif vault_name is not None:
-            vault_url = vault_url_for(vault_name)
+            vault_url, derived["vault_url"] = vault_url_for(vault_name), "vault_name"
         if vault_name is None and vault_url is not None:
             vault_name = _name_in_host(vault_url)
+            if vault_name is not None:
+                derived["vault_name"] = "vault_url"
         if version is not None and not _VERSION.fullmatch(version):
             raise ConfigError(f"{where}: version must be a version id ([0-9a-zA-Z])")
         if not _PREFIX.fullmatch(prefix):
@@ -215,6 +218,7 @@ class AzureKeyVaultSource(Source):
         self.timeout = float(timeout)
         self.max_concurrency = int(max_concurrency)
         self._environ = environ
+        self._derived = derived
         self._init_runtime()
 
     # Clients and the credential belong to the process that made them.
@@ -225,6 +229,10 @@ class AzureKeyVaultSource(Source):
         self._clients: dict[str, Any] = {}  # one per vault URL
         self._credential: Any = None
         self._credential_origin: str | None = None
+
+    def derived_settings(self) -> dict[str, str]:
+        """``vault_url`` worked out from ``vault_name`` (the public cloud), or the reverse."""
+        return dict(self._derived)
 
     # -- names to keys (pure) -------------------------------------------------------
 
@@ -262,6 +270,12 @@ class AzureKeyVaultSource(Source):
         else:
             url = vault_url_for(vault, self._dns_suffix())
         return AzureSecretKey(url, parts[1], parts[2] if len(parts) == 3 else ""), ref.field
+
+    def foreign_endpoint(self, key: Key) -> str | None:
+        """A reference's vault that is not this source's own (it gets this source's token)."""
+        if isinstance(key, AzureSecretKey) and key.vault_url != self.vault_url:
+            return key.vault_url
+        return None
 
     def _dns_suffix(self) -> str:
         """The cloud's vault DNS suffix: the configured vault's (``vault.azure.cn``), else the public one."""

@@ -454,3 +454,35 @@ def test_an_http_date_retry_after_in_the_near_future_is_waited_for(azure_vault: 
         started = time.monotonic()
         assert chain.resolve("DB_PASSWORD").get_secret_value() == value
         assert time.monotonic() - started >= 0.9, "the date was honoured"
+
+
+# -- authchain config ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "derived", "origin"),
+    [
+        ('vault_name = "my-vault"', "vault_url", "vault_name"),
+        ('vault_url = "https://my-vault.vault.azure.cn"', "vault_name", "vault_url"),
+    ],
+)
+def test_config_says_a_derived_vault_setting_came_from_the_other(
+    written: str,
+    derived: str,
+    origin: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from authchain.cli import main
+
+    config = tmp_path / "authchain.toml"
+    config.write_text(f'[sources.kv]\ntype = "azure-kv"\n{written}\n')
+    monkeypatch.setenv("AUTHCHAIN_CONFIG", str(config))
+    assert main(["config", "--json"]) == 0
+    (kv,) = [s for s in json.loads(capsys.readouterr().out)["sources"] if s["name"] == "kv"]
+    assert kv["settings"][origin]["origin"] == str(config)
+    assert kv["settings"][derived]["origin"] == f"derived from {origin} ({config})"
+    assert kv["settings"]["prefix"]["origin"] == "default"
+    assert main(["config"]) == 0
+    assert f"derived from {origin}" in capsys.readouterr().out
