@@ -486,3 +486,70 @@ def test_config_says_a_derived_vault_setting_came_from_the_other(
     assert kv["settings"]["prefix"]["origin"] == "default"
     assert main(["config"]) == 0
     assert f"derived from {origin}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"client_id": "c", "client_secret": "PLANTED"},
+        {"tenant_id": "t", "client_id": "c", "client_secret": "PLANTED", "certificate_path": "/x"},
+        {"tenant_id": "t", "client_id": "c", "password": "PLANTED"},
+        {"tenant_id": "t", "client_id": "c", "client_secret": ["PLANTED"]},
+        {"tenant_id": "not a tenant!", "client_id": "c", "client_secret": "PLANTED"},
+        {
+            "tenant_id": "t",
+            "client_id": "c",
+            "certificate_path": "/nonexistent",
+            "certificate_password": "PLANTED",
+        },
+        "PLANTED",
+        ["PLANTED"],
+    ],
+)
+def test_malformed_service_principals_leave_no_value_in_any_frame(document: Any) -> None:
+    """``azure_credential_from`` and the client factory: an error of any shape, with
+    ``capture_locals=True``, shows no client secret or password (issue 13, item 15)."""
+    from authchain.backends.azure.source import azure_credential_from
+    from authchain.clients import azure_credential, clear
+    from authchain.values import SecretValue
+
+    planted = canary("sp")
+    text = json.dumps(document).replace("PLANTED", planted)
+    parsed = json.loads(text)
+    calls = [
+        lambda: azure_credential_from(SecretValue(text), "explicit Azure credentials"),
+        lambda: azure_credential(text, chain=Chain([])),
+        lambda: azure_credential(parsed, chain=Chain([])),
+    ]
+    errors: list[BaseException] = []
+    for call in calls:
+        clear()
+        try:
+            call()
+        except Exception as error:  # whatever it is, it must hold nothing
+            errors.append(error)
+    assert errors, "a malformed service principal is an error"
+    for error in errors:
+        assert_frames_clean(planted, error)
+
+
+def test_a_task_naming_a_missing_credential_never_falls_back(
+    azure_vault: FakeKeyVault, other_identity: str
+) -> None:
+    """``AzureKeyVaultSecret(source_options={"credentials": ...})``: the name is looked up as the
+    same setting in authchain.toml is, and missing it is an error, never the AZURE_* identity."""
+    from secret_tasks import AzureKeyVaultSecret
+
+    azure_vault.set_secret("tasks-azure", canary())
+    options = {
+        "vault_url": azure_vault.url,
+        "vault_name": "task-vault",
+        "authority": azure_vault.url,
+        "ca_bundle": azure_vault.ca_file,
+        "credentials": "AZ_SP_MISSING",
+        "timeout": 5.0,
+    }
+    chain = Chain([EnvSource(name="env")], cache_ttl=0)
+    with pytest.raises(ConfigError, match="AZ_SP_MISSING"):
+        AzureKeyVaultSecret("tasks-azure", source_options=options, chain=chain).run()
+    assert azure_vault.count("POST", "/") == 0, "a token was asked with the AZURE_* identity"
