@@ -420,6 +420,11 @@ class Source(ProcessLocal, ABC):
         """The effective settings, for ``authchain config`` (never a secret)."""
         return {option.name: getattr(self, option.name, option.default) for option in self.all_options()}
 
+    def owns_reference(self, ref: SecretRef) -> bool:
+        """Whether ``ref`` names this source's own endpoint (``azure-kv://ITS-VAULT/...``), so the
+        chain has this source read it rather than the first of its type. False by default."""
+        return False
+
     def foreign_endpoint(self, key: Key) -> str | None:
         """The endpoint a reference's ``key`` would send this source's credentials to, when the
         reference chose it (not this source's configured endpoint); None for most types, whose

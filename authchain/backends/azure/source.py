@@ -271,6 +271,10 @@ class AzureKeyVaultSource(Source):
             url = vault_url_for(vault, self._dns_suffix())
         return AzureSecretKey(url, parts[1], parts[2] if len(parts) == 3 else ""), ref.field
 
+    def owns_reference(self, ref: SecretRef) -> bool:
+        """``azure-kv://VAULT/...`` whose VAULT is this source's ``vault_name``."""
+        return self.vault_name is not None and ref.location.split("/")[0].lower() == self.vault_name
+
     def foreign_endpoint(self, key: Key) -> str | None:
         """A reference's vault that is not this source's own (it gets this source's token)."""
         if isinstance(key, AzureSecretKey) and key.vault_url != self.vault_url:

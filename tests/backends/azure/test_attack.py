@@ -553,3 +553,45 @@ def test_a_task_naming_a_missing_credential_never_falls_back(
     with pytest.raises(ConfigError, match="AZ_SP_MISSING"):
         AzureKeyVaultSecret("tasks-azure", source_options=options, chain=chain).run()
     assert azure_vault.count("POST", "/") == 0, "a token was asked with the AZURE_* identity"
+
+
+# -- references that choose the host -----------------------------------------------------------
+
+
+def test_authchain_run_refuses_an_environment_reference_to_a_vault_no_source_has(
+    azure_vault: FakeKeyVault, tmp_path: Path
+) -> None:
+    """``PR_TITLE=azure-kv://attacker-vault/x`` in CI would send the runner's Key Vault token
+    (valid for every vault of its tenant) to attacker-vault.vault.azure.net: refused before any
+    credential is looked up; a reference to the configured vault still resolves."""
+    from authchain._run import build_environment
+
+    value = canary()
+    azure_vault.set_secret("DB-PASSWORD", value)
+    source = make_source(azure_vault)
+    chain = fast_chain(source)
+    with pytest.raises(ConfigError, match=r"PR_TITLE .*attacker-vault\.vault\.azure\.net"):
+        build_environment({"PR_TITLE": "azure-kv://attacker-vault/x"}, lambda: chain, cwd=tmp_path)
+    assert azure_vault.count("POST", "/") == 0
+    built = build_environment({"DB": "azure-kv://test-vault/DB-PASSWORD"}, lambda: chain, cwd=tmp_path)
+    assert built["DB"] == value
+    chain.close()
+
+
+def test_a_reference_to_a_second_configured_vault_is_read_by_that_source(azure_vault: FakeKeyVault) -> None:
+    first = make_source(
+        azure_vault, name="one", vault_name="first-vault", vault_url="https://first-vault.vault.azure.net"
+    )
+    second = make_source(azure_vault, name="two")
+    with fast_chain(first, second) as chain:
+        assert chain.foreign_endpoint_of(authchain.SecretRef.parse("azure-kv://test-vault/x")) is None
+        assert chain.foreign_endpoint_of(authchain.SecretRef.parse("azure-kv://first-vault/x")) is None
+        assert chain.foreign_endpoint_of(authchain.SecretRef.parse("azure-kv://other-vault/x")) == (
+            "https://other-vault.vault.azure.net"
+        )
+        assert chain.foreign_endpoint_of(authchain.SecretRef.parse("env://X")) is None
+        value = canary()
+        azure_vault.set_secret("DB-PASSWORD", value)
+        # Read by the source whose vault it names, not by the first azure-kv source at
+        # https://test-vault.vault.azure.net (which the network guard would refuse).
+        assert chain.resolve("azure-kv://test-vault/DB-PASSWORD").get_secret_value() == value
