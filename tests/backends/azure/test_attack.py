@@ -595,3 +595,30 @@ def test_a_reference_to_a_second_configured_vault_is_read_by_that_source(azure_v
         # Read by the source whose vault it names, not by the first azure-kv source at
         # https://test-vault.vault.azure.net (which the network guard would refuse).
         assert chain.resolve("azure-kv://test-vault/DB-PASSWORD").get_secret_value() == value
+
+
+@pytest.mark.parametrize("content", ["text", "pem"])
+def test_a_certificate_path_to_a_file_that_is_not_a_certificate_quotes_nothing_of_it(
+    tmp_path: Path, content: str
+) -> None:
+    """``certificate_path`` may name any file (``~/.aws/credentials``): the error says it is not a
+    certificate and quotes none of the file, nor the password, in text or frames."""
+    from authchain.backends.azure.source import azure_credential_from
+    from authchain.values import SecretValue
+
+    planted, password = canary("file"), canary("pw")
+    path = tmp_path / "not-a-cert"
+    body = f"aws_secret_access_key = {planted}\n"
+    if content == "pem":
+        body = f"-----BEGIN PRIVATE KEY-----\n{planted}\n-----END PRIVATE KEY-----\n"
+    path.write_text(body)
+    info = {
+        "tenant_id": "t",
+        "client_id": "c",
+        "certificate_path": str(path),
+        "certificate_password": password,
+    }
+    with pytest.raises(ConfigError) as caught:
+        azure_credential_from(SecretValue(json.dumps(info)), "explicit Azure credentials")
+    for each in (planted, password):
+        assert_frames_clean(each, caught.value)
