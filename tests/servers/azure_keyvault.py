@@ -86,6 +86,10 @@ class FakeKeyVault:
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, authorization scheme)
         self.latency = 0.0
         self.challenge: str | None = None  # another WWW-Authenticate challenge (a hostile vault)
+        self.token_faults: list[
+            tuple[int, str | None]
+        ] = []  # (status, Retry-After) for the next token requests
+        self.token_latency = 0.0
         self.echo = ""  # text put into every error body (a server that quotes what it was sent)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -204,6 +208,8 @@ class FakeKeyVault:
         self.listing_denied = False
         self.challenge = None
         self.echo = ""
+        self.token_faults.clear()
+        self.token_latency = 0.0
         with contextlib.suppress(ImportError):  # the SDK caches each vault's challenge process-wide
             from azure.keyvault.secrets._shared import http_challenge_cache
 
@@ -298,6 +304,15 @@ def _handler(fake: FakeKeyVault) -> type[BaseHTTPRequestHandler]:
             )
 
         def _token(self, body: bytes) -> None:
+            if fake.token_latency:
+                time.sleep(fake.token_latency)
+            with fake._lock:
+                fault = fake.token_faults.pop(0) if fake.token_faults else None
+            if fault is not None:
+                status, after = fault
+                extra = {} if after is None else {"Retry-After": after}
+                payload = {"error": "temporarily_unavailable", "error_description": "AADSTS50196: slow down"}
+                return self._json(status, payload, extra)
             form = {key: values[0] for key, values in parse_qs(body.decode()).items()}
             client_id, client_secret = form.get("client_id"), form.get("client_secret")
             with fake._lock:

@@ -365,7 +365,7 @@ class AzureKeyVaultSource(Source):
         """explicit ``credentials`` through the chain → ``AZURE_*`` variables → ``DefaultAzureCredential``."""
         self.ensure_credentials_allowed()  # the SDK's own defaults included
         _import_sdk()
-        options = {"authority": self.authority, "ca_bundle": self.ca_bundle}
+        options: dict[str, Any] = {"authority": self.authority, "ca_bundle": self.ca_bundle}
         if self.credentials is not None:
             value = self.resolve_credential(self.credentials)
             if value is None:
@@ -374,11 +374,12 @@ class AzureKeyVaultSource(Source):
                     "(a named credential is never replaced by another identity)"
                 )
             problem = f"{self.name}: credentials {self.credentials!r}"
-            return azure_credential_from(value, problem, **options), f"chain ({self.credentials})"
+            credential = azure_credential_from(value, problem, timeout=self.timeout, **options)
+            return credential, f"chain ({self.credentials})"
         owner = f"source {self.name!r}"
         _sdk_credentials.refuse_native_default(owner, None, "the AZURE_* variables or DefaultAzureCredential")
         environ = self._environ if self._environ is not None else _os_environ()
-        from_environment = environment_credential(environ, **options)
+        from_environment = environment_credential(environ, timeout=self.timeout, **options)
         if from_environment is not None:
             return from_environment, "AZURE_* variables"
         return default_credential(**options), "DefaultAzureCredential"
@@ -468,10 +469,10 @@ def classify(error: BaseException, where: str, *, timeout: float | None = None) 
         )
     if isinstance(error, az.ClientAuthenticationError) and error.status_code is None:
         # No HTTP answer of the vault's: the credential could not get a token.
-        return BackendError(
-            f"cannot get an access token for {where}: {_quote(error.message or str(error))}",
-            access_denied=True,
-        )
+        text = _quote(error.message or str(error))
+        if _authority_unavailable(error):  # throttled, down or unreachable: not a refusal
+            return BackendError(f"cannot get an access token for {where} (retryable): {text}", retryable=True)
+        return BackendError(f"cannot get an access token for {where}: {text}", access_denied=True)
     if isinstance(error, az.HttpResponseError):
         status = error.status_code
         code, message = _error_code(error), _quote(_error_message(error))
@@ -490,6 +491,28 @@ def classify(error: BaseException, where: str, *, timeout: float | None = None) 
     if isinstance(error, az.AzureError):
         return BackendError(f"{where}: {_quote(str(error))}")
     raise error
+
+
+_AUTHORITY_STATUS = LazyPattern(r"HTTP Error: (\d{3})")
+
+
+def _authority_unavailable(error: BaseException) -> bool:
+    """Whether a token request failed because the authority was unreachable, timed out, throttled
+    (429) or failing (5xx), as opposed to refusing the credential: msal says ``HTTP Error: 503``
+    (``MsalServiceError``) behind azure-identity's ``ClientAuthenticationError``."""
+    from azure.core import exceptions as az
+
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and not any(current is known for known in seen):
+        seen.append(current)
+        if isinstance(current, (az.ServiceRequestError, az.ServiceResponseError)):
+            return True
+        match = _AUTHORITY_STATUS.search(str(current))
+        if match and (match.group(1) == "429" or match.group(1).startswith("5")):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _is_disabled(error: Any) -> bool:
@@ -591,8 +614,11 @@ def secret_client(vault_url: str, credential: Any, *, ca_bundle: str | None, tim
     )
 
 
-def _identity_options(authority: str | None, ca_bundle: str | None) -> dict[str, Any]:
-    options: dict[str, Any] = {}
+def _identity_options(authority: str | None, ca_bundle: str | None, timeout: float = 10.0) -> dict[str, Any]:
+    """What every credential is built with: the authority, the CA file, and a pipeline that
+    never outlives the lookup (no SDK retry, which sleeps the token endpoint's ``Retry-After``
+    whatever it says; each request's timeout cut to what is left of the deadline)."""
+    options: dict[str, Any] = {"retry_total": 0, "transport": _deadline_transport(timeout, ca_bundle)}
     if authority is not None:
         options["authority"] = authority
         if is_loopback(authority):  # a test authority: never ask Microsoft's instance discovery
@@ -602,12 +628,34 @@ def _identity_options(authority: str | None, ca_bundle: str | None) -> dict[str,
     return options
 
 
+def _deadline_transport(timeout: float, ca_bundle: str | None) -> Any:
+    """azure-core's requests transport, each request's timeouts cut to what is left of the
+    current lookup's deadline (the credential is asked inside a lookup, on its thread)."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    class DeadlineTransport(RequestsTransport):  # type: ignore[misc]
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            left = _within_deadline(timeout)
+            kwargs["connection_timeout"] = min(kwargs.get("connection_timeout", left), left)
+            kwargs["read_timeout"] = min(kwargs.get("read_timeout", left), left)
+            return super().send(request, **kwargs)
+
+    return DeadlineTransport(
+        connection_timeout=timeout, read_timeout=timeout, connection_verify=ca_bundle or True
+    )
+
+
 _CREDENTIAL_FIELDS = ("tenant_id", "client_id", "client_secret", "certificate_path", "certificate_password")
 
 
 @scrubbed
 def azure_credential_from(
-    value: SecretValue[Any], problem: str, *, authority: str | None = None, ca_bundle: str | None = None
+    value: SecretValue[Any],
+    problem: str,
+    *,
+    authority: str | None = None,
+    ca_bundle: str | None = None,
+    timeout: float = 10.0,
 ) -> Any:
     """A ``ClientSecretCredential`` or ``CertificateCredential`` from JSON
     ``{tenant_id, client_id, client_secret | certificate_path[, certificate_password]}``.
@@ -643,12 +691,16 @@ def azure_credential_from(
         info.get("client_secret"),
         info.get("certificate_path"),
         info.get("certificate_password"),
-        _identity_options(authority, ca_bundle),
+        _identity_options(authority, ca_bundle, timeout),
     )
 
 
 def environment_credential(
-    environ: Mapping[str, str], *, authority: str | None = None, ca_bundle: str | None = None
+    environ: Mapping[str, str],
+    *,
+    authority: str | None = None,
+    ca_bundle: str | None = None,
+    timeout: float = 10.0,
 ) -> Any:
     """The credential ``AZURE_TENANT_ID``, ``AZURE_CLIENT_ID`` and ``AZURE_CLIENT_SECRET`` (or
     ``AZURE_CLIENT_CERTIFICATE_PATH``) describe, as azure-identity's ``EnvironmentCredential``
@@ -661,7 +713,7 @@ def environment_credential(
     password = environ.get("AZURE_CLIENT_CERTIFICATE_PASSWORD")
     _sdk_credentials.register(secret)
     _sdk_credentials.register(password)
-    options = _identity_options(authority or environ.get("AZURE_AUTHORITY_HOST"), ca_bundle)
+    options = _identity_options(authority or environ.get("AZURE_AUTHORITY_HOST"), ca_bundle, timeout)
     return _build_credential(tenant, client, secret, None if secret else path, password, options)
 
 

@@ -622,3 +622,42 @@ def test_a_certificate_path_to_a_file_that_is_not_a_certificate_quotes_nothing_o
         azure_credential_from(SecretValue(json.dumps(info)), "explicit Azure credentials")
     for each in (planted, password):
         assert_frames_clean(each, caught.value)
+
+
+# -- the authority under the deadline ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(("status", "retry_after"), [(429, "3600"), (503, "120"), (500, None)])
+def test_a_throttled_token_endpoint_is_bounded_by_the_deadline(
+    azure_vault: FakeKeyVault, status: int, retry_after: str | None
+) -> None:
+    """azure-identity's own pipeline retries and sleeps the token endpoint's Retry-After: the
+    lookup's deadline bounds it all the same."""
+    value = canary()
+    azure_vault.set_secret("DB-PASSWORD", value)
+    azure_vault.token_faults.extend([(status, retry_after)] * 10)
+    source = make_source(azure_vault)
+    with fast_chain(source, retries=3, deadline=2.0) as chain:
+        started = time.monotonic()
+        with pytest.raises(BackendError) as caught:
+            chain.resolve("DB_PASSWORD")
+        assert time.monotonic() - started < 2.0 + 1.5
+    if status >= 500:  # msal says "HTTP Error: 503"; a 429 with an Entra error body reads as a refusal
+        assert caught.value.retryable, "a failing authority is not a refusal"
+        assert not caught.value.access_denied
+    # msal itself then answers the same token request with that failure, without asking, for the
+    # Retry-After (60 s when none): a fresh credential asks again.
+    azure_vault.token_faults.clear()
+    with fast_chain(make_source(azure_vault)) as chain:
+        assert chain.resolve("DB_PASSWORD").get_secret_value() == value
+
+
+def test_a_hung_token_endpoint_is_bounded_by_the_deadline(azure_vault: FakeKeyVault) -> None:
+    azure_vault.set_secret("DB-PASSWORD", canary())
+    azure_vault.token_latency = 20.0
+    source = make_source(azure_vault, timeout=30.0)
+    with fast_chain(source, retries=3, deadline=1.5) as chain:
+        started = time.monotonic()
+        with pytest.raises(BackendError):
+            chain.resolve("DB_PASSWORD")
+        assert time.monotonic() - started < 1.5 + 1.5
