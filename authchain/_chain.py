@@ -642,7 +642,31 @@ class Chain(ProcessLocal):
     def _target_for_ref(self, ref: SecretRef) -> _Target:
         source = self._source_for_scheme(ref.scheme, ref)
         key, field = source.key_for_ref(ref)
+        endpoint = self._foreign_endpoint(source, key)
+        if endpoint is not None:
+            from authchain.config import untrusted_reference
+
+            refused = untrusted_reference(self._root.settings, endpoint)
+            if refused:
+                raise ConfigError(refused)
         return _Target(source, key, field)
+
+    def _foreign_endpoint(self, source: Source, key: Key) -> str | None:
+        """The host ``key`` (from a reference) sends credentials to, when no configured source of
+        its type has that endpoint as its own (``azure-kv://OTHER/...``); else None."""
+        endpoint = source.foreign_endpoint(key)
+        if endpoint is None:
+            return None
+        same_type = [s for s in self._root._sources if s.type == source.type]
+        return None if any(s.foreign_endpoint(key) is None for s in same_type) else endpoint
+
+    def foreign_endpoint_of(self, ref: SecretRef) -> str | None:
+        """The host a reference would send this chain's credentials to, when the reference chose
+        it (no configured source has it as its endpoint); None otherwise. ``authchain run`` refuses
+        such references from the environment, and an untrusted config file may not use them."""
+        source = self._source_for_scheme(ref.scheme, ref)
+        key, _ = source.key_for_ref(ref)
+        return self._foreign_endpoint(source, key)
 
     def _source_for_scheme(self, scheme: str, ref: SecretRef | None = None) -> Source:
         """The first configured source of that type, else a default instance of it.
@@ -660,7 +684,9 @@ class Chain(ProcessLocal):
         requester = self._for_source
         candidates = [s for s in configured if s is not requester]
         if candidates:
-            chosen = candidates[0]
+            # The source whose own endpoint the reference names (a second vault), else the first.
+            owners = [s for s in candidates if ref is not None and s.owns_reference(ref)]
+            chosen = (owners or candidates)[0]
         elif configured:  # only the requester itself could read it
             raise ConfigError(_cycle_message(_BUILDING.get(), scheme, ref))
         else:

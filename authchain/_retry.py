@@ -28,6 +28,11 @@ logger = logging.getLogger("authchain")
 
 T = TypeVar("T")
 
+RETRY_AFTER_MAX = 60.0
+"""The longest ``Retry-After`` waited for when a lookup has no deadline (``deadline = 0``):
+a server asking for longer (a day, ``1e400``) gets the error raised at once, never a sleep
+that long or an ``OverflowError`` from ``time.sleep``."""
+
 Jitter = Callable[[float, float], float]
 
 
@@ -122,7 +127,8 @@ def call_with_retry(
     """Run ``operation``; retry retryable ``BackendError``s, then re-raise the last.
 
     A retry waits the backoff, or the error's ``retry_after`` when the backend
-    asked for longer (HTTP ``Retry-After``).
+    asked for longer (HTTP ``Retry-After``): never past the deadline, and
+    without one never more than ``RETRY_AFTER_MAX`` (a longer ask is not retried).
 
     Access denied and other non-retryable errors are raised at once. The
     raised error carries ``attempts`` (how many calls were made). Under a
@@ -153,8 +159,11 @@ def call_with_retry(
             if jitter is None:
                 jitter = full_jitter
             delay = policy.delay(attempt, jitter)
-            if error.retry_after is not None:  # the backend said how long (Retry-After)
-                delay = max(delay, error.retry_after)
+            wait = error.retry_after
+            if wait is not None and wait >= 0:  # the backend said how long (Retry-After); NaN is not
+                if deadline is None and wait > RETRY_AFTER_MAX:
+                    raise  # a day, or forever: not waited for, whatever the server says
+                delay = max(delay, wait)
             if deadline is not None and delay >= deadline.left():
                 error.deadline_seconds = deadline.seconds  # type: ignore[attr-defined]
                 raise

@@ -13,7 +13,8 @@ of its own (docs/security.md):
 - What a reference from the environment may read. The environment is not the
   user's own writing in CI (a PR title, a branch name), so a reference found
   there reads files only inside the working directory, real paths compared
-  (``..`` and symlinks resolved).
+  (``..`` and symlinks resolved), and may not choose the host credentials go to
+  (``azure-kv://OTHER-VAULT/...``: only a configured source's own vault).
 - What never reaches the child: a variable named in ``scrub`` (names or
   fnmatch patterns, as for ``only``), a reference to one
   (``Y=env://VAULT_TOKEN``) or any value containing a scrubbed variable's
@@ -116,7 +117,8 @@ def _configured_only(chain: Chain) -> list[str] | None:
 
 
 def _check_reference(name: str, ref: SecretRef, chain: Chain, scrubbed: set[str], cwd: Path) -> None:
-    """Refuse, before anything is read, a reference to a scrubbed variable or to a file outside ``cwd``."""
+    """Refuse, before anything is read, a reference to a scrubbed variable, to a file outside ``cwd``,
+    or to a host no configured source has as its endpoint (it would get that source's token)."""
     if ref.scheme == "env":
         folded = ref.location.casefold()  # an env source may match names case-insensitively
         hit = next(
@@ -127,6 +129,13 @@ def _check_reference(name: str, ref: SecretRef, chain: Chain, scrubbed: set[str]
                 f"{name} refers to {hit}, which --scrub keeps from the command; "
                 "a scrubbed variable never reaches it, not even through a reference"
             )
+    endpoint = chain.foreign_endpoint_of(ref)
+    if endpoint is not None:
+        raise ConfigError(
+            f"{name} is a {ref.scheme}:// reference that would send credentials to {endpoint}, which no "
+            "configured source has as its own; references taken from the environment may not choose "
+            "where credentials go (CI puts text others wrote into variables): configure a source for it"
+        )
     path = _file_read_by(ref, chain)
     if path is not None and not _inside(path, cwd):
         raise ConfigError(

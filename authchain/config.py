@@ -303,6 +303,28 @@ def untrusted_endpoint(settings: Settings | None, prefix: str, names: Iterable[s
     )
 
 
+def untrusted_reference(settings: Settings | None, endpoint: str) -> str | None:
+    """Why a reference whose text picks the host credentials go to (``azure-kv://VAULT/...``
+    is ``https://VAULT.vault.azure.net``) must not be read, or None when it may.
+
+    While a config file found by searching upwards is untrusted, such a
+    reference may name only a configured source's own endpoint: the file (a
+    ``[secrets]`` pin, a ``credentials`` setting) could otherwise send the
+    user's token to a host of its choosing.
+    """
+    if settings is None or settings.trust != "untrusted":
+        return None
+    import shlex  # only for this message
+
+    path = shlex.quote(str(settings.path))
+    return (
+        f"a reference that sends credentials to {endpoint} (not the endpoint of a configured source) "
+        f"is not read while {settings.path} is in use: it was found by searching upwards from the "
+        "working directory without being trusted, and could have chosen that host. If you trust this "
+        f"file as it is, run `authchain trust {path}`, or name it with AUTHCHAIN_CONFIG or --config"
+    )
+
+
 def _names_tool_authchain(pyproject: Path) -> bool:
     """Whether a ``pyproject.toml`` met while searching has a ``[tool.authchain]`` table.
 
@@ -811,10 +833,15 @@ def describe(chain: Chain, settings: Settings) -> dict[str, Any]:
     for source in chain.sources:
         raw = settings.raw_sources.get(source.name, {})
         shown: dict[str, dict[str, Any]] = {}
+        derived = source.derived_settings()
         for key, value in source.settings().items():
             if _SECRET_KEY.search(key) and value is not None:
                 value = raw.get(key, "**********")
-            origin = settings.origins.get(f"sources.{source.name}.{key}", "default")
+            origin = settings.origins.get(f"sources.{source.name}.{key}")
+            if origin is None and key in derived:
+                base = settings.origins.get(f"sources.{source.name}.{derived[key]}", "default")
+                origin = f"derived from {derived[key]} ({base})"
+            origin = origin or "default"
             shown[key] = {"value": _jsonable(value), "origin": origin}
         entry: dict[str, Any] = {"name": source.name, "type": source.type, "settings": shown}
         if getattr(source, "_credentials_refused", None):

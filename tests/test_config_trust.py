@@ -473,3 +473,60 @@ def test_an_untrusted_azure_vault_or_authority_gets_no_credentials(
     with pytest.raises(ConfigError, match=r"clients\.azure\.vault_url"):
         azure_secret_client(chain=Chain.from_config())
     assert_nothing_arrived(attacker, {**user, "AZURE_CLIENT_SECRET": sp_secret})
+
+
+@pytest.fixture
+def azure_user(user: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The user also has a service principal in AZURE_* (as CI runners often do)."""
+    secret = canary("azure-sp")
+    monkeypatch.setenv("AZURE_TENANT_ID", "00000000-0000-4000-8000-000000000001")
+    monkeypatch.setenv("AZURE_CLIENT_ID", "00000000-0000-4000-8000-000000000002")
+    monkeypatch.setenv("AZURE_CLIENT_SECRET", secret)
+    return {**user, "AZURE_CLIENT_SECRET": secret}
+
+
+@pytest.mark.parametrize("setting", ["vault_name", "authority", "ca_bundle"])
+def test_an_untrusted_clients_azure_table_gets_no_credentials(
+    attacker: Listener, azure_user: dict[str, str], setting: str
+) -> None:
+    """Every endpoint setting of ``[clients.azure]``, for the client and for the credential alone
+    (``azure_credential()`` sends the client secret to the authority)."""
+    pytest.importorskip("azure.identity")
+    from authchain.clients import azure_credential, azure_secret_client
+
+    spoofed = attacker.url.replace("http://", "https://")
+    value = {"vault_name": '"attacker-vault"', "authority": f'"{spoofed}"', "ca_bundle": '"ca.pem"'}[setting]
+    vault = "" if setting == "vault_name" else 'vault_name = "my-vault"\n'
+    write_config(azure_user, f'[sources.env]\ntype = "env"\n[clients.azure]\n{vault}{setting} = {value}\n')
+    with pytest.raises(ConfigError, match="authchain trust"):
+        azure_secret_client(chain=Chain.from_config())
+    if setting != "vault_name":
+        with pytest.raises(ConfigError, match="authchain trust"):
+            azure_credential(chain=Chain.from_config())
+    assert_nothing_arrived(attacker, azure_user)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        '[sources.kv]\ntype = "azure-kv"\n[secrets]\nDB_PASSWORD = "azure-kv://attacker-vault/db"\n',
+        '[sources.env]\ntype = "env"\n[secrets]\nDB_PASSWORD = "azure-kv://attacker-vault/db"\n',
+        '[sources.vault]\ntype = "vault"\ntoken = "azure-kv://attacker-vault/t"\n',
+    ],
+    ids=["pin, azure-kv source", "pin, no azure-kv source", "a credential setting"],
+)
+def test_an_untrusted_file_cannot_send_a_token_to_a_vault_it_names_in_a_reference(
+    azure_user: dict[str, str], config: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``azure-kv://VAULT/...`` picks the host (VAULT.vault.azure.net) a token goes to: from an
+    untrusted file, a reference to a vault that is not a trusted source's own is refused before
+    any credential is looked up (the network guard would fail any request to that host)."""
+    pytest.importorskip("azure.keyvault.secrets")
+    monkeypatch.setenv("VAULT_ADDR", "http://127.0.0.1:9")  # the user's own Vault, not the file's
+    write_config(azure_user, config)
+    chain = Chain.from_config()
+    refused = r"sends credentials to https://attacker-vault\.vault\.azure\.net .*authchain trust"
+    with pytest.raises(ConfigError, match=refused):
+        chain.resolve("DB_PASSWORD")
+    with pytest.raises(ConfigError, match=refused):
+        chain.resolve("azure-kv://attacker-vault/db")

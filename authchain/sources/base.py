@@ -420,6 +420,24 @@ class Source(ProcessLocal, ABC):
         """The effective settings, for ``authchain config`` (never a secret)."""
         return {option.name: getattr(self, option.name, option.default) for option in self.all_options()}
 
+    def owns_reference(self, ref: SecretRef) -> bool:
+        """Whether ``ref`` names this source's own endpoint (``azure-kv://ITS-VAULT/...``), so the
+        chain has this source read it rather than the first of its type. False by default."""
+        return False
+
+    def foreign_endpoint(self, key: Key) -> str | None:
+        """The endpoint a reference's ``key`` would send this source's credentials to, when the
+        reference chose it (not this source's configured endpoint); None for most types, whose
+        references name a path, never a host. While the config file is untrusted the chain
+        refuses such a key before any credential is looked up."""
+        return None
+
+    def derived_settings(self) -> dict[str, str]:
+        """``{setting: the setting it was worked out from}`` for settings this source derived
+        rather than took as given or defaulted, so ``authchain config`` says where they came from
+        (an ``azure-kv`` source's ``vault_url`` from its ``vault_name``). None by default."""
+        return {}
+
     def use_credentials(self, lookup: CredentialLookup) -> None:
         """Where this source's own credentials are looked up (the chain that owns it).
 

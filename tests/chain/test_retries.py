@@ -201,6 +201,34 @@ def test_a_retry_after_past_the_deadline_is_not_waited_for() -> None:
     assert caught.value.retry_after == 30
 
 
+@pytest.mark.parametrize("seconds", [86400.0, float("inf"), 1e300])
+def test_without_a_deadline_a_huge_retry_after_is_not_waited_for(seconds: float) -> None:
+    """``deadline = 0``: a server asking for a day (or forever) gets the error at once, never a
+    day's sleep or ``time.sleep``'s OverflowError."""
+    from authchain._retry import RETRY_AFTER_MAX
+
+    flaky = ScriptedSource({"TOKEN": canary()}, fault=lambda: _asks_to_wait(seconds), failures=1)
+    sleeps = Sleeps()
+    chain = Chain([flaky], retries=3, backoff=0.2, deadline=0, sleep=sleeps, jitter=ceiling)
+    with pytest.raises(BackendError) as caught:
+        chain.resolve("TOKEN")
+    assert (sleeps, flaky.calls) == ([], 1)
+    assert caught.value.retryable
+    flaky.fail(lambda: _asks_to_wait(RETRY_AFTER_MAX), times=1)
+    assert chain.resolve("TOKEN")
+    assert sleeps == pytest.approx([RETRY_AFTER_MAX]), "up to the bound, it is waited for"
+
+
+def test_a_nan_or_negative_retry_after_is_ignored() -> None:
+    value = canary()
+    for seconds in (float("nan"), -5.0):
+        flaky = ScriptedSource({"TOKEN": value}, fault=lambda s=seconds: _asks_to_wait(s), failures=1)
+        sleeps = Sleeps()
+        chain = Chain([flaky], retries=1, backoff=0.2, deadline=0, sleep=sleeps, jitter=ceiling)
+        assert secret(chain.resolve("TOKEN")) == value
+        assert sleeps == pytest.approx([0.2]), "the backoff, as if nothing was asked"
+
+
 def test_retry_after_survives_pickling_and_naming_the_source() -> None:
     import pickle
 

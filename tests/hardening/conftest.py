@@ -213,8 +213,8 @@ def _azure(request: pytest.FixtureRequest, settings: dict[str, Any]) -> Backend:
     }
     prefix = f"t{token()}-"
     settings.setdefault("timeout", 5.0)
+    settings.setdefault("vault_url", fake.url)  # a proxy in front of it, for faults
     source = AzureKeyVaultSource(
-        vault_url=fake.url,
         vault_name="hardening-vault",
         authority=fake.url,
         ca_bundle=fake.ca_file,
@@ -409,7 +409,10 @@ def debug_sdk_logging() -> Iterator[list[logging.LogRecord]]:
             records.append(record)
 
     handler = Collect(logging.DEBUG)
-    names = ("", "boto3", "botocore", "hvac", "urllib3", "requests", "grpc", "google", "prefect", "httpx")
+    names = (
+        *("", "boto3", "botocore", "hvac", "urllib3", "requests", "grpc", "google", "prefect", "httpx"),
+        *("azure", "msal"),
+    )
     saved = {name: (logging.getLogger(name).level, logging.getLogger(name).propagate) for name in names}
     for name in names:
         logging.getLogger(name).setLevel(logging.DEBUG)

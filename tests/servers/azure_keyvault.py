@@ -64,7 +64,7 @@ class _Version:
 class _Fault:
     status: int
     times: int
-    retry_after: float | None
+    retry_after: float | str | None  # a str is sent as it is (an HTTP date, garbage)
     name: str | None  # None: any secret request
 
 
@@ -85,6 +85,12 @@ class FakeKeyVault:
         self.max_in_flight = 0
         self.requests: list[tuple[str, str, str | None]] = []  # (method, path, authorization scheme)
         self.latency = 0.0
+        self.challenge: str | None = None  # another WWW-Authenticate challenge (a hostile vault)
+        self.token_faults: list[
+            tuple[int, str | None]
+        ] = []  # (status, Retry-After) for the next token requests
+        self.token_latency = 0.0
+        self.echo = ""  # text put into every error body (a server that quotes what it was sent)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -177,7 +183,12 @@ class FakeKeyVault:
             self._tokens.clear()
 
     def fail(
-        self, status: int, *, times: int = 1, retry_after: float | None = None, name: str | None = None
+        self,
+        status: int,
+        *,
+        times: int = 1,
+        retry_after: float | str | None = None,
+        name: str | None = None,
     ) -> None:
         """The next ``times`` secret requests (for ``name``, or any) answer ``status``."""
         with self._lock:
@@ -195,6 +206,14 @@ class FakeKeyVault:
             self.max_in_flight = 0
         self.latency = 0.0
         self.listing_denied = False
+        self.challenge = None
+        self.echo = ""
+        self.token_faults.clear()
+        self.token_latency = 0.0
+        with contextlib.suppress(ImportError):  # the SDK caches each vault's challenge process-wide
+            from azure.keyvault.secrets._shared import http_challenge_cache
+
+            http_challenge_cache.clear()
 
     def count(self, method: str = "GET", prefix: str = "/secrets/") -> int:
         """Requests so far whose path starts with ``prefix``."""
@@ -285,6 +304,15 @@ def _handler(fake: FakeKeyVault) -> type[BaseHTTPRequestHandler]:
             )
 
         def _token(self, body: bytes) -> None:
+            if fake.token_latency:
+                time.sleep(fake.token_latency)
+            with fake._lock:
+                fault = fake.token_faults.pop(0) if fake.token_faults else None
+            if fault is not None:
+                status, after = fault
+                extra = {} if after is None else {"Retry-After": after}
+                payload = {"error": "temporarily_unavailable", "error_description": "AADSTS50196: slow down"}
+                return self._json(status, payload, extra)
             form = {key: values[0] for key, values in parse_qs(body.decode()).items()}
             client_id, client_secret = form.get("client_id"), form.get("client_secret")
             with fake._lock:
@@ -298,7 +326,7 @@ def _handler(fake: FakeKeyVault) -> type[BaseHTTPRequestHandler]:
                     401,
                     {
                         "error": "invalid_client",
-                        "error_description": "AADSTS7000215: Invalid client secret provided.",
+                        "error_description": "AADSTS7000215: Invalid client secret provided." + fake.echo,
                     },
                 )
             self._json(
@@ -328,7 +356,10 @@ def _handler(fake: FakeKeyVault) -> type[BaseHTTPRequestHandler]:
             with fake._lock:
                 valid = token in fake._tokens
             if not valid:
-                challenge = f'Bearer authorization="{fake.url}/{fake.tenant}", resource="{RESOURCE}"'
+                challenge = (
+                    fake.challenge
+                    or f'Bearer authorization="{fake.url}/{fake.tenant}", resource="{RESOURCE}"'
+                )
                 return self._json(
                     401,
                     {
@@ -355,9 +386,16 @@ def _handler(fake: FakeKeyVault) -> type[BaseHTTPRequestHandler]:
             name = segments[0] if segments else None
             fault = fake._take_fault(name)
             if fault is not None:
-                extra = {} if fault.retry_after is None else {"Retry-After": f"{fault.retry_after:g}"}
+                after = fault.retry_after
+                extra = (
+                    {}
+                    if after is None
+                    else {"Retry-After": after if isinstance(after, str) else f"{after:g}"}
+                )
                 code = "Throttled" if fault.status == 429 else "ServiceUnavailable"
-                return self._json(fault.status, {"error": {"code": code, "message": "try again"}}, extra)
+                return self._json(
+                    fault.status, {"error": {"code": code, "message": "try again" + fake.echo}}, extra
+                )
             if method != "GET":
                 return self._json(405, {"error": {"code": "BadParameter", "message": "method"}})
             if name is None:
@@ -395,7 +433,7 @@ def _handler(fake: FakeKeyVault) -> type[BaseHTTPRequestHandler]:
             if denied:
                 message = (
                     "The user, group or application does not have secrets get permission on key vault "
-                    "'fake;location=local'."
+                    "'fake;location=local'." + fake.echo
                 )
                 return self._json(
                     403,

@@ -76,7 +76,12 @@ def azure_credential(
             a ``ConfigError``, never another identity.
     """
     chain = chain or get_default_chain()
-    settings = client_settings("azure", chain, OPTIONS, {"authority": authority, "ca_bundle": ca_bundle})
+    overrides = {"authority": authority, "ca_bundle": ca_bundle}
+    settings = client_settings("azure", chain, OPTIONS, overrides)
+    written = tuple(name for name, given in overrides.items() if given is None)
+    refused = untrusted_endpoint(chain.settings, "clients.azure", written)
+    if refused:  # the credential sends its client secret (or assertion) to the authority
+        raise ConfigError(refused)
     found = _credential(credentials, credential_name, chain)
     return _cached_credential(found, _authority(settings), _ca_bundle(settings))
 

@@ -182,12 +182,15 @@ class AzureKeyVaultSource(Source):
             raise ConfigError(
                 f"{where}: vault_name must be a vault name (3-24 of [0-9a-zA-Z-], starting with a letter)"
             )
+        derived: dict[str, str] = {}
         if vault_url is not None:
             vault_url = _check_https_url(vault_url, f"{where}: vault_url")
         elif vault_name is not None:
-            vault_url = vault_url_for(vault_name)
+            vault_url, derived["vault_url"] = vault_url_for(vault_name), "vault_name"
         if vault_name is None and vault_url is not None:
             vault_name = _name_in_host(vault_url)
+            if vault_name is not None:
+                derived["vault_name"] = "vault_url"
         if version is not None and not _VERSION.fullmatch(version):
             raise ConfigError(f"{where}: version must be a version id ([0-9a-zA-Z])")
         if not _PREFIX.fullmatch(prefix):
@@ -215,6 +218,7 @@ class AzureKeyVaultSource(Source):
         self.timeout = float(timeout)
         self.max_concurrency = int(max_concurrency)
         self._environ = environ
+        self._derived = derived
         self._init_runtime()
 
     # Clients and the credential belong to the process that made them.
@@ -225,6 +229,10 @@ class AzureKeyVaultSource(Source):
         self._clients: dict[str, Any] = {}  # one per vault URL
         self._credential: Any = None
         self._credential_origin: str | None = None
+
+    def derived_settings(self) -> dict[str, str]:
+        """``vault_url`` worked out from ``vault_name`` (the public cloud), or the reverse."""
+        return dict(self._derived)
 
     # -- names to keys (pure) -------------------------------------------------------
 
@@ -262,6 +270,16 @@ class AzureKeyVaultSource(Source):
         else:
             url = vault_url_for(vault, self._dns_suffix())
         return AzureSecretKey(url, parts[1], parts[2] if len(parts) == 3 else ""), ref.field
+
+    def owns_reference(self, ref: SecretRef) -> bool:
+        """``azure-kv://VAULT/...`` whose VAULT is this source's ``vault_name``."""
+        return self.vault_name is not None and ref.location.split("/")[0].lower() == self.vault_name
+
+    def foreign_endpoint(self, key: Key) -> str | None:
+        """A reference's vault that is not this source's own (it gets this source's token)."""
+        if isinstance(key, AzureSecretKey) and key.vault_url != self.vault_url:
+            return key.vault_url
+        return None
 
     def _dns_suffix(self) -> str:
         """The cloud's vault DNS suffix: the configured vault's (``vault.azure.cn``), else the public one."""
@@ -347,7 +365,7 @@ class AzureKeyVaultSource(Source):
         """explicit ``credentials`` through the chain → ``AZURE_*`` variables → ``DefaultAzureCredential``."""
         self.ensure_credentials_allowed()  # the SDK's own defaults included
         _import_sdk()
-        options = {"authority": self.authority, "ca_bundle": self.ca_bundle}
+        options: dict[str, Any] = {"authority": self.authority, "ca_bundle": self.ca_bundle}
         if self.credentials is not None:
             value = self.resolve_credential(self.credentials)
             if value is None:
@@ -356,11 +374,12 @@ class AzureKeyVaultSource(Source):
                     "(a named credential is never replaced by another identity)"
                 )
             problem = f"{self.name}: credentials {self.credentials!r}"
-            return azure_credential_from(value, problem, **options), f"chain ({self.credentials})"
+            credential = azure_credential_from(value, problem, timeout=self.timeout, **options)
+            return credential, f"chain ({self.credentials})"
         owner = f"source {self.name!r}"
         _sdk_credentials.refuse_native_default(owner, None, "the AZURE_* variables or DefaultAzureCredential")
         environ = self._environ if self._environ is not None else _os_environ()
-        from_environment = environment_credential(environ, **options)
+        from_environment = environment_credential(environ, timeout=self.timeout, **options)
         if from_environment is not None:
             return from_environment, "AZURE_* variables"
         return default_credential(**options), "DefaultAzureCredential"
@@ -450,10 +469,10 @@ def classify(error: BaseException, where: str, *, timeout: float | None = None) 
         )
     if isinstance(error, az.ClientAuthenticationError) and error.status_code is None:
         # No HTTP answer of the vault's: the credential could not get a token.
-        return BackendError(
-            f"cannot get an access token for {where}: {_quote(error.message or str(error))}",
-            access_denied=True,
-        )
+        text = _quote(error.message or str(error))
+        if _authority_unavailable(error):  # throttled, down or unreachable: not a refusal
+            return BackendError(f"cannot get an access token for {where} (retryable): {text}", retryable=True)
+        return BackendError(f"cannot get an access token for {where}: {text}", access_denied=True)
     if isinstance(error, az.HttpResponseError):
         status = error.status_code
         code, message = _error_code(error), _quote(_error_message(error))
@@ -474,6 +493,28 @@ def classify(error: BaseException, where: str, *, timeout: float | None = None) 
     raise error
 
 
+_AUTHORITY_STATUS = LazyPattern(r"HTTP Error: (\d{3})")
+
+
+def _authority_unavailable(error: BaseException) -> bool:
+    """Whether a token request failed because the authority was unreachable, timed out, throttled
+    (429) or failing (5xx), as opposed to refusing the credential: msal says ``HTTP Error: 503``
+    (``MsalServiceError``) behind azure-identity's ``ClientAuthenticationError``."""
+    from azure.core import exceptions as az
+
+    seen: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and not any(current is known for known in seen):
+        seen.append(current)
+        if isinstance(current, (az.ServiceRequestError, az.ServiceResponseError)):
+            return True
+        match = _AUTHORITY_STATUS.search(str(current))
+        if match and (match.group(1) == "429" or match.group(1).startswith("5")):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def _is_disabled(error: Any) -> bool:
     inner = getattr(getattr(error, "error", None), "innererror", None) or {}
     code = inner.get("code") if isinstance(inner, dict) else None
@@ -491,15 +532,31 @@ def _error_message(error: Any) -> str:
 
 
 def _retry_after(error: Any) -> float | None:
+    """Seconds the answer's ``Retry-After`` asks for: delta-seconds or an HTTP date (RFC 9110),
+    None for anything else (negative, not finite, garbage). How long is actually waited is the
+    chain's business (bounded by the deadline, see ``authchain._retry``)."""
+    import math
+
     response = getattr(error, "response", None)
     text = response.headers.get("Retry-After") if response is not None else None
     if text is None:
         return None
     try:
-        seconds = float(text)
-    except ValueError:  # an HTTP date: not worth parsing for a wait bounded by the deadline
+        seconds: float | None = float(text)
+    except ValueError:
+        seconds = _seconds_until(text)
+    return seconds if seconds is not None and math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _seconds_until(date: str) -> float | None:
+    import time
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(date).timestamp()
+    except (TypeError, ValueError, OverflowError, IndexError):
         return None
-    return seconds if seconds >= 0 else None
+    return max(0.0, when - time.time())
 
 
 def _quote(text: str, limit: int = 200) -> str:
@@ -557,8 +614,11 @@ def secret_client(vault_url: str, credential: Any, *, ca_bundle: str | None, tim
     )
 
 
-def _identity_options(authority: str | None, ca_bundle: str | None) -> dict[str, Any]:
-    options: dict[str, Any] = {}
+def _identity_options(authority: str | None, ca_bundle: str | None, timeout: float = 10.0) -> dict[str, Any]:
+    """What every credential is built with: the authority, the CA file, and a pipeline that
+    never outlives the lookup (no SDK retry, which sleeps the token endpoint's ``Retry-After``
+    whatever it says; each request's timeout cut to what is left of the deadline)."""
+    options: dict[str, Any] = {"retry_total": 0, "transport": _deadline_transport(timeout, ca_bundle)}
     if authority is not None:
         options["authority"] = authority
         if is_loopback(authority):  # a test authority: never ask Microsoft's instance discovery
@@ -568,12 +628,34 @@ def _identity_options(authority: str | None, ca_bundle: str | None) -> dict[str,
     return options
 
 
+def _deadline_transport(timeout: float, ca_bundle: str | None) -> Any:
+    """azure-core's requests transport, each request's timeouts cut to what is left of the
+    current lookup's deadline (the credential is asked inside a lookup, on its thread)."""
+    from azure.core.pipeline.transport import RequestsTransport
+
+    class DeadlineTransport(RequestsTransport):  # type: ignore[misc]
+        def send(self, request: Any, **kwargs: Any) -> Any:
+            left = _within_deadline(timeout)
+            kwargs["connection_timeout"] = min(kwargs.get("connection_timeout", left), left)
+            kwargs["read_timeout"] = min(kwargs.get("read_timeout", left), left)
+            return super().send(request, **kwargs)
+
+    return DeadlineTransport(
+        connection_timeout=timeout, read_timeout=timeout, connection_verify=ca_bundle or True
+    )
+
+
 _CREDENTIAL_FIELDS = ("tenant_id", "client_id", "client_secret", "certificate_path", "certificate_password")
 
 
 @scrubbed
 def azure_credential_from(
-    value: SecretValue[Any], problem: str, *, authority: str | None = None, ca_bundle: str | None = None
+    value: SecretValue[Any],
+    problem: str,
+    *,
+    authority: str | None = None,
+    ca_bundle: str | None = None,
+    timeout: float = 10.0,
 ) -> Any:
     """A ``ClientSecretCredential`` or ``CertificateCredential`` from JSON
     ``{tenant_id, client_id, client_secret | certificate_path[, certificate_password]}``.
@@ -609,12 +691,16 @@ def azure_credential_from(
         info.get("client_secret"),
         info.get("certificate_path"),
         info.get("certificate_password"),
-        _identity_options(authority, ca_bundle),
+        _identity_options(authority, ca_bundle, timeout),
     )
 
 
 def environment_credential(
-    environ: Mapping[str, str], *, authority: str | None = None, ca_bundle: str | None = None
+    environ: Mapping[str, str],
+    *,
+    authority: str | None = None,
+    ca_bundle: str | None = None,
+    timeout: float = 10.0,
 ) -> Any:
     """The credential ``AZURE_TENANT_ID``, ``AZURE_CLIENT_ID`` and ``AZURE_CLIENT_SECRET`` (or
     ``AZURE_CLIENT_CERTIFICATE_PATH``) describe, as azure-identity's ``EnvironmentCredential``
@@ -627,7 +713,7 @@ def environment_credential(
     password = environ.get("AZURE_CLIENT_CERTIFICATE_PASSWORD")
     _sdk_credentials.register(secret)
     _sdk_credentials.register(password)
-    options = _identity_options(authority or environ.get("AZURE_AUTHORITY_HOST"), ca_bundle)
+    options = _identity_options(authority or environ.get("AZURE_AUTHORITY_HOST"), ca_bundle, timeout)
     return _build_credential(tenant, client, secret, None if secret else path, password, options)
 
 
