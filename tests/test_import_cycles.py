@@ -149,6 +149,7 @@ LAYERS: list[tuple[str, ...]] = [
         "authchain._sdk_credentials",
         "authchain._sdk_logging",
         "authchain._retry",
+        "authchain._limits",
         "authchain._trust",
         "authchain._version",
     ),
