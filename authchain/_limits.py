@@ -7,9 +7,9 @@ range instead of a process that retries for ever, or sleeps for days, or
 has no cap on its threads. The bounds are far above any real use; where an
 SDK has a default of its own, the bound is above that default:
 
-- retries: 10. botocore's retry modes default to 3 (standard) and 5
-  (legacy) attempts, azure-core's ``retry_total`` to 10; each retry also
-  waits, and ``deadline`` caps a lookup anyway.
+- retries: 100. botocore's retry modes default to 3 (standard) and 5
+  (legacy) attempts, azure-core's ``retry_total`` to 10; ``deadline`` caps
+  the time a lookup's retries take, so the bound only has to catch a typo.
 - backoff: 60 s base delay; backoff_max: 600 s (azure-core's
   ``retry_backoff_max`` defaults to 120 s, gRPC's reconnect backoff to 120 s).
 - deadline: one hour per lookup.
@@ -45,7 +45,7 @@ __all__ = [
     "range_text",
 ]
 
-MAX_RETRIES = 10
+MAX_RETRIES = 100
 MAX_BACKOFF_SECONDS = 60.0
 MAX_BACKOFF_MAX_SECONDS = 600.0
 MAX_DEADLINE_SECONDS = 3600.0
