@@ -30,6 +30,16 @@ from typing import TYPE_CHECKING, Any, cast
 
 from authchain import _sdk_credentials, masking
 from authchain._cache import CachePolicy, FlightCycle, FlightTimeout
+from authchain._limits import (
+    MAX_BACKOFF_MAX_SECONDS,
+    MAX_BACKOFF_SECONDS,
+    MAX_CACHE_SECONDS,
+    MAX_DEADLINE_SECONDS,
+    MAX_NEGATIVE_SECONDS,
+    MAX_RETRIES,
+    MAX_WORKERS,
+    check_range,
+)
 from authchain._process import ProcessLocal
 from authchain._records import record
 from authchain._retry import (
@@ -167,12 +177,23 @@ class Chain(ProcessLocal):
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ConfigError(f"two sources share the name {duplicates[0]!r}; names must be unique")
-        if max_workers < 1 or async_workers < 1:
-            raise ConfigError("max_workers and async_workers must be at least 1")
         if deadline is None:
             deadline = settings.value("deadline") if settings is not None else DEFAULT_DEADLINE
-        if deadline is None or deadline < 0:
+        if deadline is None:
             raise ConfigError("deadline must be a number of seconds >= 0 (0: no deadline)")
+        # The bounds a config file gets (authchain._limits), for a Chain built in code too.
+        for key, value, low, high in (
+            ("cache_ttl", cache_ttl, 0, MAX_CACHE_SECONDS),
+            ("negative_ttl", negative_ttl, 0, MAX_NEGATIVE_SECONDS),
+            ("stale_if_error", stale_if_error, 0, MAX_CACHE_SECONDS),
+            ("retries", retries, 0, MAX_RETRIES),
+            ("backoff", backoff, 0, MAX_BACKOFF_SECONDS),
+            ("backoff_max", backoff_max, 0, MAX_BACKOFF_MAX_SECONDS),
+            ("max_workers", max_workers, 1, MAX_WORKERS),
+            ("async_workers", async_workers, 1, MAX_WORKERS),
+            ("deadline", deadline, 0, MAX_DEADLINE_SECONDS),
+        ):
+            check_range(key, value, low, high)
         self._sources: tuple[Source, ...] = tuple(sources)
         self.cache_ttl = float(cache_ttl)
         self.negative_ttl = float(negative_ttl)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -39,7 +40,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from authchain import masking
 from authchain._scrub import scrubbed
-from authchain.errors import ConfigError
+from authchain.errors import AuthChainError, BackendError, ConfigError, SecretNotFound
 from authchain.refs import SecretRef, is_reference
 from authchain.values import SecretValue
 
@@ -93,7 +94,10 @@ def build_environment(
         references = {name: _parse(name, text) for name, text in sorted(chosen.items())}
         for name, ref in references.items():
             _check_reference(name, ref, chain, scrubbed_names, cwd or Path.cwd())
-        resolved = chain.resolve_many(sorted({str(ref) for ref in references.values()}))
+        try:
+            resolved = chain.resolve_many(sorted({str(ref) for ref in references.values()}))
+        except AuthChainError as error:
+            raise _unquoted(error, references) from None
         for name, ref in references.items():
             text = _as_text(resolved[str(ref)], name)
             environment[name] = text
@@ -107,6 +111,68 @@ def _parse(name: str, text: str) -> SecretRef:
         return SecretRef.parse(text)
     except ConfigError as error:
         raise ConfigError(f"{name}: {error}") from None
+
+
+_NOT_SHOWN = (
+    "the reference is not shown: `run` took it from the environment, where it may be text "
+    "others wrote or a secret pasted by mistake"
+)
+
+
+def _unquoted(error: AuthChainError, references: Mapping[str, SecretRef]) -> AuthChainError:
+    """``error`` of resolving ``references``, naming their variables instead of quoting them.
+
+    A not-found always quotes the reference (and its trail the keys each
+    source asked for); a backend or config error keeps its own text only
+    when no part of any reference is in it. The class stays, so the exit
+    code does. ``authchain explain "$VAR"`` shows the rest, when the user
+    chooses to.
+    """
+    if isinstance(error, SecretNotFound):
+        missing = set(error.missing)
+        names = [name for name, ref in references.items() if str(ref) in missing] or list(references)
+        sources = ", ".join(
+            dict.fromkeys(attempt.label for attempt in error.attempts if attempt.source != "explicit")
+        )
+        asked = f" (sources asked: {sources})" if sources else ""
+        unquoted: AuthChainError = SecretNotFound(names[0])
+        unquoted.args = (
+            f"{_variables(names)} no source could resolve{asked}; {_NOT_SHOWN}. {_explain(names)}",
+        )
+        return unquoted
+    if not _quotes(str(error), references.values()):
+        return error
+    names = list(references)
+    if isinstance(error, BackendError):
+        what = "access denied" if error.access_denied else "the source failed"
+        where = f"{error.source}: " if error.source else ""
+        return BackendError(
+            f"{_variables(names)} could not be read ({where}{what}); {_NOT_SHOWN}. {_explain(names)}",
+            retryable=error.retryable,
+            access_denied=error.access_denied,
+        )
+    return type(error)(f"{_variables(names)} cannot be used; {_NOT_SHOWN}. {_explain(names)}")
+
+
+def _variables(names: Sequence[str]) -> str:
+    if len(names) == 1:
+        return f"{names[0]} holds a reference that"
+    return f"one of {', '.join(names)} holds a reference that"
+
+
+def _explain(names: Sequence[str]) -> str:
+    return f'To see every source\'s answer: authchain explain "${names[0]}"'
+
+
+def _quotes(text: str, references: Iterable[SecretRef]) -> bool:
+    """Whether ``text`` shows any part of a reference (its location's parts, its key, the whole)."""
+    folded = text.casefold()
+    for ref in references:
+        parts = [str(ref), ref.location, *re.split(r"[/:.?#=&@]+", ref.location)]
+        parts += [ref.fragment or "", *(value for _, value in ref.params)]
+        if any(len(part) >= 3 and part.casefold() in folded for part in parts):
+            return True
+    return False
 
 
 def _configured_only(chain: Chain) -> list[str] | None:

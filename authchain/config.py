@@ -22,6 +22,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from authchain._declarations import client_kinds, declared
+from authchain._limits import (
+    MAX_BACKOFF_MAX_SECONDS,
+    MAX_BACKOFF_SECONDS,
+    MAX_CACHE_SECONDS,
+    MAX_DEADLINE_SECONDS,
+    MAX_NEGATIVE_SECONDS,
+    MAX_RETRIES,
+    MAX_WORKERS,
+)
 from authchain._process import ProcessLocal
 from authchain._registry import load_source_class, registered_types
 from authchain._scrub import scrubbed
@@ -40,27 +49,71 @@ TOP_LEVEL: dict[str, Option] = {
     option.name: option
     for option in (
         Option("order", list, None, "source names in the order they are asked"),
-        Option("cache_ttl", float, 300.0, "seconds a found value is cached (0 disables)", minimum=0),
-        Option("negative_ttl", float, 0.0, "seconds a 'not found' is cached", minimum=0),
+        Option(
+            "cache_ttl",
+            float,
+            300.0,
+            "seconds a found value is cached (0 disables)",
+            minimum=0,
+            maximum=MAX_CACHE_SECONDS,
+        ),
+        Option(
+            "negative_ttl",
+            float,
+            0.0,
+            "seconds a 'not found' is cached",
+            minimum=0,
+            maximum=MAX_NEGATIVE_SECONDS,
+        ),
         Option(
             "stale_if_error",
             float,
             0.0,
             "seconds an expired value may be served when its refresh fails",
             minimum=0,
+            maximum=MAX_CACHE_SECONDS,
         ),
-        Option("retries", int, 2, "retries after a retryable backend error", minimum=0),
-        Option("backoff", float, 0.2, "base delay in seconds of the exponential backoff", minimum=0),
-        Option("backoff_max", float, 5.0, "largest delay in seconds between retries", minimum=0),
-        Option("max_workers", int, 8, "threads for concurrent lookups in resolve_many", minimum=1),
+        Option("retries", int, 2, "retries after a retryable backend error", minimum=0, maximum=MAX_RETRIES),
+        Option(
+            "backoff",
+            float,
+            0.2,
+            "base delay in seconds of the exponential backoff",
+            minimum=0,
+            maximum=MAX_BACKOFF_SECONDS,
+        ),
+        Option(
+            "backoff_max",
+            float,
+            5.0,
+            "largest delay in seconds between retries",
+            minimum=0,
+            maximum=MAX_BACKOFF_MAX_SECONDS,
+        ),
+        Option(
+            "max_workers",
+            int,
+            8,
+            "threads for concurrent lookups in resolve_many",
+            minimum=1,
+            maximum=MAX_WORKERS,
+        ),
         Option(
             "async_workers",
             int,
             8,
             "threads that make the SDK calls of aresolve, aresolve_many and aexplain",
             minimum=1,
+            maximum=MAX_WORKERS,
         ),
-        Option("deadline", float, 30.0, "seconds one lookup may take, retries included (0: none)", minimum=0),
+        Option(
+            "deadline",
+            float,
+            30.0,
+            "seconds one lookup may take, retries included (0: none)",
+            minimum=0,
+            maximum=MAX_DEADLINE_SECONDS,
+        ),
     )
 }
 TABLES = ("sources", "secrets", "clients", "profiles", "run")

@@ -626,7 +626,8 @@ def _json_leaves(text: str | None) -> Iterator[str]:
 _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime"}
 _MARK = "_authchain_mask"  # set by the record factory: hold the record, or mask it
 _DONE = "_authchain_masked"  # (this process, masker generation) a record was masked at
-_OWN = frozenset({_MARK, _DONE})
+_OPAQUE = "_authchain_opaque"  # the maskers that left an object in the record (see _reaches_objects)
+_OWN = frozenset({_MARK, _DONE, _OPAQUE})
 _PROCESS = object()  # a record pickled to another process arrives with a different object
 _WITHHELD = "(a log record authchain could not mask was withheld)"
 
@@ -668,6 +669,48 @@ def mask_record(record: logging.LogRecord, masker: Masker | None = None) -> None
             masked_value = _mask_object(value, masker)
             if masked_value is not value:
                 setattr(record, name, masked_value)
+    if _reaches_objects(record):
+        maskers = record.__dict__.get(_OPAQUE)
+        maskers = maskers if isinstance(maskers, tuple) else ()
+        if masker not in maskers:
+            record.__dict__[_OPAQUE] = (*maskers, masker)
+
+
+# What formatting cannot turn into more than its str() or repr() (the walk judged those).
+_PLAIN = frozenset({str, bytes, bytearray, int, float, bool, type(None), SecretValue})
+
+
+def _reaches_objects(record: logging.LogRecord) -> bool:
+    """Whether a formatter could show more of ``record`` than the field walk judged.
+
+    The walk masks what ``str()`` and ``repr()`` show (``%``- and ``$``-style
+    formatting use nothing else). A ``{``-style formatter calls
+    ``format(obj, spec)`` (a class's own ``__format__``) and follows
+    ``{obj.attr}`` and ``{obj[key]}``; so does any formatter of a user's
+    own. A record holding such an object (in ``msg``, ``args``, an ``extra``
+    field, an exception) has its formatted text masked (see
+    :func:`_masked_format`); a record of strings and numbers does not pay for it.
+    """
+    if record.exc_info and record.exc_info[1] is not None:
+        return True
+    if not _plain(record.msg) or not _plain(record.args):
+        return True
+    return any(
+        not _plain(value)
+        for name, value in vars(record).items()
+        if name not in _STANDARD and name not in _OWN
+    )
+
+
+def _plain(value: Any, depth: int = 0) -> bool:
+    kind = type(value)
+    if kind in _PLAIN or kind is _Masked:
+        return True
+    if kind in (tuple, list) and depth < _MAX_JSON_DEPTH:
+        return all(_plain(item, depth + 1) for item in value)
+    if kind is dict and depth < _MAX_JSON_DEPTH:
+        return all(_plain(key, depth + 1) and _plain(item, depth + 1) for key, item in value.items())
+    return False
 
 
 def _mask_object(value: Any, masker: Masker, depth: int = 0) -> Any:
@@ -881,6 +924,46 @@ def _masked_handle(handle: Callable[..., Any]) -> Callable[..., Any]:
     return masked
 
 
+def _masked_format(format_record: Callable[..., Any]) -> Callable[..., Any]:
+    """``Handler.format``/``Formatter.format`` whose text is masked when the record holds objects.
+
+    The record is masked first (once per registered value, as at ``handle``),
+    so a formatter used on its own, outside any handler, masks too.
+    """
+    import functools
+
+    @functools.wraps(format_record)
+    def masked(self: Any, record: logging.LogRecord) -> Any:
+        _mask_once(record)
+        text = format_record(self, record)
+        maskers = record.__dict__.get(_OPAQUE)
+        if isinstance(text, str) and isinstance(maskers, tuple):
+            for masker in maskers:
+                if isinstance(masker, Masker):
+                    text = masker.mask(text)
+        return text
+
+    masked._authchain_masks = True  # type: ignore[attr-defined]
+    return masked
+
+
+# The methods masking at output wraps, on each class and every subclass.
+_WRAPPED: tuple[tuple[type[Any], str, Callable[[Callable[..., Any]], Callable[..., Any]]], ...] = (
+    (logging.Handler, "handle", _masked_handle),
+    (logging.Handler, "format", _masked_format),
+    (logging.Formatter, "format", _masked_format),
+)
+
+
+def _wrap_own(cls: type[Any]) -> None:
+    """Wrap the methods of :data:`_WRAPPED` that ``cls`` defines itself."""
+    for base, name, wrapper in _WRAPPED:
+        if issubclass(cls, base):
+            method = cls.__dict__.get(name)
+            if callable(method) and not getattr(method, "_authchain_masks", False):
+                setattr(cls, name, wrapper(method))
+
+
 def _install_output_masking() -> None:
     """Make every handler mask a record before its filters and ``emit`` see it.
 
@@ -890,31 +973,34 @@ def _install_output_masking() -> None:
     created after this call. ``logging.Handler.handle`` is wrapped, and so is
     ``handle`` on every handler class that overrides it, now or in a class
     defined later (through ``__init_subclass__``), plus ``Logger.callHandlers``.
+    ``format`` of every handler and formatter class is wrapped the same way: a
+    ``{``-style formatter reaches an object through ``__format__``, ``.attr``
+    and ``[key]``, which no field walk can judge (see :func:`_reaches_objects`).
     Call with ``_install_lock`` held.
     """
-    classes: list[type[Any]] = [logging.Handler, logging.Logger]
-    pending: list[type[Any]] = [logging.Handler]
-    while pending:
-        for subclass in pending.pop().__subclasses__():
-            pending.append(subclass)
-            classes.append(subclass)
-    for cls in classes:
-        name = "callHandlers" if issubclass(cls, logging.Logger) else "handle"
-        method = cls.__dict__.get(name)
-        if callable(method) and not getattr(method, "_authchain_masks", False):
-            setattr(cls, name, _masked_handle(method))
-    previous = logging.Handler.__dict__.get("__init_subclass__")
+    for root in (logging.Handler, logging.Formatter):
+        pending: list[type[Any]] = [root]
+        while pending:
+            cls = pending.pop()
+            pending.extend(cls.__subclasses__())
+            _wrap_own(cls)
+        _wrap_subclasses_defined_later(root)
+    calls = logging.Logger.__dict__["callHandlers"]
+    if not getattr(calls, "_authchain_masks", False):
+        logging.Logger.callHandlers = _masked_handle(calls)  # type: ignore[method-assign]
+
+
+def _wrap_subclasses_defined_later(root: type[Any]) -> None:
+    previous = root.__dict__.get("__init_subclass__")
 
     def init_subclass(cls: type[Any], /, **kwargs: Any) -> None:
         if previous is not None:
             previous.__get__(None, cls)(**kwargs)
         else:
-            super(logging.Handler, cls).__init_subclass__(**kwargs)
-        method = cls.__dict__.get("handle")
-        if callable(method) and not getattr(method, "_authchain_masks", False):
-            cls.handle = _masked_handle(method)
+            super(root, cls).__init_subclass__(**kwargs)
+        _wrap_own(cls)
 
-    logging.Handler.__init_subclass__ = classmethod(init_subclass)  # type: ignore[assignment]
+    root.__init_subclass__ = classmethod(init_subclass)  # type: ignore[assignment]
 
 
 def _install_process_wide() -> None:

@@ -268,8 +268,12 @@ def test_a_pyproject_whose_other_tools_nest_deep_is_fine(tmp_path: Path) -> None
 
 def test_64_bit_integers_are_still_integers(tmp_path: Path) -> None:
     path = write(tmp_path / "authchain.toml", f"retries = {2**63 - 1}\nmax_workers = 3\n".encode())
+    # Parsed as the integer it is: what refuses it is the setting's range, not the parser.
+    with pytest.raises(ConfigError, match=r"retries must be >= 0 and <= 100$"):
+        Chain.from_config(path, environ={})
+    path = write(tmp_path / "authchain.toml", b"retries = 100\nmax_workers = 3\n")
     chain = Chain.from_config(path, environ={})
-    assert chain.policy.retries == 2**63 - 1
+    assert chain.policy.retries == 100
     assert chain.max_workers == 3
 
 

@@ -148,6 +148,7 @@ LAYERS: list[tuple[str, ...]] = [
         "authchain.masking",
         "authchain._sdk_credentials",
         "authchain._retry",
+        "authchain._limits",
         "authchain._trust",
         "authchain._version",
     ),

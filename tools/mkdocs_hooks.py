@@ -89,6 +89,11 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _number(value: float) -> str:
+    """``67108864`` as written, not ``6.71089e+07`` (which ``:g`` gives)."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
 def options_table(options: Iterable[Any]) -> str:
     """A Markdown table of ``Option`` declarations: key, type, default, meaning."""
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
@@ -96,8 +101,13 @@ def options_table(options: Iterable[Any]) -> str:
         meaning = option.help or ""
         if option.choices:
             meaning += " (one of " + ", ".join(f"`{choice}`" for choice in option.choices) + ")"
-        if option.minimum is not None:
-            meaning += f" (at least {option.minimum:g})"
+        low, high = option.minimum, getattr(option, "maximum", None)
+        if low is not None and high is not None:
+            meaning += f" ({_number(low)} to {_number(high)})"
+        elif low is not None:
+            meaning += f" (at least {_number(low)})"
+        elif high is not None:
+            meaning += f" (at most {_number(high)})"
         kind = _type_name(option.kind)
         rows.append(f"| `{option.name}` | {kind} | {_default(option)} | {_cell(meaning)} |")
     if len(rows) == 2:

@@ -35,6 +35,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Hashable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
+from authchain._limits import MAX_BACKOFF_SECONDS, MAX_RETRIES, check_range
 from authchain._process import ProcessLocal
 from authchain._records import record
 from authchain.errors import BackendError, ConfigError
@@ -133,6 +134,8 @@ class Option:
     choices: tuple[Any, ...] = ()
     minimum: float | None = None
     is_path: bool = False
+    maximum: float | None = None
+    """Largest value allowed: a typo (``retries = 1000000000``) is an error, not a hang."""
 
     def coerce(self, value: Any, where: str, base_dir: Path | None = None) -> Any:
         """Check ``value`` (already ``${VAR}``-expanded) against this option.
@@ -145,8 +148,8 @@ class Option:
         if self.choices and converted not in self.choices:
             allowed = ", ".join(repr(choice) for choice in self.choices)
             raise ConfigError(f"{key} must be one of {allowed}")
-        if self.minimum is not None and not converted >= self.minimum:
-            raise ConfigError(f"{key} must be >= {self.minimum:g}")
+        if self.minimum is not None or self.maximum is not None:
+            check_range(key, converted, self.minimum, self.maximum)
         if self.is_path:
             from pathlib import Path
 
@@ -244,13 +247,21 @@ COMMON_OPTIONS: tuple[Option, ...] = (
         "what an error does: 'raise' stops the chain, 'skip' records it and moves on",
         choices=("raise", "skip"),
     ),
-    Option("retries", int, None, "retries after a retryable error (default: the chain's)", minimum=0),
+    Option(
+        "retries",
+        int,
+        None,
+        "retries after a retryable error (default: the chain's)",
+        minimum=0,
+        maximum=MAX_RETRIES,
+    ),
     Option(
         "backoff",
         float,
         None,
         "base delay in seconds for exponential backoff (default: the chain's)",
         minimum=0,
+        maximum=MAX_BACKOFF_SECONDS,
     ),
 )
 

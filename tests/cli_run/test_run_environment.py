@@ -430,3 +430,48 @@ def test_a_profile_replaces_run_only(folders: tuple[Path, Path]) -> None:
     assert seen is not None
     assert seen["API_KEY"] == api
     assert seen["DB_PASSWORD"] == "dotenv://.env#DB"
+
+
+# -- an unresolvable reference from the environment is named by its variable only ------
+
+
+@pytest.mark.parametrize(
+    ("reference", "code"),
+    [
+        ("env://{PLANTED}", 1),  # not found: the trail lists the key each source asked for
+        ("env://{PLANTED}#field", 1),
+        ("dotenv://./{planted}.env#KEY", 1),
+        ("vault://sys/{planted}", 3),  # a refusal that quotes the reference
+    ],
+    ids=["env", "env-field", "dotenv", "vault-sys"],
+)
+def test_an_unresolvable_reference_from_the_environment_is_not_echoed(
+    folders: tuple[Path, Path], reference: str, code: int
+) -> None:
+    """The path of a reference ``run`` finds in the environment is text others may have written,
+    or a secret pasted by mistake: an error names the variable, never the reference."""
+    folder, _ = folders
+    planted = "pasted" + secrets.token_hex(10)
+    text = reference.format(planted=planted, PLANTED=planted.upper())
+    result, seen = launch(folder, env={"PR_TITLE": text, "VAULT_ADDR": "http://127.0.0.1:9"})
+    assert seen is None, "the child never starts"
+    assert result.returncode == code, result.stderr
+    stderr = result.stderr.decode()
+    assert "PR_TITLE" in stderr
+    assert "authchain explain" in stderr
+    for shown in (planted, planted.upper()):
+        assert shown.encode() not in result.stdout + result.stderr, stderr
+        assert shown.lower().encode() not in (result.stdout + result.stderr).lower(), stderr
+
+
+def test_several_unresolvable_variables_are_all_named(folders: tuple[Path, Path]) -> None:
+    folder, _ = folders
+    first, second = ("pasted" + secrets.token_hex(10) for _ in range(2))
+    result, seen = launch(folder, env={"A_REF": f"env://{first}", "B_REF": f"env://{second}"})
+    assert seen is None
+    assert result.returncode == 1
+    stderr = result.stderr.decode()
+    assert "A_REF" in stderr
+    assert "B_REF" in stderr
+    assert first not in stderr
+    assert second not in stderr

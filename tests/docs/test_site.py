@@ -189,3 +189,13 @@ def test_a_readme_section_reads_on_a_docs_page(tmp_path: Path, monkeypatch: pyte
     assert "\n## Layers\n" in section
     assert "other" not in section
     assert "README.md" in hooks.readme_section("Not there yet")
+
+
+def test_a_settings_table_shows_each_numeric_range() -> None:
+    from authchain.config import TOP_LEVEL
+
+    table = _hooks().options_table(TOP_LEVEL.values())
+    retries = next(line for line in table.splitlines() if line.startswith("| `retries`"))
+    assert f"(0 to {TOP_LEVEL['retries'].maximum:g})" in retries
+    files = _hooks().source_settings("files")
+    assert "(1 to 67108864)" in files

@@ -275,3 +275,134 @@ def test_adapters_mapping_arguments_and_bytes_are_masked(value: str, logger: log
     assert written.count("***") == 11, "each of the 11 places the value was shown is masked"
     assert_not_leaked(value, written, "what the handler wrote")
     assert repr(value.encode("utf-16-le"))[2:-1] not in written
+
+
+class Formatted:
+    """``str()`` and ``repr()`` harmless; ``format(obj, spec)`` (``{obj:spec}``) shows the value."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __str__(self) -> str:
+        return "Formatted"
+
+    def __repr__(self) -> str:
+        return "Formatted()"
+
+    def __format__(self, spec: str) -> str:
+        return self._value if spec else "Formatted"
+
+
+class Bag:
+    """``str()``/``repr()`` harmless; ``{bag.value}`` and ``{bag[key]}`` reach the value."""
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "Bag()"
+
+    def __getitem__(self, key: str) -> str:
+        return self.value
+
+
+class Failure(Exception):
+    def __init__(self, value: str) -> None:
+        super().__init__("failed")
+        self.value = value
+
+
+@pytest.mark.parametrize(
+    ("fmt", "style"),
+    [
+        ("{message} {obj:x}", "{"),
+        ("{message} {bag.value}", "{"),
+        ("{message} {bag[key]}", "{"),
+        ("{message} {args[0]:x}", "{"),
+        ("{message} {deep[0][k][0][k][0][k][0][k][0][k]:x}", "{"),
+        ("{msg:x}", "{"),
+        ("{message} {exc_info[1].value}", "{"),
+        ("$message ${obj} ${bag}", "$"),
+    ],
+)
+def test_fields_a_brace_formatter_reaches_through_format_or_attributes_are_masked(
+    value: str, logger: logging.Logger, fmt: str, style: str
+) -> None:
+    """``str.format`` calls ``__format__`` with the spec, follows ``.attr`` and ``[key]``:
+    none of them is ``str()`` or ``repr()``, so only masking the formatted text can hold."""
+    output = io.StringIO()
+    handler = logging.StreamHandler(output)
+    handler.setFormatter(logging.Formatter(fmt, style=style))  # type: ignore[arg-type]
+    logger.addHandler(handler)
+    extra = {"obj": Formatted(value), "bag": Bag(value), "deep": nested(Formatted(value), 10)}
+    if fmt.startswith("{msg"):
+        logger.info(Formatted(value), extra=extra)
+    elif "exc_info" in fmt:
+        try:
+            raise Failure(value)
+        except Failure:
+            logger.exception("braced", extra=extra)
+    else:
+        logger.info("braced %s", Formatted(value), extra=extra)
+    text = output.getvalue()
+    assert text.strip(), "the handler wrote the record"
+    assert_not_leaked(value, text, f"a record formatted with {fmt!r}")
+
+
+def test_a_handler_or_formatter_class_that_formats_on_its_own_is_masked(
+    value: str, logger: logging.Logger
+) -> None:
+    """Classes defined after install that override ``format`` (no ``Formatter`` of logging's
+    own in between), and a queue listener's handler formatting ``extra`` fields with ``{``."""
+    lines: list[str] = []
+
+    class OwnFormat(logging.Handler):
+        def format(self, record: logging.LogRecord) -> str:
+            return f"{record.getMessage()} {record.__dict__['obj']:x}"
+
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(self.format(record))
+
+    class OwnFormatter(logging.Formatter):
+        def format(self, record: logging.LogRecord) -> str:
+            return f"{record.__dict__['bag'].value}"
+
+    logger.addHandler(OwnFormat())
+    by_formatter, output = writer()
+    by_formatter.setFormatter(OwnFormatter())
+    logger.addHandler(by_formatter)
+    records: queue.Queue[logging.LogRecord] = queue.Queue()
+    logger.addHandler(logging.handlers.QueueHandler(records))
+    braced = io.StringIO()
+    listening = logging.StreamHandler(braced)
+    listening.setFormatter(logging.Formatter("{message} {obj:x}", style="{"))
+    listener = logging.handlers.QueueListener(records, listening)
+    listener.start()
+    try:
+        logger.info("own", extra={"obj": Formatted(value), "bag": Bag(value)})
+    finally:
+        listener.stop()
+    assert lines == ["own ***"]
+    assert output.getvalue() == "***\n"
+    assert braced.getvalue() == "own ***\n"
+
+
+def test_plain_records_are_not_masked_twice(
+    value: str, logger: logging.Logger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only a record that carries objects gets its formatted text masked: the others are
+    masked field by field already (a whole line is not scanned a second time)."""
+    handler, output = writer()
+    handler.setFormatter(logging.Formatter("{message} {number} {text}", style="{"))
+    logger.addHandler(handler)
+    scanned: list[str] = []
+    mask = masking.default_masker.mask
+
+    def counting(text: str) -> str:
+        scanned.append(text)
+        return mask(text)
+
+    monkeypatch.setattr(masking.default_masker, "mask", counting)
+    logger.info("plain %s", value, extra={"number": 5, "text": value})
+    assert output.getvalue() == "plain *** 5 ***\n"
+    assert "plain *** 5 ***" not in scanned, "the formatted line was scanned again"

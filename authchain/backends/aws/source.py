@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Literal, NamedTuple, TypeVar
 
 from authchain import _sdk_credentials, masking
+from authchain._limits import MAX_NEGATIVE_SECONDS, MAX_TIMEOUT_SECONDS
 from authchain._records import record
 from authchain._scrub import scrubbed
 from authchain.errors import AuthChainError, BackendError, ConfigError
@@ -275,7 +276,14 @@ _AWS_OPTIONS: tuple[Option, ...] = (
         "name or reference of a JSON credential resolved through the chain "
         "(default: boto3's own provider chain)",
     ),
-    Option("timeout", float, 5.0, "connect and read timeout of each request, in seconds", minimum=0.1),
+    Option(
+        "timeout",
+        float,
+        5.0,
+        "connect and read timeout of each request, in seconds",
+        minimum=0.1,
+        maximum=MAX_TIMEOUT_SECONDS,
+    ),
 )
 
 K = TypeVar("K")
@@ -912,7 +920,14 @@ class AWSParameterStoreSource(_AWSSource):
         ),
         Option("with_decryption", bool, True, "decrypt SecureString parameters"),
         Option("load_path", bool, False, "read every parameter under path_prefix at once and serve from it"),
-        Option("load_path_ttl", float, 60.0, "seconds a load_path snapshot is reused", minimum=0),
+        Option(
+            "load_path_ttl",
+            float,
+            60.0,
+            "seconds a load_path snapshot is reused",
+            minimum=0,
+            maximum=MAX_NEGATIVE_SECONDS,
+        ),
     )
 
     def __init__(

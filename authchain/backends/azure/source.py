@@ -36,6 +36,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from authchain import _sdk_credentials, masking
+from authchain._limits import MAX_TIMEOUT_SECONDS, MAX_WORKERS
 from authchain._scrub import scrubbed
 from authchain.errors import BackendError, ConfigError
 from authchain.refs import LazyPattern, ReferenceGrammar, SecretRef, check_json_field, require
@@ -154,8 +155,17 @@ class AzureKeyVaultSource(Source):
         Option("credentials", str, None, "a name or reference holding {tenant_id, client_id, client_secret}"),
         Option("authority", str, None, "Microsoft Entra authority host (default: azure-identity's)"),
         Option("ca_bundle", str, None, "CA file for the vault's and authority's TLS", is_path=True),
-        Option("timeout", float, 10.0, "seconds one request may take", minimum=0),
-        Option("max_concurrency", int, 8, "most requests get_many has in flight", minimum=1),
+        Option(
+            "timeout", float, 10.0, "seconds one request may take", minimum=0, maximum=MAX_TIMEOUT_SECONDS
+        ),
+        Option(
+            "max_concurrency",
+            int,
+            8,
+            "most requests get_many has in flight",
+            minimum=1,
+            maximum=MAX_WORKERS,
+        ),
     )
 
     _seam_attrs = ("_environ",)

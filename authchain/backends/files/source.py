@@ -35,6 +35,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from authchain._limits import MAX_FILE_BYTES
 from authchain.errors import BackendError, ConfigError, SourceUnavailableError
 from authchain.refs import ReferenceGrammar, SecretRef, check_json_field, require
 from authchain.sources.base import CheckResult, Found, Key, NotFound, Option, Source
@@ -140,7 +141,14 @@ class FilesSource(Source):
         Option("prefix", str, "", "prepended to every file name"),
         Option("name_transform", str, "exact", "how a name becomes a file name", choices=NAME_TRANSFORMS),
         Option("strip_newline", bool, True, "drop one trailing newline"),
-        Option("max_bytes", int, DEFAULT_MAX_BYTES, "largest file read, in bytes", minimum=1),
+        Option(
+            "max_bytes",
+            int,
+            DEFAULT_MAX_BYTES,
+            "largest file read, in bytes",
+            minimum=1,
+            maximum=MAX_FILE_BYTES,
+        ),
         Option("encoding", str, "utf-8", "the files' text encoding"),
     )
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 from authchain import _sdk_credentials, masking
+from authchain._limits import MAX_BACKOFF_MAX_SECONDS, MAX_TIMEOUT_SECONDS
 from authchain._scrub import scrubbed
 from authchain.errors import BackendError, ConfigError
 from authchain.refs import LazyPattern, ReferenceGrammar, SecretRef, check_json_field, require
@@ -167,13 +168,14 @@ class GCPSecretManagerSource(Source):
         Option("location", str, None, "region of regional secrets (default: global secrets)"),
         Option("credentials", str, None, "a name or reference holding a service-account key (JSON)"),
         Option("endpoint", str, None, "host[:port] of the service; loopback hosts use plaintext gRPC"),
-        Option("timeout", float, 10.0, "seconds one call may take", minimum=0),
+        Option("timeout", float, 10.0, "seconds one call may take", minimum=0, maximum=MAX_TIMEOUT_SECONDS),
         Option(
             "reconnect_backoff_max",
             float,
             RECONNECT_BACKOFF_MAX,
             "most seconds gRPC waits between reconnection attempts (its own default: 120)",
             minimum=0.1,
+            maximum=MAX_BACKOFF_MAX_SECONDS,
         ),
         Option("name_transform", str, "none", "how a name becomes a secret id", choices=TRANSFORMS),
     )

@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from authchain import _sdk_credentials, masking
+from authchain._limits import MAX_TIMEOUT_SECONDS
 from authchain._records import record
 from authchain.errors import AuthChainError, BackendError, ConfigError
 from authchain.refs import (
@@ -183,7 +184,14 @@ class VaultSource(Source):
         Option("field", str, None, "the field a bare name reads (default: the name, else 'value')"),
         Option("verify", bool, True, "verify TLS certificates"),
         Option("ca_cert", str, None, "CA bundle to verify the server with", is_path=True),
-        Option("timeout", float, 5.0, "seconds to connect and to wait for each response", minimum=0.001),
+        Option(
+            "timeout",
+            float,
+            5.0,
+            "seconds to connect and to wait for each response",
+            minimum=0.001,
+            maximum=MAX_TIMEOUT_SECONDS,
+        ),
         Option("forbidden_as_missing", bool, False, "treat 403 as not found"),
         Option("auth", str, "token", "auth method", choices=AUTH_METHODS),
         Option("auth_mount", str, None, "where the auth method is mounted (default: its name)"),
