@@ -195,14 +195,17 @@ def _check_reference(name: str, ref: SecretRef, chain: Chain, scrubbed: set[str]
                 f"{name} refers to {hit}, which --scrub keeps from the command; "
                 "a scrubbed variable never reaches it, not even through a reference"
             )
-    endpoint = chain.foreign_endpoint_of(ref)
-    if endpoint is not None:
+    try:  # both ask the reference's source to read it, which may refuse it quoting it
+        endpoint = chain.foreign_endpoint_of(ref)
+        path = _file_read_by(ref, chain)
+    except AuthChainError as error:
+        raise _unquoted(error, {name: ref}) from None
+    if endpoint is not None:  # the host is the reference's own text: named, not quoted
         raise ConfigError(
-            f"{name} is a {ref.scheme}:// reference that would send credentials to {endpoint}, which no "
+            f"{name} is a {ref.scheme}:// reference that would send credentials to a host no "
             "configured source has as its own; references taken from the environment may not choose "
             "where credentials go (CI puts text others wrote into variables): configure a source for it"
         )
-    path = _file_read_by(ref, chain)
     if path is not None and not _inside(path, cwd):
         raise ConfigError(
             f"{name} is a {ref.scheme}:// reference to a file outside the working directory; "
