@@ -27,7 +27,6 @@ chain's pool (the source is ``concurrent``).
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import threading
 from collections.abc import Iterable, Mapping
@@ -38,6 +37,7 @@ from urllib.parse import urlsplit
 from authchain import _sdk_credentials, masking
 from authchain._limits import MAX_TIMEOUT_SECONDS, MAX_WORKERS
 from authchain._scrub import scrubbed
+from authchain.backends._net import is_loopback_host, timeout_within_deadline
 from authchain.errors import BackendError, ConfigError
 from authchain.refs import LazyPattern, ReferenceGrammar, SecretRef, check_json_field, require
 from authchain.sources.base import (
@@ -308,7 +308,7 @@ class AzureKeyVaultSource(Source):
         if not isinstance(key, AzureSecretKey):
             raise ConfigError(f"{self.name}: {key!r} is not an Azure Key Vault secret key")
         client = self._client(key.vault_url)
-        timeout = _within_deadline(self.timeout)
+        timeout = timeout_within_deadline(self.timeout)
         where = key.describe()
         try:
             secret = client.get_secret(
@@ -645,7 +645,7 @@ def _deadline_transport(timeout: float, ca_bundle: str | None) -> Any:
 
     class DeadlineTransport(RequestsTransport):  # type: ignore[misc]
         def send(self, request: Any, **kwargs: Any) -> Any:
-            left = _within_deadline(timeout)
+            left = timeout_within_deadline(timeout)
             kwargs["connection_timeout"] = min(kwargs.get("connection_timeout", left), left)
             kwargs["read_timeout"] = min(kwargs.get("read_timeout", left), left)
             return super().send(request, **kwargs)
@@ -827,21 +827,7 @@ def _name_in_host(url: str) -> str | None:
 
 
 def is_loopback(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _within_deadline(timeout: float) -> float:
-    """``timeout``, shortened to what is left of the current lookup's deadline."""
-    from authchain._retry import time_left
-
-    left = time_left()
-    return timeout if left is None else max(0.001, min(timeout, left))
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def _os_environ() -> Mapping[str, str]:

@@ -16,7 +16,6 @@ ignores ``timeout=``. The chain retries instead, with the source's
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import re
 import threading
@@ -26,6 +25,7 @@ from typing import Any, NamedTuple
 from authchain import _sdk_credentials, masking
 from authchain._limits import MAX_BACKOFF_MAX_SECONDS, MAX_TIMEOUT_SECONDS
 from authchain._scrub import scrubbed
+from authchain.backends._net import is_loopback_host, timeout_within_deadline
 from authchain.errors import BackendError, ConfigError
 from authchain.refs import LazyPattern, ReferenceGrammar, SecretRef, check_json_field, require
 from authchain.sources.base import (
@@ -294,7 +294,7 @@ class GCPSecretManagerSource(Source):
             raise ConfigError(f"{self.name}: {key!r} is not a GCP secret version key")
         name = self._resource(key)
         client = self._get_client(key.location)
-        timeout = _within_deadline(self.timeout)
+        timeout = timeout_within_deadline(self.timeout)
         try:
             response = client.access_secret_version(request={"name": name}, retry=None, timeout=timeout)
         except Exception as error:
@@ -650,21 +650,7 @@ def _import_sdk() -> _SDK:
 
 def _is_loopback(endpoint: str) -> bool:
     match = _ENDPOINT.fullmatch(endpoint)
-    host = match.group("host").strip("[]") if match else endpoint
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def _within_deadline(timeout: float) -> float:
-    """``timeout``, shortened to what is left of the current lookup's deadline."""
-    from authchain._retry import time_left
-
-    left = time_left()
-    return timeout if left is None else max(0.001, min(timeout, left))
+    return is_loopback_host(match.group("host") if match else endpoint)
 
 
 def _os_environ() -> Mapping[str, str]:
