@@ -61,6 +61,7 @@ __all__ = [
     "moto_server",
     "neutral_directory",
     "openbao_server",
+    "pooled_reads_row",
     "prefect_api",
     "render_table",
     "rss_bytes",
@@ -135,6 +136,41 @@ def single_flight_row(measure: str, calls: str, counts: Sequence[int], note: str
         verdict(all(count == 1 for count in counts)),
         note,
         {"counts": list(counts)},
+    )
+
+
+def pooled_reads_row(
+    store: str,
+    naive_call: str,
+    stats: Mapping[str, Stats],
+    floor: Mapping[str, Stats],
+    *,
+    requests: int,
+    workers: int,
+    count: int,
+    latency: float,
+) -> Row:
+    """The row of a store without a batch read: ``resolve_many`` on a pool of ``workers``
+    threads against a naive loop, both ``count`` reads behind ``latency`` (``stats``), and the
+    best this machine allows, from the same cases with no added latency (``floor``)."""
+    mine, base = stats["authchain"].median, stats["naive"].median
+    waves = -(-count // workers)
+    bound = base / max(floor["authchain"].median, waves * latency)
+    note = (
+        f"with no added latency: pooled {fmt_time(floor['authchain'].median)}, naive "
+        f"{fmt_time(floor['naive'].median)}; so at best ≈ {fmt_ratio(bound)} here "
+        f"(naive time / max(pooled time at 0 ms, {waves} waves × {latency * 1000:g} ms))"
+    )
+    return Row(
+        f"{count} {store} secrets, cold, +{latency * 1000:g} ms per request",
+        f"`resolve_many` {fmt_time(mine)} ({requests} requests, {workers} threads)",
+        f"naive {naive_call} loop {fmt_time(base)} ({count} requests)",
+        fmt_ratio(base / mine) + " faster",
+        "≥ 5× faster",
+        verdict(base >= 5 * mine),
+        note,
+        {k: v.as_dict() for k, v in stats.items()}
+        | {"requests": requests, "no_latency": {k: v.as_dict() for k, v in floor.items()}},
     )
 
 

@@ -19,12 +19,10 @@ from typing import Any
 from benchmarks._harness import (
     Case,
     Row,
-    fmt_ratio,
-    fmt_time,
     generated_secret,
     interleaved,
     main,
-    verdict,
+    pooled_reads_row,
 )
 
 LATENCY = 0.020
@@ -85,24 +83,15 @@ def _fifty(server: Any, quick: bool) -> Row:
     chain.close()
     raw.close()
     credential.close()
-    mine, base = stats["authchain"].median, stats["naive"].median
-    waves = -(-COUNT // chain.max_workers)
-    bound = base / max(floor["authchain"].median, waves * LATENCY)
-    note = (
-        f"with no added latency: pooled {fmt_time(floor['authchain'].median)}, naive "
-        f"{fmt_time(floor['naive'].median)}; so at best ≈ {fmt_ratio(bound)} here "
-        f"(naive time / max(pooled time at 0 ms, {waves} waves × 20 ms))"
-    )
-    return Row(
-        f"{COUNT} Azure Key Vault secrets, cold, +20 ms per request",
-        f"`resolve_many` {fmt_time(mine)} ({requests} requests, {chain.max_workers} threads)",
-        f"naive SecretClient.get_secret loop {fmt_time(base)} ({COUNT} requests)",
-        fmt_ratio(base / mine) + " faster",
-        "≥ 5× faster",
-        verdict(base >= 5 * mine),
-        note,
-        {k: v.as_dict() for k, v in stats.items()}
-        | {"requests": requests, "no_latency": {k: v.as_dict() for k, v in floor.items()}},
+    return pooled_reads_row(
+        "Azure Key Vault",
+        "SecretClient.get_secret",
+        stats,
+        floor,
+        requests=requests,
+        workers=chain.max_workers,
+        count=COUNT,
+        latency=LATENCY,
     )
 
 
