@@ -14,14 +14,13 @@ import importlib
 import importlib.util
 import json
 import keyword
-import pkgutil
 import textwrap
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
-import authchain.backends
 from authchain import masking
 from authchain._chain import Chain
+from authchain._declarations import builtin_packages
 from authchain._default import get_default_chain
 from authchain.backends._task import SecretTaskDeclaration, target_of
 from authchain.errors import BackendError, ConfigError, SecretNotFound
@@ -220,11 +219,22 @@ def declared_tasks() -> list[SecretTaskDeclaration]:
     """Every task authchain's backends declare (``TASKS`` in ``authchain/backends/<name>/task.py``),
     by class name. Only authchain's own packages: a plugin's source gets no task from here."""
     found: list[SecretTaskDeclaration] = []
-    for package in pkgutil.iter_modules(authchain.backends.__path__):
-        module_name = f"{authchain.backends.__name__}.{package.name}.task"
-        if package.ispkg and importlib.util.find_spec(module_name) is not None:
+    for package in builtin_packages():  # the packages the other declarations come from
+        module_name = f"{package}.task"
+        if importlib.util.find_spec(module_name) is not None:
             found.extend(importlib.import_module(module_name).TASKS)
     return sorted(found, key=lambda declaration: declaration.class_name)
+
+
+def _reserved_names() -> frozenset[str]:
+    """Names a declared parameter may not take: ``run``'s own and the keywords of ``SecretTask``
+    and ``Task``, which ``__init__`` would otherwise set and then silently overwrite."""
+    import inspect
+
+    taken = {"self", "kwargs", "as_dict"}
+    for init in (SecretTask.__init__, Task.__init__):
+        taken.update(inspect.signature(init).parameters)
+    return frozenset(taken)
 
 
 def task_class(declaration: SecretTaskDeclaration, module: str) -> type[SecretTask]:
@@ -266,7 +276,7 @@ def _methods(declaration: SecretTaskDeclaration) -> tuple[Callable[..., None], C
     parameters = declaration.parameters
     names = [parameter.name for parameter in parameters]
     for name in names:
-        if not name.isidentifier() or keyword.iskeyword(name) or name in ("self", "kwargs", "as_dict"):
+        if not name.isidentifier() or keyword.iskeyword(name) or name in _reserved_names():
             raise ValueError(f"{declaration.class_name}: {name!r} cannot be a task parameter")
     values = ", ".join(names) + ","
     keywords = [f"{name}=_default_{number}" for number, name in enumerate(names) if number]

@@ -8,7 +8,7 @@ reference read them). Run it after adding or changing a declaration::
     python tools/task_stubs.py          # rewrite the stub
     python tools/task_stubs.py --check  # exit 1 if it is stale
 
-``tests/secret_tasks/test_stubs.py`` fails while the stub is stale.
+``tests/secret_tasks/test_declared_tasks.py`` fails while the stub is stale.
 """
 
 from __future__ import annotations

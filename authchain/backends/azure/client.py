@@ -104,6 +104,7 @@ def azure_secret_client(
     the SDK makes it (it honours ``Retry-After``); the ``azure-kv`` source turns
     it off because the chain retries instead.
     """
+    # Before the vault is looked for: a caller who passed both hears about that first.
     check_one_place("azure", ("credentials", credentials), ("credential_name", credential_name))
     chain = chain or get_default_chain()
     overrides = {
@@ -130,8 +131,7 @@ def azure_secret_client(
         from authchain.backends.azure.source import secret_client
 
         credential = _cached_credential(found, authority_host, bundle)
-        client = secret_client(url, credential, ca_bundle=bundle, timeout=30.0)
-        return client
+        return secret_client(url, credential, ca_bundle=bundle, timeout=30.0)
 
     return CACHE.get_or_build(key, build)
 
@@ -213,6 +213,6 @@ def _ca_bundle(settings: dict[str, Any]) -> str | None:
 
 
 def _environment_has_a_principal() -> bool:
-    return all(os.environ.get(name) for name in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID")) and bool(
-        os.environ.get("AZURE_CLIENT_SECRET") or os.environ.get("AZURE_CLIENT_CERTIFICATE_PATH")
-    )
+    from authchain.backends.azure.source import environment_names_a_principal
+
+    return environment_names_a_principal(os.environ)

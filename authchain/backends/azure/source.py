@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -388,7 +389,7 @@ class AzureKeyVaultSource(Source):
             return credential, f"chain ({self.credentials})"
         owner = f"source {self.name!r}"
         _sdk_credentials.refuse_native_default(owner, None, "the AZURE_* variables or DefaultAzureCredential")
-        environ = self._environ if self._environ is not None else _os_environ()
+        environ = self._environ if self._environ is not None else os.environ
         from_environment = environment_credential(environ, timeout=self.timeout, **options)
         if from_environment is not None:
             return from_environment, "AZURE_* variables"
@@ -705,6 +706,16 @@ def azure_credential_from(
     )
 
 
+def environment_names_a_principal(environ: Mapping[str, str]) -> bool:
+    """Whether the ``AZURE_*`` variables describe a service principal (tenant, client, and a
+    secret or certificate path), as azure-identity's ``EnvironmentCredential`` reads them."""
+    return bool(
+        environ.get("AZURE_TENANT_ID")
+        and environ.get("AZURE_CLIENT_ID")
+        and (environ.get("AZURE_CLIENT_SECRET") or environ.get("AZURE_CLIENT_CERTIFICATE_PATH"))
+    )
+
+
 def environment_credential(
     environ: Mapping[str, str],
     *,
@@ -716,10 +727,10 @@ def environment_credential(
     ``AZURE_CLIENT_CERTIFICATE_PATH``) describe, as azure-identity's ``EnvironmentCredential``
     reads them; None when they are not all set (``AZURE_CLIENT_ID`` alone selects a
     user-assigned managed identity: ``DefaultAzureCredential``'s business)."""
-    tenant, client = environ.get("AZURE_TENANT_ID"), environ.get("AZURE_CLIENT_ID")
-    secret, path = environ.get("AZURE_CLIENT_SECRET"), environ.get("AZURE_CLIENT_CERTIFICATE_PATH")
-    if not (tenant and client and (secret or path)):
+    if not environment_names_a_principal(environ):
         return None
+    tenant, client = environ["AZURE_TENANT_ID"], environ["AZURE_CLIENT_ID"]
+    secret, path = environ.get("AZURE_CLIENT_SECRET"), environ.get("AZURE_CLIENT_CERTIFICATE_PATH")
     password = environ.get("AZURE_CLIENT_CERTIFICATE_PASSWORD")
     _sdk_credentials.register(secret)
     _sdk_credentials.register(password)
@@ -782,7 +793,9 @@ class MaskingCredential:
         if getter is None:  # an older azure-identity
             from azure.core.credentials import AccessTokenInfo
 
-            token = self.get_token(*scopes)
+            # get_token takes the challenge's claims and tenant as keywords.
+            wanted = {name: (options or {}).get(name) for name in ("claims", "tenant_id")}
+            token = self.get_token(*scopes, **{name: v for name, v in wanted.items() if v is not None})
             return AccessTokenInfo(token.token, token.expires_on)
         info = getter(*scopes, options=options)
         _sdk_credentials.register(info.token)
@@ -828,9 +841,3 @@ def _name_in_host(url: str) -> str | None:
 
 def is_loopback(url: str) -> bool:
     return is_loopback_host(urlsplit(url).hostname or "")
-
-
-def _os_environ() -> Mapping[str, str]:
-    import os
-
-    return os.environ

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
@@ -280,7 +281,7 @@ class GCPSecretManagerSource(Source):
         return text
 
     def _configured_project(self) -> str | None:
-        environ = self._environ if self._environ is not None else _os_environ()
+        environ = self._environ if self._environ is not None else os.environ
         return self.project or environ.get("GOOGLE_CLOUD_PROJECT") or None
 
     def _credentials_project(self) -> str | None:
@@ -651,9 +652,3 @@ def _import_sdk() -> _SDK:
 def _is_loopback(endpoint: str) -> bool:
     match = _ENDPOINT.fullmatch(endpoint)
     return is_loopback_host(match.group("host") if match else endpoint)
-
-
-def _os_environ() -> Mapping[str, str]:
-    import os
-
-    return os.environ

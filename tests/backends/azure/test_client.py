@@ -150,8 +150,9 @@ def test_a_lazy_client_pickles_without_credentials(azure_vault: FakeKeyVault) ->
     deferred = lazy(azure_secret_client, "env://AZ_SP_FOR_LAZY", **endpoints(azure_vault))
     os.environ["AZ_SP_FOR_LAZY"] = json.dumps(info)
     try:
-        azure_vault.set_secret("lazy", canary())
-        assert deferred.get_secret("lazy").value
+        planted = canary()
+        azure_vault.set_secret("lazy", planted)
+        assert deferred.get_secret("lazy").value == planted
     finally:
         del os.environ["AZ_SP_FOR_LAZY"]
     data = pickle.dumps(deferred)
