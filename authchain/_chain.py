@@ -31,13 +31,7 @@ from typing import TYPE_CHECKING, Any, cast
 from authchain import _sdk_credentials, masking
 from authchain._cache import CachePolicy, FlightCycle, FlightTimeout
 from authchain._limits import (
-    MAX_BACKOFF_MAX_SECONDS,
-    MAX_BACKOFF_SECONDS,
-    MAX_CACHE_SECONDS,
-    MAX_DEADLINE_SECONDS,
-    MAX_NEGATIVE_SECONDS,
-    MAX_RETRIES,
-    MAX_WORKERS,
+    CHAIN_RANGES,
     check_range,
 )
 from authchain._process import ProcessLocal
@@ -182,18 +176,19 @@ class Chain(ProcessLocal):
         if deadline is None:
             raise ConfigError("deadline must be a number of seconds >= 0 (0: no deadline)")
         # The bounds a config file gets (authchain._limits), for a Chain built in code too.
-        for key, value, low, high in (
-            ("cache_ttl", cache_ttl, 0, MAX_CACHE_SECONDS),
-            ("negative_ttl", negative_ttl, 0, MAX_NEGATIVE_SECONDS),
-            ("stale_if_error", stale_if_error, 0, MAX_CACHE_SECONDS),
-            ("retries", retries, 0, MAX_RETRIES),
-            ("backoff", backoff, 0, MAX_BACKOFF_SECONDS),
-            ("backoff_max", backoff_max, 0, MAX_BACKOFF_MAX_SECONDS),
-            ("max_workers", max_workers, 1, MAX_WORKERS),
-            ("async_workers", async_workers, 1, MAX_WORKERS),
-            ("deadline", deadline, 0, MAX_DEADLINE_SECONDS),
-        ):
-            check_range(key, value, low, high)
+        given = {
+            "cache_ttl": cache_ttl,
+            "negative_ttl": negative_ttl,
+            "stale_if_error": stale_if_error,
+            "retries": retries,
+            "backoff": backoff,
+            "backoff_max": backoff_max,
+            "max_workers": max_workers,
+            "async_workers": async_workers,
+            "deadline": deadline,
+        }
+        for key, (low, high) in CHAIN_RANGES.items():
+            check_range(key, given[key], low, high)
         self._sources: tuple[Source, ...] = tuple(sources)
         self.cache_ttl = float(cache_ttl)
         self.negative_ttl = float(negative_ttl)

@@ -32,6 +32,7 @@ from __future__ import annotations
 from authchain.errors import ConfigError
 
 __all__ = [
+    "CHAIN_RANGES",
     "MAX_BACKOFF_MAX_SECONDS",
     "MAX_BACKOFF_SECONDS",
     "MAX_CACHE_SECONDS",
@@ -71,6 +72,21 @@ def range_text(minimum: float | None, maximum: float | None) -> str:
     if maximum is not None:
         parts.append(f"<= {number_text(maximum)}")
     return " and ".join(parts)
+
+
+CHAIN_RANGES: dict[str, tuple[float, float]] = {
+    "cache_ttl": (0, MAX_CACHE_SECONDS),
+    "negative_ttl": (0, MAX_NEGATIVE_SECONDS),
+    "stale_if_error": (0, MAX_CACHE_SECONDS),
+    "retries": (0, MAX_RETRIES),
+    "backoff": (0, MAX_BACKOFF_SECONDS),
+    "backoff_max": (0, MAX_BACKOFF_MAX_SECONDS),
+    "max_workers": (1, MAX_WORKERS),
+    "async_workers": (1, MAX_WORKERS),
+    "deadline": (0, MAX_DEADLINE_SECONDS),
+}
+"""The range of each chain-wide setting: the config's top-level ``Option``s and a ``Chain(...)``
+built in code both check these, so the two cannot disagree."""
 
 
 def check_range(key: str, value: float, minimum: float | None, maximum: float | None) -> None:

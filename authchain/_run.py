@@ -135,11 +135,9 @@ def _unquoted(error: AuthChainError, references: Mapping[str, SecretRef]) -> Aut
             dict.fromkeys(attempt.label for attempt in error.attempts if attempt.source != "explicit")
         )
         asked = f" (sources asked: {sources})" if sources else ""
-        unquoted: AuthChainError = SecretNotFound(names[0])
-        unquoted.args = (
-            f"{_variables(names)} no source could resolve{asked}; {_NOT_SHOWN}. {_explain(names)}",
+        return _UnquotedNotFound(
+            names[0], f"{_variables(names)} no source could resolve{asked}; {_NOT_SHOWN}. {_explain(names)}"
         )
-        return unquoted
     if not _quotes(str(error), references.values()):
         return error
     names = list(references)
@@ -150,8 +148,21 @@ def _unquoted(error: AuthChainError, references: Mapping[str, SecretRef]) -> Aut
             f"{_variables(names)} could not be read ({where}{what}); {_NOT_SHOWN}. {_explain(names)}",
             retryable=error.retryable,
             access_denied=error.access_denied,
+            retry_after=error.retry_after,
         )
     return type(error)(f"{_variables(names)} cannot be used; {_NOT_SHOWN}. {_explain(names)}")
+
+
+class _UnquotedNotFound(SecretNotFound):
+    """A ``SecretNotFound`` that names the variable and keeps its own message (no attempt trail:
+    it would show the keys each source asked for), also after a pickle."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(name)
+        self.args = (message,)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.name, self.args[0]))
 
 
 def _variables(names: Sequence[str]) -> str:

@@ -22,15 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from authchain._declarations import client_kinds, declared
-from authchain._limits import (
-    MAX_BACKOFF_MAX_SECONDS,
-    MAX_BACKOFF_SECONDS,
-    MAX_CACHE_SECONDS,
-    MAX_DEADLINE_SECONDS,
-    MAX_NEGATIVE_SECONDS,
-    MAX_RETRIES,
-    MAX_WORKERS,
-)
+from authchain._limits import CHAIN_RANGES
 from authchain._process import ProcessLocal
 from authchain._registry import load_source_class, registered_types
 from authchain._scrub import scrubbed
@@ -45,6 +37,7 @@ __all__ = ["CONFIG_FILENAME", "Settings", "find_config_file", "load_settings"]
 
 CONFIG_FILENAME = "authchain.toml"
 
+
 TOP_LEVEL: dict[str, Option] = {
     option.name: option
     for option in (
@@ -54,65 +47,72 @@ TOP_LEVEL: dict[str, Option] = {
             float,
             300.0,
             "seconds a found value is cached (0 disables)",
-            minimum=0,
-            maximum=MAX_CACHE_SECONDS,
+            minimum=CHAIN_RANGES["cache_ttl"][0],
+            maximum=CHAIN_RANGES["cache_ttl"][1],
         ),
         Option(
             "negative_ttl",
             float,
             0.0,
             "seconds a 'not found' is cached",
-            minimum=0,
-            maximum=MAX_NEGATIVE_SECONDS,
+            minimum=CHAIN_RANGES["negative_ttl"][0],
+            maximum=CHAIN_RANGES["negative_ttl"][1],
         ),
         Option(
             "stale_if_error",
             float,
             0.0,
             "seconds an expired value may be served when its refresh fails",
-            minimum=0,
-            maximum=MAX_CACHE_SECONDS,
+            minimum=CHAIN_RANGES["stale_if_error"][0],
+            maximum=CHAIN_RANGES["stale_if_error"][1],
         ),
-        Option("retries", int, 2, "retries after a retryable backend error", minimum=0, maximum=MAX_RETRIES),
+        Option(
+            "retries",
+            int,
+            2,
+            "retries after a retryable backend error",
+            minimum=CHAIN_RANGES["retries"][0],
+            maximum=CHAIN_RANGES["retries"][1],
+        ),
         Option(
             "backoff",
             float,
             0.2,
             "base delay in seconds of the exponential backoff",
-            minimum=0,
-            maximum=MAX_BACKOFF_SECONDS,
+            minimum=CHAIN_RANGES["backoff"][0],
+            maximum=CHAIN_RANGES["backoff"][1],
         ),
         Option(
             "backoff_max",
             float,
             5.0,
             "largest delay in seconds between retries",
-            minimum=0,
-            maximum=MAX_BACKOFF_MAX_SECONDS,
+            minimum=CHAIN_RANGES["backoff_max"][0],
+            maximum=CHAIN_RANGES["backoff_max"][1],
         ),
         Option(
             "max_workers",
             int,
             8,
             "threads for concurrent lookups in resolve_many",
-            minimum=1,
-            maximum=MAX_WORKERS,
+            minimum=CHAIN_RANGES["max_workers"][0],
+            maximum=CHAIN_RANGES["max_workers"][1],
         ),
         Option(
             "async_workers",
             int,
             8,
             "threads that make the SDK calls of aresolve, aresolve_many and aexplain",
-            minimum=1,
-            maximum=MAX_WORKERS,
+            minimum=CHAIN_RANGES["async_workers"][0],
+            maximum=CHAIN_RANGES["async_workers"][1],
         ),
         Option(
             "deadline",
             float,
             30.0,
             "seconds one lookup may take, retries included (0: none)",
-            minimum=0,
-            maximum=MAX_DEADLINE_SECONDS,
+            minimum=CHAIN_RANGES["deadline"][0],
+            maximum=CHAIN_RANGES["deadline"][1],
         ),
     )
 }

@@ -419,7 +419,9 @@ def test_closing_the_chain_fails_queued_lookups_instead_of_hanging(request: pyte
         return list(await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10))
 
     outcomes = asyncio.run(scenario())
-    assert all(type(outcome).__name__ == "ChainClosedError" for outcome in outcomes[1:]), outcomes
+    kinds = [type(outcome).__name__ for outcome in outcomes]
+    assert kinds[0] in ("SecretValue", "ChainClosedError"), kinds  # under way at close(): either
+    assert all(kind == "ChainClosedError" for kind in kinds[1:]), kinds
 
 
 def test_module_verbs_explicit_and_the_testing_override(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -475,3 +475,23 @@ def test_several_unresolvable_variables_are_all_named(folders: tuple[Path, Path]
     assert "B_REF" in stderr
     assert first not in stderr
     assert second not in stderr
+
+
+def test_the_unquoted_not_found_keeps_its_message_through_a_pickle(tmp_path: Path) -> None:
+    """The error `run` raises for an unresolvable reference names the variable, also after it
+    crosses a process boundary (a pickle rebuilt from the name alone would quote nothing, but
+    lose the message and the hint)."""
+    import pickle
+
+    from authchain import SecretNotFound
+
+    planted = "pasted" + secrets.token_hex(12)
+    chain = Chain([EnvSource(name="env", environ={})])
+    with pytest.raises(SecretNotFound) as caught:
+        build_environment({"PR_TITLE": f"env://{planted}"}, lambda: chain, cwd=tmp_path)
+    copy = pickle.loads(pickle.dumps(caught.value))  # noqa: S301 - our own bytes
+    assert isinstance(copy, SecretNotFound)
+    assert str(copy) == str(caught.value)
+    assert "PR_TITLE" in str(copy)
+    assert planted not in str(copy)
+    assert planted not in repr(copy)

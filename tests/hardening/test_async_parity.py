@@ -267,7 +267,13 @@ def test_a_walk_cancelled_between_sources_remembers_no_answer(request: pytest.Fi
         await asyncio.to_thread(
             wait_for, lambda: first.calls("WALKED"), what="the first store to be asked", timeout=10
         )
-        await asyncio.sleep(0.1)  # the Vault read is under way behind its 300 ms
+        flights = chain._cache._flights._calls
+        await asyncio.to_thread(  # the Vault read is under way behind its 300 ms
+            wait_for,
+            lambda: any(key[0] == slow.source.name for key in list(flights)),
+            what="the Vault read to start",
+            timeout=10,
+        )
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -295,7 +301,9 @@ def test_cancelling_aresolve_many_and_aexplain_leaves_their_fetches_to_the_cache
     async def cancel_both() -> None:
         many = asyncio.ensure_future(chain.aresolve_many(list(values)))
         explained = asyncio.ensure_future(chain.aexplain("M0"))
-        await asyncio.sleep(0.1)
+        await asyncio.to_thread(  # fetches under way (behind 300 ms), so the cancel is what is tested
+            wait_for, lambda: chain._cache._flights._calls, what="the reads to start", timeout=10
+        )
         for task in (many, explained):
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
