@@ -1,24 +1,35 @@
 """The chain's walk for async code: ``Chain.aresolve`` and ``Chain.aresolve_many``.
 
 Same walk, cache, single flight, retries and deadline as the sync verbs; what
-differs is where a backend call runs. The event loop only plans, reads the
-cache and waits; every ``source.get`` (an SDK call that blocks: boto3, hvac,
-keyring, the Prefect client, google-cloud's gRPC stub) runs on the chain's
-bounded ``async_workers`` pool, as the job of a single-flight call
-(``authchain._cache``). A coroutine waits for that call through a callback,
-holding no thread, and a thread calling ``resolve`` for the same key joins
-the same call (and runs its job itself if the pool has not started it yet,
-so pool threads waiting for jobs queued behind them cannot deadlock).
+differs is where a backend call runs:
 
-Why a pool and not the SDKs' async clients: of the SDKs used here only
-google-cloud-secret-manager has a solid async client, and its grpc.aio channel
-belongs to one event loop, while a chain's flight must also serve threads and
-other loops, and outlive a cancelled caller. One way of fetching keeps one
-set of semantics (retries, masking of SDK log records, credential lookups).
+- A source with a native async path (``has_native_async()``: Vault) is asked
+  on the event loop itself: ``aget`` makes its requests there, as a task that
+  settles the single-flight call (``SingleFlight.start_task``). Threads join
+  it as any call; if the loop stops under it, a thread finishes the fetch.
+- Every other source's ``get`` (an SDK call that blocks: boto3, keyring, the
+  Prefect client, google-cloud's gRPC stub) runs on the chain's bounded
+  ``async_workers`` pool, as the job of a single-flight call
+  (``authchain._cache``). A coroutine waits for that call through a callback,
+  holding no thread, and a thread calling ``resolve`` for the same key joins
+  the same call (and runs its job itself if the pool has not started it yet,
+  so pool threads waiting for jobs queued behind them cannot deadlock).
 
-Cancelling an awaiting task stops its wait only: the fetch goes on in its
-thread for the other waiters and stores a whole answer or nothing. The
-deadline bounds the wait too: where a sync caller stays in an SDK call that
+Why not the pool for Vault too: a thread running hvac/requests holds the GIL
+the loop needs for 1.2-1.6 ms of every read, so eight of them keep the loop
+waiting for milliseconds at a time (benchmarks/RESULTS.md, "Heartbeat"). Why
+not the SDKs' async clients: of the SDKs used here only
+google-cloud-secret-manager has a solid one, and its grpc.aio channel belongs
+to one event loop, while a chain's flight must also serve threads and other
+loops, and outlive a cancelled caller.
+
+A lookup costs the loop a few hundred microseconds all told, so a burst of
+them takes turns: a few start, or finish a fetch, per pass of the loop
+(:func:`take_turn`), and other coroutines keep running in between.
+
+Cancelling an awaiting task stops its wait only: the fetch goes on (in its
+task or thread) for the other waiters and stores a whole answer or nothing.
+The deadline bounds the wait too: where a sync caller stays in an SDK call that
 started before its deadline, a coroutine stops waiting when it passes.
 
 Sources that answer without a request (``is_local()``: the environment, a
@@ -29,14 +40,18 @@ without single flight in sync code.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
-from collections.abc import Callable
+import threading
+import time
+import weakref
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from authchain._cache import FlightTimeout
-from authchain._retry import current_deadline, time_left
-from authchain._trail import EXPLICIT_NOT_PASSED, failed, pick_field, recorded
+from authchain._retry import acall_with_retry, current_deadline, time_left
+from authchain._trail import EXPLICIT_NOT_PASSED, aguarded, failed, pick_field, recorded, register
 from authchain.errors import BackendError, SecretNotFound, SourceUnavailableError
 from authchain.sources.base import Found, Key, NotFound, Source
 from authchain.values import Attempt, SecretValue
@@ -68,6 +83,72 @@ async def afirst(
     raise SecretNotFound(name if isinstance(name, str) else str(name), attempts)
 
 
+PASS_BUDGET = 4
+"""Lookups that start, or finish a fetch, in one pass of an event loop; the others wait, in
+order, for later passes.
+
+A lookup costs the loop 0.3-0.6 ms all told (planning, the flight, the answer's
+masker registration, the cache; the request and its parsing for a source with a
+native path): ``asyncio.gather`` of a hundred ``aresolve`` calls would otherwise
+hold the loop for tens of milliseconds in one pass, and every other coroutine
+with it (benchmarks/RESULTS.md, "Heartbeat")."""
+
+
+class _Turns:
+    """One event loop's turnstile (see :func:`take_turn`); used only on the loop's thread."""
+
+    __slots__ = ("loop", "queued", "started", "waiting")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = weakref.ref(loop)
+        self.started = 0  # lookups started in this pass
+        self.waiting: collections.deque[asyncio.Future[None]] = collections.deque()
+        self.queued = False  # a new pass is due: _new_pass is scheduled
+
+    def new_pass(self) -> None:
+        """Let the next ``PASS_BUDGET`` waiters go (they run in the next pass), and come back if more wait."""
+        self.queued = False
+        self.started = 0
+        while self.waiting and self.started < PASS_BUDGET:
+            turn = self.waiting.popleft()
+            if not turn.done():  # a waiter cancelled meanwhile gives its turn on
+                turn.set_result(None)
+                self.started += 1
+        self.next_pass()
+
+    def next_pass(self) -> None:
+        if not self.queued:
+            self.queued = True
+            loop = self.loop()
+            if loop is not None:
+                loop.call_soon(self.new_pass)  # runs after what is ready now: in the next pass
+
+
+_turns = threading.local()
+
+
+async def take_turn() -> None:
+    """Start now, or wait (first come, first served) for a later pass of the loop once
+    ``PASS_BUDGET`` lookups started in this one."""
+    loop = asyncio.get_running_loop()
+    turns: _Turns | None = getattr(_turns, "turns", None)
+    if turns is None or turns.loop() is not loop:
+        turns = _turns.turns = _Turns(loop)
+    if turns.started < PASS_BUDGET and not turns.waiting:
+        turns.started += 1
+        turns.next_pass()
+        return
+    turn: asyncio.Future[None] = loop.create_future()
+    turns.waiting.append(turn)
+    turns.next_pass()
+    try:
+        await turn
+    except asyncio.CancelledError:
+        with contextlib.suppress(ValueError):
+            turns.waiting.remove(turn)
+        raise
+
+
 async def _aask(chain: Chain, target: _Target) -> tuple[Attempt, SecretValue[Any] | None]:
     """``Chain._ask`` (errors raised) for a coroutine."""
     source = target.source
@@ -93,10 +174,26 @@ async def _afetch(chain: Chain, source: Source, key: Key) -> tuple[Result, bool]
     try:
         if source.is_local():
             return chain._load_local(source, key), False
-        pool = chain._async_executor()
-        # The job runs in a copy of this context: the deadline and the
+        # A job runs in a copy of this context: the deadline and the
         # credential-lookup exclusions travel with it, as in resolve_many.
         context = contextvars.copy_context()
+        if source.has_native_async():
+            loader = chain._loader(source, key)
+
+            def hand_over(job: Callable[[], None]) -> object:  # the loop stopped under the fetch
+                return chain._async_executor().submit(job)
+
+            result = await chain._cache.afetch_on_loop(
+                source,
+                key,
+                _native_loader(chain, source, key),
+                fallback=lambda: context.copy().run(loader),  # a copy each: two threads may run it
+                hand_over=hand_over,
+                stopped=lambda: _loop_stopped(source, key),
+                wait=time_left(),
+            )
+            return result, False
+        pool = chain._async_executor()
 
         def submit(job: Callable[[], None]) -> Future[None]:
             return pool.submit(job)
@@ -124,6 +221,55 @@ async def _afetch(chain: Chain, source: Source, key: Key) -> tuple[Result, bool]
     except BackendError as failure:
         error = failure
     return chain._stale_or_raise(source, key, error), True
+
+
+def _native_loader(chain: Chain, source: Source, key: Key) -> Callable[[], Awaitable[Result]]:
+    """``Chain._loader`` for a source with a native async path: retry → ``await source.aget`` →
+    masker → cache, all on the event loop (the task runs in a copy of the caller's context,
+    so the deadline and the credential-lookup exclusions apply)."""
+    policy = chain._policy_for(source)
+
+    async def attempt() -> Result:
+        chain._check_open()  # each attempt: a retry never reopens a closed source's client
+        return await source.aget(key)
+
+    async def load() -> Result:
+        since = chain._cache.generation()  # taken before the backend is asked
+        again = chain._cache.hit(source, key)  # a flight that just landed
+        if again is not None:
+            return again.result
+        result: Result = await acall_with_retry(
+            aguarded(source, attempt),
+            policy,
+            sleep=_sleeper(chain),
+            jitter=chain._jitter,
+            label=source.name,
+            what=lambda: source.describe_key(key),
+        )
+        await take_turn()  # answers that arrive together are registered a few per pass
+        register([result], source.name)
+        chain._store(source, key, result, since)
+        return result
+
+    return load
+
+
+def _sleeper(chain: Chain) -> Callable[[float], Awaitable[None]]:
+    """The backoff between attempts: ``asyncio.sleep``, or the chain's own sleep seam when a test set one."""
+    if chain._sleep is time.sleep:
+        return asyncio.sleep
+
+    async def seam(seconds: float) -> None:
+        chain._sleep(seconds)
+
+    return seam
+
+
+def _loop_stopped(source: Source, key: Key) -> BackendError:
+    return BackendError(
+        f"{source.describe_key(key)}: the event loop fetching it stopped before the fetch ended",
+        retryable=True,
+    )
 
 
 async def off_loop(chain: Chain, function: Callable[[], T]) -> T:

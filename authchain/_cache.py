@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from authchain._records import record
@@ -148,7 +148,7 @@ class TTLCache(Generic[T]):
 
 
 class _Call(Generic[T]):
-    __slots__ = ("callbacks", "done", "error", "owner", "pending", "result")
+    __slots__ = ("callbacks", "done", "error", "fallback", "loop_thread", "owner", "pending", "result")
 
     def __init__(self, owner: int | None) -> None:
         self.done = threading.Event()
@@ -164,6 +164,11 @@ class _Call(Generic[T]):
         # A job submitted to a pool and not started yet (see SingleFlight.start):
         # a thread that would wait for it runs it instead.
         self.pending: Callable[[], None] | None = None
+        # A call running as a task on an event loop (SingleFlight.start_task): that
+        # loop's thread, and what a sync caller on that very thread runs instead of
+        # waiting (the loop cannot run the task while its thread waits for it).
+        self.loop_thread: int | None = None
+        self.fallback: Callable[[], T] | None = None
 
 
 class FlightTimeout(TimeoutError):
@@ -228,6 +233,7 @@ class SingleFlight(Generic[T]):
     def __init__(self) -> None:
         self._calls: dict[Hashable, _Call[T]] = {}
         self._lock = threading.Lock()
+        self._tasks: set[Any] = set()  # the running start_task jobs
 
     def claim(self, key: Hashable) -> tuple[_Call[T], bool]:
         """The call in flight for ``key`` and whether this caller leads it (and must settle it)."""
@@ -315,6 +321,65 @@ class SingleFlight(Generic[T]):
         future.add_done_callback(if_dropped)
         return call
 
+    def start_task(
+        self,
+        key: Hashable,
+        function: Callable[[], Awaitable[T]],
+        *,
+        fallback: Callable[[], T],
+        hand_over: Callable[[Callable[[], None]], object],
+        stopped: Callable[[], BaseException],
+    ) -> _Call[T]:
+        """The call running for ``key``, or a new one awaiting ``function()`` as a task on the running loop.
+
+        The task settles the call itself, so cancelling the coroutine that
+        started it stops only that coroutine's wait. If the task itself is
+        cancelled (the loop stops: ``asyncio.run`` cancels what is left), the
+        fetch goes on as ``fallback()`` in a thread ``hand_over`` starts, for
+        the other waiters and the cache, as a pool's job would; if that cannot
+        start, the call ends with ``stopped()``. A sync caller on the loop's own
+        thread runs ``fallback()`` itself instead of waiting (see :meth:`wait`).
+        """
+        import asyncio
+
+        call, leader = self.claim(key)
+        if not leader:
+            return call
+        call.loop_thread, call.fallback = call.owner, fallback
+
+        def in_a_thread() -> None:
+            call.owner = threading.get_ident()
+            try:
+                result = fallback()
+            except BaseException as error:
+                self.settle(key, call, None, error)
+                if not isinstance(error, Exception):
+                    raise
+                return
+            self.settle(key, call, result, None)
+
+        async def job() -> None:
+            try:
+                result = await function()
+            except asyncio.CancelledError:
+                call.owner = call.loop_thread = None  # no longer this loop's: threads wait for the hand-over
+                try:
+                    hand_over(in_a_thread)
+                except BaseException:
+                    self.settle(key, call, None, stopped())
+                raise
+            except BaseException as error:
+                self.settle(key, call, None, error)
+                if not isinstance(error, Exception):
+                    raise
+                return
+            self.settle(key, call, result, None)
+
+        task = asyncio.get_running_loop().create_task(job())
+        self._tasks.add(task)  # the loop keeps only a weak reference to its tasks
+        task.add_done_callback(self._tasks.discard)
+        return call
+
     async def await_call(self, call: _Call[T], timeout: float | None = None) -> T:
         """:meth:`wait` for a coroutine: the event loop goes on, no thread is held.
 
@@ -370,6 +435,10 @@ class SingleFlight(Generic[T]):
         if job is not None:
             job()  # a no-op if the pool started it meanwhile
         me = threading.get_ident()
+        if call.loop_thread == me and call.fallback is not None and not call.done.is_set():
+            # A task on the loop of this thread, which waits here instead of running
+            # the loop: the task could never end. Fetch once more here instead.
+            return call.fallback()
         with _waits_lock:
             loop = _loop_back(call, me)
             if loop is None:
@@ -533,6 +602,25 @@ class CachePolicy:
         """:meth:`fetch_once` for a coroutine: ``load`` runs through ``submit`` (a thread
         pool), never on the event loop, and the flight is the one sync callers join."""
         call = self._flights.start((source.name, key), load, submit, dropped)
+        return await self._flights.await_call(call, wait)
+
+    async def afetch_on_loop(
+        self,
+        source: Source,
+        key: Key,
+        load: Callable[[], Awaitable[Result]],
+        *,
+        fallback: Callable[[], Result],
+        hand_over: Callable[[Callable[[], None]], object],
+        stopped: Callable[[], BaseException],
+        wait: float | None,
+    ) -> Result:
+        """:meth:`afetch_once` for a source with a native async path: ``load()`` runs as a task on
+        this event loop (no thread), and the flight is still the one sync callers join
+        (see :meth:`SingleFlight.start_task`)."""
+        call = self._flights.start_task(
+            (source.name, key), load, fallback=fallback, hand_over=hand_over, stopped=stopped
+        )
         return await self._flights.await_call(call, wait)
 
     def claim(self, source: Source, key: Key) -> tuple[_Call[Result], bool]:

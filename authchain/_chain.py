@@ -342,7 +342,8 @@ class Chain(ProcessLocal):
     ) -> SecretValue[Any]:
         """:meth:`resolve` for async code: same answers, same cache, never blocks the event loop.
 
-        Backend calls run on a bounded thread pool (``async_workers``); a fetch
+        SDK calls run on a bounded thread pool (``async_workers``); a source with
+        a native async path (Vault) is asked on the loop itself. A fetch
         another caller (a thread or a coroutine) already started is joined, not
         repeated. Cancelling the awaiting task stops only this wait: the fetch
         goes on for the others and caches a whole answer or nothing.
@@ -350,12 +351,13 @@ class Chain(ProcessLocal):
         Raises:
             SecretNotFound, BackendError, ConfigError: as :meth:`resolve`.
         """
-        from authchain._async import afirst
+        from authchain._async import afirst, take_turn
 
         if explicit is None and type(name) is str and _testing_override is None:
             answer = self._cache.answer(name)  # the fast path, as in resolve()
             if answer is not None:
                 return answer
+        await take_turn()  # a burst of lookups starts a few per pass of the loop
         self._check_open()
         if explicit is not None:
             value = explicit if isinstance(explicit, SecretValue) else SecretValue(explicit)
@@ -845,15 +847,18 @@ class Chain(ProcessLocal):
         self._store(source, key, result, since)
         return result
 
-    def _with_retry(self, source: Source, operation: Callable[[], Any], what: str | Callable[[], str]) -> Any:
-        policy = RetryPolicy(
+    def _policy_for(self, source: Source) -> RetryPolicy:
+        """The chain's retry policy with the source's own ``retries`` / ``backoff`` where set."""
+        return RetryPolicy(
             self.policy.retries if source.retries is None else source.retries,
             self.policy.backoff if source.backoff is None else source.backoff,
             self.policy.backoff_max,
         )
+
+    def _with_retry(self, source: Source, operation: Callable[[], Any], what: str | Callable[[], str]) -> Any:
         return call_with_retry(
             guarded(source, self._while_open(operation)),
-            policy,
+            self._policy_for(source),
             sleep=self._sleep,
             jitter=self._jitter,
             label=source.name,

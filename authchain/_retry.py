@@ -15,14 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from authchain._records import record
 from authchain.errors import BackendError
 
-__all__ = ["Deadline", "RetryPolicy", "call_with_retry", "deadline_scope", "time_left"]
+__all__ = ["Deadline", "RetryPolicy", "acall_with_retry", "call_with_retry", "deadline_scope", "time_left"]
 
 logger = logging.getLogger("authchain")
 
@@ -137,6 +137,40 @@ def call_with_retry(
     ``deadline_seconds`` set; a deadline already over before the first
     attempt is a retryable ``BackendError`` of its own (nothing was asked).
     """
+    deadline = _not_over(what)
+    attempt = 0
+    while True:
+        try:
+            return operation()
+        except BackendError as error:
+            delay = _retry_delay(error, attempt, policy, jitter, deadline, label)
+        sleep(delay)
+        attempt += 1
+
+
+async def acall_with_retry(
+    operation: Callable[[], Awaitable[T]],
+    policy: RetryPolicy,
+    *,
+    sleep: Callable[[float], Awaitable[None]],
+    jitter: Jitter | None = None,
+    label: str = "",
+    what: str | Callable[[], str] = "",
+) -> T:
+    """:func:`call_with_retry` for a coroutine: the same policy, each attempt and backoff awaited."""
+    deadline = _not_over(what)
+    attempt = 0
+    while True:
+        try:
+            return await operation()
+        except BackendError as error:
+            delay = _retry_delay(error, attempt, policy, jitter, deadline, label)
+        await sleep(delay)
+        attempt += 1
+
+
+def _not_over(what: str | Callable[[], str]) -> Deadline | None:
+    """The current deadline; raised as a ``BackendError`` of its own when already over (nothing was asked)."""
     deadline = _DEADLINE.get()
     if deadline is not None and deadline.left() <= 0:
         what = what() if callable(what) else what  # described only when a message needs it
@@ -148,32 +182,39 @@ def call_with_retry(
         error.attempts = 0  # type: ignore[attr-defined]
         error.deadline_seconds = deadline.seconds  # type: ignore[attr-defined]
         raise error
-    attempt = 0
-    while True:
-        try:
-            return operation()
-        except BackendError as error:
-            error.attempts = attempt + 1  # type: ignore[attr-defined]
-            if not error.retryable or attempt >= policy.retries:
-                raise
-            if jitter is None:
-                jitter = full_jitter
-            delay = policy.delay(attempt, jitter)
-            wait = error.retry_after
-            if wait is not None and wait >= 0:  # the backend said how long (Retry-After); NaN is not
-                if deadline is None and wait > RETRY_AFTER_MAX:
-                    raise  # a day, or forever: not waited for, whatever the server says
-                delay = max(delay, wait)
-            if deadline is not None and delay >= deadline.left():
-                error.deadline_seconds = deadline.seconds  # type: ignore[attr-defined]
-                raise
-            logger.debug(
-                "%s: retryable error (attempt %d of %d), retrying in %.3fs: %s",
-                label,
-                attempt + 1,
-                policy.retries + 1,
-                delay,
-                error.message,
-            )
-            sleep(delay)
-            attempt += 1
+    return deadline
+
+
+def _retry_delay(
+    error: BackendError,
+    attempt: int,
+    policy: RetryPolicy,
+    jitter: Jitter | None,
+    deadline: Deadline | None,
+    label: str,
+) -> float:
+    """How long to wait before attempt ``attempt + 2`` after ``error``; ``error`` raised when there is none.
+
+    Called inside the ``except`` clause, so the bare ``raise`` keeps the error's traceback.
+    """
+    error.attempts = attempt + 1  # type: ignore[attr-defined]
+    if not error.retryable or attempt >= policy.retries:
+        raise error
+    delay = policy.delay(attempt, jitter or full_jitter)
+    wait = error.retry_after
+    if wait is not None and wait >= 0:  # the backend said how long (Retry-After); NaN is not
+        if deadline is None and wait > RETRY_AFTER_MAX:
+            raise error  # a day, or forever: not waited for, whatever the server says
+        delay = max(delay, wait)
+    if deadline is not None and delay >= deadline.left():
+        error.deadline_seconds = deadline.seconds  # type: ignore[attr-defined]
+        raise error
+    logger.debug(
+        "%s: retryable error (attempt %d of %d), retrying in %.3fs: %s",
+        label,
+        attempt + 1,
+        policy.retries + 1,
+        delay,
+        error.message,
+    )
+    return delay

@@ -10,7 +10,7 @@ a source let escape becomes that source's ``BackendError`` (:func:`guarded`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from authchain import masking
@@ -120,12 +120,33 @@ def guarded(source: Source, operation: Callable[[], Any]) -> Callable[[], Any]:
         except AuthChainError:
             raise
         except Exception as error:
-            from authchain._upstream import type_name  # the error path only: not at start-up
-
-            failure = BackendError(f"unexpected {type(error).__name__} in the {source.type} source")
-            clear_frames(error)  # the traceback stays (lines only): its frames may hold data fetched
-            stand_in = UpstreamError(type_name(error), "")
-            stand_in.__traceback__ = error.__traceback__
+            failure, stand_in = _unexpected(source, error)
         raise failure from stand_in
 
     return run
+
+
+def aguarded(source: Source, operation: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[Any]]:
+    """:func:`guarded` for a coroutine function."""
+
+    async def run() -> Any:
+        try:
+            return await operation()
+        except AuthChainError:
+            raise
+        except Exception as error:
+            failure, stand_in = _unexpected(source, error)
+        raise failure from stand_in
+
+    return run
+
+
+def _unexpected(source: Source, error: Exception) -> tuple[BackendError, BaseException]:
+    """The ``BackendError`` for an exception a source let escape, and what it is raised from."""
+    from authchain._upstream import type_name  # the error path only: not at start-up
+
+    failure = BackendError(f"unexpected {type(error).__name__} in the {source.type} source")
+    clear_frames(error)  # the traceback stays (lines only): its frames may hold data fetched
+    stand_in = UpstreamError(type_name(error), "")
+    stand_in.__traceback__ = error.__traceback__
+    return failure, stand_in

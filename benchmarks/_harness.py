@@ -31,7 +31,7 @@ import tempfile
 import threading
 import time
 import timeit
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -172,6 +172,64 @@ def pooled_reads_row(
         {k: v.as_dict() for k, v in stats.items()}
         | {"requests": requests, "no_latency": {k: v.as_dict() for k, v in floor.items()}},
     )
+
+
+async def heartbeat_lateness(
+    workload: Callable[[], Awaitable[Any]], tick: float = 0.001, first: list[float] | None = None
+) -> list[float]:
+    """How late each ``tick`` sleep of a heartbeat coroutine woke up (seconds) while ``workload`` ran.
+
+    ``first`` gets the lateness of the tick under way when the workload started:
+    the one that waits for the loop's first pass over the workload's coroutines.
+    (Shared with tests/chain/test_async.py, which asserts on it.)
+    """
+    import asyncio
+
+    late: list[float] = []
+    done = asyncio.Event()
+
+    async def heartbeat() -> None:
+        while not done.is_set():
+            before = time.perf_counter()
+            await asyncio.sleep(tick)
+            late.append(time.perf_counter() - before - tick)
+
+    beat = asyncio.ensure_future(heartbeat())
+    await asyncio.sleep(0.01)
+    at_start = len(late)
+    try:
+        await workload()
+    finally:
+        done.set()
+        await beat
+    if first is not None and len(late) > at_start:
+        first.append(late[at_start])
+    return late
+
+
+def percentile(samples: Sequence[float], fraction: float) -> float:
+    """The sample at ``fraction`` of the sorted samples (1.0: the largest)."""
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Objects alive now moved out of the collector's sight (``gc.freeze``) for the block.
+
+    A full collection of a process with every SDK imported (a test session:
+    pytest, boto3, google-cloud, Prefect) stops every thread for 25-100 ms,
+    whatever the code under measurement does; latency-sensitive services
+    freeze their start-up heap the same way.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def render_table(rows: Sequence[Row]) -> str:

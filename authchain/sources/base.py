@@ -382,6 +382,22 @@ class Source(ProcessLocal, ABC):
         """
         return False
 
+    def has_native_async(self) -> bool:
+        """True when :meth:`aget` asks the backend on the running event loop itself.
+
+        ``aresolve`` then awaits ``aget`` on the caller's loop (bounded by the
+        source's own connections) instead of running ``get`` on the chain's
+        ``async_workers`` pool. Threads running SDK code share the GIL with the
+        loop, and each request costs them milliseconds of it: a 1 ms heartbeat
+        on the loop is then late by several (benchmarks/RESULTS.md,
+        "Heartbeat"). Sources without such a path keep the default, False.
+        """
+        return False
+
+    async def aget(self, key: Key) -> Found | NotFound:
+        """:meth:`get` on the running event loop, with the same outcomes (see :meth:`has_native_async`)."""
+        raise NotImplementedError(f"the {self.type} source has no native async path")
+
     def get_many(self, keys: Iterable[Key]) -> dict[Key, Found | NotFound | BackendError]:
         """Look many keys up; batching sources override this with one request."""
         results: dict[Key, Found | NotFound | BackendError] = {}

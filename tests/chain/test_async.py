@@ -9,13 +9,8 @@ stops one wait, never the fetch others depend on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import subprocess
-import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -142,90 +137,95 @@ def test_single_flight_across_100_coroutines_and_8_threads(
     assert backend.calls("COLD") == 1, "one backend call for 108 concurrent callers"
 
 
-def _percentile(samples: list[float], fraction: float) -> float:
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+HEARTBEAT_BOUND = 0.005  # the issue's "never late by more than 5 ms"
 
 
-async def _heartbeat_lateness(workload: Callable[[], Awaitable[Any]]) -> list[float]:
-    """How late each 1 ms heartbeat tick was (seconds) while ``workload`` ran."""
-    lateness: list[float] = []
-    done = asyncio.Event()
-
-    async def heartbeat() -> None:
-        while not done.is_set():
-            before = time.perf_counter()
-            await asyncio.sleep(0.001)
-            lateness.append(time.perf_counter() - before - 0.001)
-
-    beat = asyncio.ensure_future(heartbeat())
-    await asyncio.sleep(0.01)
-    try:
-        await workload()
-    finally:
-        done.set()
-        await beat
-    return lateness
-
-
-@contextlib.contextmanager
-def latency_proxy_process(upstream_url: str, seconds: float) -> Iterator[str]:
-    """tests/servers/proxy.py's TCPProxy, with ``latency``, in a child process of its own.
-
-    In this process its threads (two per connection) would compete with the
-    event loop for the GIL, and the heartbeat would measure the proxy.
-    """
-    host, port = upstream_url.removeprefix("http://").split(":")
-    script = (
-        "import sys; from tests.servers.proxy import TCPProxy\n"
-        f"proxy = TCPProxy(({host!r}, {int(port)})).start(); proxy.latency = {seconds!r}\n"
-        "print(proxy.url, flush=True); sys.stdin.read(); proxy.stop()\n"
-    )
-    child = subprocess.Popen(
-        [sys.executable, "-c", script],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        cwd=Path(__file__).parents[2],
-        text=True,
-    )
-    try:
-        assert child.stdout is not None
-        yield child.stdout.readline().strip()
-    finally:
-        assert child.stdin is not None
-        child.stdin.close()  # the proxy stops when its stdin ends
-        try:
-            child.wait(10)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait(10)
-
-
-def test_backend_calls_never_block_the_event_loop(request: pytest.FixtureRequest) -> None:
+def test_a_heartbeat_stays_on_time_during_100_cold_aresolves(request: pytest.FixtureRequest) -> None:
     """A 1 ms heartbeat during 100 concurrent cold aresolves against OpenBao behind 20 ms of latency.
 
-    The bound is relative, so a loaded 2-core CI machine does not fail it: the
-    same heartbeat is measured in this test against a purely sleeping workload
-    (100 coroutines sleeping 20 ms, the same shape without any backend), and
-    the aresolve run's median lateness may exceed the baseline's by at most
-    10 ms (half the proxy's latency). The proof that no backend call runs on
-    the loop is deterministic: every call's thread is recorded and none is
-    the loop's. A control run that calls the blocking
-    ``resolve`` from the coroutines shows the measurement does catch a
-    blocked loop.
+    Vault's lookups run on the event loop itself (``VaultSource.aget``: no thread
+    holding the GIL the loop needs), so no tick may be late by more than 5 ms
+    beyond what the same loop shows, in the same round, during 100 coroutines
+    that only sleep (the machine's own noise: other processes, the proxy and
+    OpenBao on 2 shared cores). The heap is frozen first (see
+    ``benchmarks._harness.frozen_heap``): a full collection of this test
+    session's heap stops every thread for tens of milliseconds. Up to three
+    rounds: a scheduler hiccup in one round is not the code, while a lookup
+    that holds the loop (the blocking control, or the thread pool this path
+    replaced: 20-90 ms) is late in every one.
     """
+    from benchmarks._harness import frozen_heap, heartbeat_lateness, percentile
+    from benchmarks._servers import ProxyProcess
+
     openbao = request.getfixturevalue("openbao")
-    proxy_url = request.getfixturevalue("_latency_proxy_url")
-    backend = make_backend("vault", request, url=proxy_url)
-    assert openbao.url != proxy_url
+    host, port = openbao.url.removeprefix("http://").split(":")
     names = [f"K{number}" for number in range(100)]
-    values = {name: canary() for name in names}
-    for name, value in values.items():
-        backend.put(name, value)
-    backend.put("WARM", canary())
+    with ProxyProcess((host, int(port))) as proxy:
+        backend = make_backend("vault", request, url=proxy.url)
+        values = {name: canary() for name in names}
+        for name, value in values.items():
+            backend.put(name, value)
+        backend.put("WARM", canary())
+        chain = backend.chain(cache_ttl=60)
+        chain.resolve("WARM")  # hvac imported, logged in
+        chain.clear_cache()
+        asyncio.run(chain.aresolve("WARM"))  # the native path built: cold keys, not a cold start
+        assert backend.source.has_native_async()
+        proxy.set_latency(0.02)
+        sync_gets: list[Any] = []
+        get = backend.source.get
+
+        def recording_get(key: Any) -> Any:
+            sync_gets.append(key)
+            return get(key)
+
+        backend.source.get = recording_get  # type: ignore[method-assign]
+
+        async def sleeping() -> None:  # the same shape without a backend: waves of 8 x 20 ms
+            await asyncio.gather(*(asyncio.sleep(0.02 * (1 + number // 8)) for number in range(100)))
+
+        async def aresolving() -> None:
+            chain.clear_cache()
+            got = await asyncio.gather(*(chain.aresolve(name) for name in names))
+            assert [value.get_secret_value() for value in got] == [values[name] for name in names]
+
+        async def blocking() -> None:
+            async def one(name: str) -> None:
+                chain.resolve(f"{name}_MISSING", default=None)  # on the loop: what must not happen
+
+            await asyncio.gather(*(one(name) for name in names[:10]))
+
+        async def measure() -> tuple[list[float], list[float]]:
+            return await heartbeat_lateness(sleeping), await heartbeat_lateness(aresolving)
+
+        rounds: list[tuple[float, float]] = []
+        with frozen_heap():
+            proxy.clear()
+            for _ in range(3):
+                baseline, under_load = asyncio.run(measure())
+                assert len(under_load) >= 20, "the heartbeat kept ticking while the lookups ran"
+                rounds.append((max(baseline), max(under_load)))
+                if rounds[-1][1] <= rounds[-1][0] + HEARTBEAT_BOUND:
+                    break
+            asked = proxy.count(suffix="/K0")
+            assert sync_gets == [], "the lookups ran on the loop, not through get() on the pool"
+            blocked = asyncio.run(heartbeat_lateness(blocking))
+    shown = [f"baseline max {base * 1e3:.1f} ms, aresolve max {mine * 1e3:.1f} ms" for base, mine in rounds]
+    print("heartbeat:", shown, f"p95 of the last round {percentile(under_load, 0.95) * 1e3:.2f} ms")
+    assert asked == len(rounds), "each round asked the server once for each cold key"
+    assert len(sync_gets) == 10, "the control's lookups went through get() on the loop"
+    assert max(blocked) >= 0.1, "the control shows that a loop held by a lookup is caught"
+    assert rounds[-1][1] <= rounds[-1][0] + HEARTBEAT_BOUND, f"late by more than 5 ms in every round: {shown}"
+
+
+def test_sources_without_a_native_path_run_on_the_pool(request: pytest.FixtureRequest) -> None:
+    """The other SDKs (moto here) are called on the ``async_workers`` pool, never on the loop's thread."""
+    backend = make_backend("aws-sm", request)
+    names = [f"P{number}" for number in range(20)]
+    for name in names:
+        backend.put(name, canary())
     chain = backend.chain(cache_ttl=60)
-    chain.resolve("WARM")  # the SDK imported and its client built: cold keys, not a cold import
-    # Which thread each backend call runs in: the deterministic half of this test.
+    assert not backend.source.has_native_async()
     callers: list[int] = []
     get = backend.source.get
 
@@ -235,58 +235,13 @@ def test_backend_calls_never_block_the_event_loop(request: pytest.FixtureRequest
 
     backend.source.get = recording_get  # type: ignore[method-assign]
 
-    async def sleeping() -> None:
-        await asyncio.gather(*(asyncio.sleep(0.02) for _ in names))
+    async def aresolving() -> int:
+        await asyncio.gather(*(chain.aresolve(name) for name in names))
+        return threading.get_ident()
 
-    async def aresolving() -> None:
-        loop_threads.append(threading.get_ident())
-        got = await asyncio.gather(*(chain.aresolve(name) for name in names))
-        assert [value.get_secret_value() for value in got] == [values[name] for name in names]
-
-    async def blocking() -> None:
-        async def one(name: str) -> None:
-            chain.resolve(f"{name}_MISSING", default=None)  # on the loop: what must not happen
-
-        await asyncio.gather(*(one(name) for name in names[:20]))
-
-    loop_threads: list[int] = []
-
-    async def measure() -> tuple[list[float], list[float], list[float]]:
-        return (
-            await _heartbeat_lateness(sleeping),
-            await _heartbeat_lateness(aresolving),
-            await _heartbeat_lateness(blocking),
-        )
-
-    baseline, under_load, blocked = asyncio.run(measure())
-    assert backend.calls("K0") == 1
-    assert len(callers) > len(names), "every cold key reached the backend, then the control's"
-    on_loop = callers[: len(names)].count(loop_threads[0])
-    assert on_loop == 0, f"{on_loop} of the aresolve backend calls ran on the event loop's thread"
-    assert loop_threads[0] in callers[len(names) :], "the control's calls on the loop are seen as such"
-    summary = {
-        label: (len(samples), *(round(_percentile(samples, f) * 1000, 2) for f in (0.5, 0.95, 0.99, 1.0)))
-        for label, samples in (("baseline", baseline), ("aresolve", under_load), ("blocking", blocked))
-    }
-    print("heartbeat lateness ms (ticks, p50, p95, p99, max):", summary)
-    assert len(under_load) >= 20, "the heartbeat kept ticking while the lookups ran"
-    assert max(blocked) >= 0.1, f"the control run shows a blocked loop is caught: {summary}"
-    # A backend call made on the loop would make most ticks at least the proxy's
-    # 20 ms late (the blocking control: ~500 ms). The pool's threads share the
-    # GIL with the loop: on a loaded 2-core machine, inside the full suite with
-    # a CPU burner alongside, p50 reached 3.3 ms and p95 23 ms. The thread check
-    # above is the proof; this bound only says the loop kept ticking freely.
-    # The distribution is a benchmark row, not a test (benchmarks/bench_async.py,
-    # "Heartbeat" in benchmarks/RESULTS.md: why the issue's 5 ms is not met here).
-    for fraction, allowed in ((0.5, 0.010),):
-        extra = _percentile(under_load, fraction) - _percentile(baseline, fraction)
-        assert extra <= allowed, f"p{fraction * 100:g} is {extra * 1000:.1f} ms over the baseline: {summary}"
-
-
-@pytest.fixture
-def _latency_proxy_url(openbao: Any) -> Iterator[str]:
-    with latency_proxy_process(openbao.url, 0.02) as url:
-        yield url
+    loop_thread = asyncio.run(aresolving())
+    assert len(callers) == len(names)
+    assert loop_thread not in callers, "no SDK call on the event loop's thread"
 
 
 @pytest.mark.parametrize("kind", REMOTE)

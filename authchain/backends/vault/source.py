@@ -40,9 +40,9 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from authchain import _sdk_credentials, masking
 from authchain._limits import MAX_TIMEOUT_SECONDS
@@ -299,11 +299,13 @@ class VaultSource(Source):
         "_expires_at",
         "_refresh_at",
         "_kv_mounts",
+        "_native_path",
     )
 
     def _init_runtime(self) -> None:
         self._lock = threading.Lock()
         self._kv_mounts: dict[str, int] = {}  # mount → its KV version, as the server reported it
+        self._native_path: Any = None  # None: not decided yet; False: none here (see _native)
         self._reset_session()
 
     def _reset_session(self) -> None:
@@ -349,26 +351,40 @@ class VaultSource(Source):
     # -- the one verb ---------------------------------------------------------
 
     def get(self, key: Key) -> Found | NotFound:
-        vault_key = _as_key(key)
-        where = vault_key.describe()
-        _refuse_reserved(vault_key.mount, where)
+        return _drive(self._reading(_as_key(key)), self._ask)
+
+    def has_native_async(self) -> bool:
+        """True unless a proxy applies to the address or h11 is missing (then: the pool's threads)."""
+        return self._native() is not None
+
+    async def aget(self, key: Key) -> Found | NotFound:
+        native = self._native()
+        if native is None:  # pragma: no cover - the chain asks has_native_async first
+            raise RuntimeError("the vault source has no native async path here")
+        async with native.transport.lease() as lease:
+            return await _adrive(self._reading(_as_key(key)), lambda request: native.ask(request, lease))
+
+    def _reading(self, key: VaultKey) -> Steps[Found | NotFound]:
+        """What ``get`` and ``aget`` do, as the requests it makes (see :func:`_drive`)."""
+        where = key.describe()
+        _refuse_reserved(key.mount, where)
         hvac = _import_hvac()
-        if not self._require_kv(vault_key):
+        if not (yield from self._require_kv(key)):
             # Never read a path the probe did not show to be a KV mount: a read there is
             # refused at best, and at worst reaches Vault's own endpoints under another
             # first segment (``<namespace>/auth/token/lookup-self``, ``<namespace>/sys/mounts``).
             raise BackendError(
-                f"access denied to {where}: there is no mount {vault_key.mount}/, "
+                f"access denied to {where}: there is no mount {key.mount}/, "
                 "or the token may use nothing in it (check the mount for a typo)",
                 access_denied=True,
             )
         try:
-            data = self._authorized(lambda client: _read(client, vault_key), f"reading {where}")
+            data = _read_data((yield _read_request(key, f"reading {where}")), key)
         except hvac.exceptions.InvalidPath as error:
             try:
-                return _missing(error, vault_key, where)
+                return _missing(error, key, where)
             except BackendError:
-                self._kv_mounts.pop(vault_key.mount, None)  # the mount changed: probe it again next time
+                self._kv_mounts.pop(key.mount, None)  # the mount changed: probe it again next time
                 raise
         except hvac.exceptions.Forbidden:
             if self.forbidden_as_missing:
@@ -376,7 +392,26 @@ class VaultSource(Source):
             raise BackendError(f"access denied to {where}", access_denied=True) from None
         if data is None:
             return NotFound(f"no secret at {where} (the version was destroyed)")
-        return _pick(vault_key, data, where)
+        return _pick(key, data, where)
+
+    def _ask(self, request: Request) -> Any:
+        """``request`` through hvac, logged in (the sync half of :func:`_drive`)."""
+        return self._authorized(
+            lambda client: client.adapter.get(request.path, params=request.params), request.what
+        )
+
+    def _native(self) -> Any:
+        """The event-loop transport (``_native.NativeVault``), or None where requests must make the calls."""
+        native = self._native_path
+        if native is None:
+            from authchain.backends.vault import _native
+
+            try:
+                native = _native.for_source(self) or False
+            except ConfigError:
+                return None  # no address yet: get() raises it, as in sync code
+            self._native_path = native
+        return native or None
 
     def check(self) -> CheckResult:
         """Reachable and authenticated (log in if needed, look the token up), and the
@@ -397,7 +432,7 @@ class VaultSource(Source):
             policies = ", ".join(data.get("policies") or []) or "none"
             authenticated = f"{self.address()}: authenticated ({self.auth}), {lifetime}, policies: {policies}"
         try:
-            if not self._require_kv(VaultKey(self.mount, "", self.kv_version), fresh=True):
+            if not _drive(self._require_kv(VaultKey(self.mount, "", self.kv_version), fresh=True), self._ask):
                 raise BackendError(
                     f"there is no mount {self.mount}/ at {self.address()}, or the token may use nothing "
                     "in it (check the mount setting for a typo, and the token's policies)"
@@ -411,7 +446,10 @@ class VaultSource(Source):
     def close(self) -> None:
         with self._lock:
             client, pid = self._client, self._pid
+            native, self._native_path = self._native_path, None
             self._reset_session()
+        if native:
+            native.close()
         if client is not None and pid == os.getpid():
             session = getattr(getattr(client, "adapter", None), "session", None)
             if session is not None:
@@ -433,7 +471,7 @@ class VaultSource(Source):
 
     # -- key/value only: which mounts may be read ----------------------------
 
-    def _require_kv(self, key: VaultKey, *, fresh: bool = False) -> bool:
+    def _require_kv(self, key: VaultKey, *, fresh: bool = False) -> Steps[bool]:
         """Raise unless ``key.mount`` is a KV mount of ``key.kv_version`` (probed once, then cached;
         ``fresh``: probe again, as ``check`` does).
 
@@ -445,7 +483,7 @@ class VaultSource(Source):
         """
         actual = None if fresh else self._kv_mounts.get(key.mount)
         if actual is None:
-            actual = self._probe_mount(key.mount)
+            actual = yield from self._probe_mount(key.mount)
             if actual is None:
                 return False
             self._kv_mounts[key.mount] = actual
@@ -456,7 +494,7 @@ class VaultSource(Source):
             )
         return True
 
-    def _probe_mount(self, mount: str) -> int | None:
+    def _probe_mount(self, mount: str) -> Steps[int | None]:
         """The KV version of ``mount``, from ``sys/internal/ui/mounts/<mount>``; errors say what is wrong.
 
         None: 403 (or 404), which OpenBao and Vault answer both for a mount that
@@ -464,9 +502,8 @@ class VaultSource(Source):
         """
         hvac = _import_hvac()
         try:
-            response = self._authorized(
-                lambda client: client.adapter.get(f"/v1/sys/internal/ui/mounts/{mount}"),
-                f"probing the mount {mount}/",
+            response = yield Request(
+                f"/v1/sys/internal/ui/mounts/{mount}", None, f"probing the mount {mount}/"
             )
         except (hvac.exceptions.Forbidden, hvac.exceptions.InvalidPath):
             return None
@@ -697,11 +734,11 @@ class VaultSource(Source):
         policy denial with a wrapped multi-error; only the ambiguous form costs a
         lookup-self to tell them apart, so a plain denial stays one request.
         """
-        errors = [str(item).strip() for item in (getattr(error, "errors", None) or [])]
-        if any("invalid token" in item for item in errors):
-            return True
-        if errors != ["permission denied"]:
-            return False
+        said = _rejection(error)
+        return said if said is not None else self._lookup_refused(client)
+
+    def _lookup_refused(self, client: Any) -> bool:
+        """Does the server refuse this client's token a lookup of itself (it is expired or revoked)?"""
         hvac = _import_hvac()
         try:
             client.auth.token.lookup_self()
@@ -771,6 +808,56 @@ class VaultSource(Source):
 
 
 # -- helpers -----------------------------------------------------------------------
+
+
+class Request(NamedTuple):
+    """One GET the source makes: hvac's path (``/v1/...``), its query, and how errors name it."""
+
+    path: str
+    params: dict[str, str] | None
+    what: str
+
+
+Steps = Generator[Request, Any, T]
+"""A lookup written once as the requests it makes: each ``yield`` hands a :class:`Request` to the
+driver and gets hvac's answer back (a dict for JSON, else the raw response), or hvac's
+``InvalidPath`` / ``Forbidden`` thrown in; anything else ends the lookup as an error."""
+
+
+def _drive(steps: Steps[T], ask: Callable[[Request], Any]) -> T:
+    """Run ``steps`` with each request made by ``ask`` (hvac on this thread)."""
+    reply: Any = None
+    failure: Exception | None = None
+    while True:
+        try:
+            request = steps.send(reply) if failure is None else steps.throw(failure)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        except BaseException:
+            reply = failure = None  # the traceback keeps this frame, not the answer it held
+            raise
+        try:
+            reply, failure = ask(request), None
+        except Exception as error:
+            reply, failure = None, error
+
+
+async def _adrive(steps: Steps[T], ask: Callable[[Request], Awaitable[Any]]) -> T:
+    """:func:`_drive` with each request awaited (the native transport on the event loop)."""
+    reply: Any = None
+    failure: Exception | None = None
+    while True:
+        try:
+            request = steps.send(reply) if failure is None else steps.throw(failure)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        except BaseException:
+            reply = failure = None
+            raise
+        try:
+            reply, failure = await ask(request), None
+        except Exception as error:
+            reply, failure = None, error
 
 
 def _import_hvac() -> Any:
@@ -850,14 +937,23 @@ def _join(prefix: str, path: str) -> str:
     return f"{prefix}/{path}" if prefix else path
 
 
-def _read(client: Any, key: VaultKey) -> dict[str, Any] | None:
-    """The secret's fields; None for a destroyed KV v2 version. hvac raises for 4xx/5xx."""
+def _read_request(key: VaultKey, what: str) -> Request:
+    """The request hvac's ``kv.v1.read_secret`` / ``kv.v2.read_secret_version`` make for ``key``."""
+    hvac = _import_hvac()
     if key.kv_version == 1:
-        response = client.secrets.kv.v1.read_secret(path=key.path, mount_point=key.mount)
-        return _mapping(_body(response).get("data"), key)
-    response = client.secrets.kv.v2.read_secret_version(
-        path=key.path, mount_point=key.mount, version=key.version, raise_on_deleted_version=True
+        return Request(
+            hvac.utils.format_url("/v1/{mount}/{path}", mount=key.mount, path=key.path), None, what
+        )
+    params = None if key.version is None else {"version": str(key.version)}
+    return Request(
+        hvac.utils.format_url("/v1/{mount}/data/{path}", mount=key.mount, path=key.path), params, what
     )
+
+
+def _read_data(response: Any, key: VaultKey) -> dict[str, Any] | None:
+    """The secret's fields in a read's answer; None for a destroyed KV v2 version."""
+    if key.kv_version == 1:
+        return _mapping(_body(response).get("data"), key)
     envelope = _mapping(_body(response).get("data"), key)
     if envelope.get("data") is None:  # destroyed: metadata only
         return None
@@ -931,6 +1027,17 @@ def _missing(error: Exception, key: VaultKey, where: str) -> NotFound:
             "(set kv_version = 2 on the source, or ?kv=2 on a vault:// reference)"
         )
     raise BackendError(f"reading {where}: the server answered 404 in a way a missing KV secret is not")
+
+
+def _rejection(error: Exception) -> bool | None:
+    """What a 403's errors say about the token: rejected (True), a policy (False), or only a
+    lookup-self can tell (None: the bare "permission denied" both give)."""
+    errors = [str(item).strip() for item in (getattr(error, "errors", None) or [])]
+    if any("invalid token" in item for item in errors):
+        return True
+    if errors != ["permission denied"]:
+        return False
+    return None
 
 
 def _server_says(error: Exception) -> str:

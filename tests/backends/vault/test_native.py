@@ -1,0 +1,335 @@
+"""The vault source's requests on the event loop (``aget``, authchain/backends/vault/_native.py).
+
+What test_source_on_the_loop.py cannot show by re-running the sync tests: when the loop
+path is taken (not with a proxy to honour, not without h11), where a redirect may take
+the token, TLS as requests verifies it, and that nothing (connection, task, timer)
+outlives a burst or the loop. Real OpenBao throughout; a tiny HTTP server on 127.0.0.1
+only where a redirect must be shown (OpenBao does not redirect a dev server's reads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from authchain import BackendError, Chain
+from authchain.backends.env.source import EnvSource
+from authchain.backends.vault.source import VaultSource
+from authchain.testing import canary
+from tests.servers.openbao import OpenBao
+
+pytest.importorskip("hvac", reason="needs the vault extra")
+pytest.importorskip("h11", reason="needs the vault extra")
+
+ROOT = Path(__file__).parents[3]
+
+
+def chain_for(url: str, token: str, **settings: Any) -> tuple[Chain, VaultSource]:
+    source = VaultSource(url=url, **settings)
+    return Chain([source, EnvSource(environ={"VAULT_TOKEN": token}, name="creds")], cache_ttl=60), source
+
+
+def test_the_loop_path_is_taken_unless_a_proxy_applies(
+    openbao: OpenBao, tcp_proxy: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy requests would use (HTTP_PROXY, not bypassed by NO_PROXY) keeps the lookups on
+    requests, on the pool: the loop path would go around it. The counting proxy plays the
+    HTTP proxy here (it forwards bytes; OpenBao reads the absolute-form request target)."""
+    prefix = f"t/native-{canary()[-8:]}"
+    value = canary()
+    openbao.put(f"{prefix}/X", {"X": value})
+    host, port = openbao.url.removeprefix("http://").split(":")
+    proxy = tcp_proxy((host, int(port)))
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "http_proxy", "no_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    direct, source = chain_for(openbao.url, openbao.tokens["reader"], path_prefix=prefix)
+    assert source.has_native_async()
+
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    proxied, source = chain_for(openbao.url, openbao.tokens["reader"], path_prefix=prefix)
+    assert not source.has_native_async(), "a proxy applies: requests makes the calls"
+    assert asyncio.run(proxied.aresolve("X")).get_secret_value() == value
+    assert proxy.count(lambda request: request.target.endswith(f"{prefix}/X")) == 1, "through the proxy"
+
+    monkeypatch.setenv("NO_PROXY", host)
+    bypassed, source = chain_for(openbao.url, openbao.tokens["reader"], path_prefix=prefix)
+    assert source.has_native_async(), "NO_PROXY names the server: no proxy applies"
+    for chain in (direct, proxied, bypassed):
+        chain.close()
+
+
+def test_without_h11_the_lookups_run_on_the_pool(openbao: OpenBao, monkeypatch: pytest.MonkeyPatch) -> None:
+    prefix = f"t/native-{canary()[-8:]}"
+    value = canary()
+    openbao.put(f"{prefix}/X", {"X": value})
+    monkeypatch.setitem(sys.modules, "h11", None)  # import h11 -> ImportError
+    chain, source = chain_for(openbao.url, openbao.tokens["reader"], path_prefix=prefix)
+    assert not source.has_native_async()
+    assert asyncio.run(chain.aresolve("X")).get_secret_value() == value
+    chain.close()
+
+
+# -- redirects ---------------------------------------------------------------------
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Records every request (path, headers) on its server; answers what the server's ``answer`` says."""
+
+    def do_GET(self) -> None:
+        server: Any = self.server
+        server.seen.append((self.path, dict(self.headers)))
+        status, headers, body = server.answer(self.path)
+        self.send_response(status)
+        for name, content in headers.items():
+            self.send_header(name, content)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def http_server(answer: Any) -> Iterator[Any]:
+    server: Any = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    server.seen = []
+    server.answer = answer
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def _json(status: int, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
+    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
+
+
+KV2_MOUNT = {"data": {"type": "kv", "path": "secret/", "options": {"version": "2"}}}
+
+
+def test_a_redirect_to_another_origin_is_refused_and_the_token_stays_home() -> None:
+    token = canary()
+    with http_server(lambda path: _json(200, {})) as elsewhere:
+        target = f"http://127.0.0.1:{elsewhere.server_address[1]}"
+        with http_server(lambda path: (307, {"Location": target + path}, b"")) as server:
+            chain, _ = chain_for(f"http://127.0.0.1:{server.server_address[1]}", token)
+            with pytest.raises(BackendError) as caught:
+                asyncio.run(chain.aresolve("X"))
+            chain.close()
+    assert elsewhere.seen == [], "nothing, and so no token, reached the other origin"
+    assert f"redirected the request to {target}" in str(caught.value)
+    assert not caught.value.retryable
+    assert token not in str(caught.value)
+
+
+def test_a_redirect_within_the_server_is_followed() -> None:
+    value = canary()
+
+    def answer(path: str) -> tuple[int, dict[str, str], bytes]:
+        if not path.startswith("/moved/"):
+            return 307, {"Location": "/moved" + path}, b""
+        if path == "/moved/v1/sys/internal/ui/mounts/secret":
+            return _json(200, KV2_MOUNT)
+        if path == "/moved/v1/secret/data/X":
+            return _json(200, {"data": {"data": {"X": value}, "metadata": {"version": 1}}})
+        return _json(404, {"errors": []})
+
+    token = canary()
+    with http_server(answer) as server:
+        chain, _ = chain_for(f"http://127.0.0.1:{server.server_address[1]}", token)
+        assert asyncio.run(chain.aresolve("X")).get_secret_value() == value
+        chain.close()
+    paths = [path for path, _ in server.seen]
+    assert paths == [
+        "/v1/sys/internal/ui/mounts/secret",
+        "/moved/v1/sys/internal/ui/mounts/secret",
+        "/v1/secret/data/X",
+        "/moved/v1/secret/data/X",
+    ]
+    assert all(headers.get("X-Vault-Token") == token for _, headers in server.seen)
+
+
+# -- TLS ---------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def tls_in_front_of(upstream: tuple[str, int], tmp_path: Path) -> Iterator[tuple[str, str]]:
+    """A TLS terminator on 127.0.0.1 (a trustme CA's certificate) forwarding to ``upstream``;
+    yields its https URL and the CA bundle's path."""
+    trustme = pytest.importorskip("trustme", reason="needs trustme (the test extra)")
+    ca = trustme.CA()
+    ca_path = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_path))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    listener = socket.create_server(("127.0.0.1", 0))
+    stopping = threading.Event()
+    threads: list[threading.Thread] = []
+
+    def pipe(source: socket.socket, sink: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while chunk := source.recv(65536):
+                sink.sendall(chunk)
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+    def serve(client: socket.socket) -> None:
+        try:
+            wrapped = context.wrap_socket(client, server_side=True)
+        except (ssl.SSLError, OSError):
+            client.close()  # a client that does not trust the CA: the handshake fails
+            return
+        backend = socket.create_connection(upstream)
+        back = threading.Thread(target=pipe, args=(backend, wrapped), daemon=True)
+        back.start()
+        pipe(wrapped, backend)
+        back.join(10)
+        wrapped.close()
+        backend.close()
+
+    def accept() -> None:
+        while not stopping.is_set():
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            thread = threading.Thread(target=serve, args=(client,), daemon=True)
+            threads.append(thread)
+            thread.start()
+
+    acceptor = threading.Thread(target=accept, daemon=True)
+    acceptor.start()
+    try:
+        yield f"https://127.0.0.1:{listener.getsockname()[1]}", str(ca_path)
+    finally:
+        stopping.set()
+        listener.close()
+        acceptor.join(5)
+        for thread in threads:
+            thread.join(10)
+
+
+def test_tls_is_verified_as_requests_verifies_it(
+    openbao: OpenBao, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ca_cert`` trusted; without it certifi's bundle (requests' default) does not know the
+    CA: the same TLS error as the sync path's; ``verify = false`` reads without checking."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "HTTPS_PROXY", "ALL_PROXY", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    prefix = f"t/native-{canary()[-8:]}"
+    value = canary()
+    openbao.put(f"{prefix}/X", {"X": value})
+    host, port = openbao.url.removeprefix("http://").split(":")
+    token = openbao.tokens["reader"]
+    with tls_in_front_of((host, int(port)), tmp_path) as (url, ca_file):
+        trusted, source = chain_for(url, token, path_prefix=prefix, ca_cert=ca_file)
+        assert source.has_native_async()
+        assert asyncio.run(trusted.aresolve("X")).get_secret_value() == value
+
+        unknown, _ = chain_for(url, token, path_prefix=prefix, retries=0)
+        with pytest.raises(BackendError, match=r"TLS error talking to https://127\.0\.0\.1") as in_async:
+            asyncio.run(unknown.aresolve("X"))
+        sync_chain, _ = chain_for(url, token, path_prefix=prefix, retries=0)
+        with pytest.raises(BackendError) as in_sync:
+            sync_chain.resolve("X")
+        assert str(in_async.value) == str(in_sync.value), "the message sync code gets"
+
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_file)
+        from_environment, _ = chain_for(url, token, path_prefix=prefix)
+        assert asyncio.run(from_environment.aresolve("X")).get_secret_value() == value
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE")
+
+        unchecked, _ = chain_for(url, token, path_prefix=prefix, verify=False)
+        assert asyncio.run(unchecked.aresolve("X")).get_secret_value() == value
+        for chain in (trusted, unknown, sync_chain, from_environment, unchecked):
+            chain.close()
+
+
+# -- what is left behind -------------------------------------------------------------
+
+
+def test_a_burst_shares_a_few_connections(openbao: OpenBao, tcp_proxy: Any) -> None:
+    from authchain.backends.vault._native import MAX_CONNECTIONS
+
+    prefix = f"t/native-{canary()[-8:]}"
+    names = [f"B{number}" for number in range(40)]
+    for name in names:
+        openbao.put(f"{prefix}/{name}", {name: canary()})
+    host, port = openbao.url.removeprefix("http://").split(":")
+    proxy = tcp_proxy((host, int(port)))
+    proxy.latency = 0.01
+    chain, _ = chain_for(proxy.url, openbao.tokens["reader"], path_prefix=prefix)
+
+    async def burst() -> None:
+        await asyncio.gather(*(chain.aresolve(name) for name in names))
+
+    asyncio.run(burst())
+    chain.close()
+    assert proxy.count(lambda request: f"{prefix}/B" in request.target) == len(names)
+    assert proxy.connections <= MAX_CONNECTIONS + 1, "kept alive for those waiting (the +1: the probe)"
+
+
+LEFTOVERS = """
+import asyncio, gc, os, sys
+from authchain import Chain
+from authchain.backends.env.source import EnvSource
+from authchain.backends.vault.source import VaultSource
+
+def chain():
+    source = VaultSource(url=os.environ["T_URL"], path_prefix=os.environ["T_PREFIX"])
+    return Chain([source, EnvSource(environ={"VAULT_TOKEN": os.environ["T_TOKEN"]}, name="creds")])
+
+async def burst(chain):
+    return await asyncio.gather(*(chain.aresolve(f"L{n}") for n in range(20)))
+
+assert len(asyncio.run(burst(chain()))) == 20            # asyncio.run
+loop = asyncio.new_event_loop()                              # a loop run and closed by hand,
+assert len(loop.run_until_complete(burst(chain()))) == 20   # nothing cancelled for us
+loop.close()
+gc.collect()
+print("done", flush=True)
+"""
+
+
+def test_nothing_outlives_a_burst_or_its_loop(openbao: OpenBao) -> None:
+    """No socket left open (ResourceWarning), no task pending ("Task was destroyed but it is
+    pending"), in development mode, after ``asyncio.run`` and after a loop closed by hand."""
+    prefix = f"t/native-{canary()[-8:]}"
+    for number in range(20):
+        openbao.put(f"{prefix}/L{number}", {f"L{number}": canary()})
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "T_URL": openbao.url,
+        "T_PREFIX": prefix,
+        "T_TOKEN": openbao.tokens["reader"],
+    }
+    done = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-c", LEFTOVERS],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == "done"
+    for trace in ("ResourceWarning", "unclosed", "Task was destroyed", "never awaited", "Traceback"):
+        assert trace not in done.stderr, done.stderr[-3000:]
