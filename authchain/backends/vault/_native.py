@@ -29,6 +29,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 from authchain._retry import time_left
 from authchain.backends import _ahttp
+from authchain.backends.vault._hvac import import_hvac, rejection
 from authchain.errors import BackendError, ConfigError
 
 if TYPE_CHECKING:
@@ -82,9 +83,9 @@ def _ssl_context(source: VaultSource, address: str) -> ssl.SSLContext | None:
     if bundle is None:
         bundle = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE")
     if bundle is None:
-        import requests.certs
+        import requests.utils
 
-        bundle = requests.certs.where()
+        bundle = requests.utils.DEFAULT_CA_BUNDLE_PATH  # certifi's, as requests uses it
     if os.path.isdir(bundle):
         return ssl.create_default_context(capath=bundle)
     return ssl.create_default_context(cafile=bundle)
@@ -103,16 +104,14 @@ class NativeVault:
     async def ask(self, request: Request, lease: _ahttp.Lease) -> Any:
         """``request`` logged in; a token the server rejects as expired gets one fresh login
         (``VaultSource._authorized`` for the event loop)."""
-        from authchain.backends.vault.source import _import_hvac, _rejection
-
-        hvac = _import_hvac()
+        hvac = import_hvac()
         source = self.source
         client, token = await self._session()
         try:
             try:
                 return await self._get(request, token, lease)
             except hvac.exceptions.Forbidden as error:
-                rejected = _rejection(error)
+                rejected = rejection(error)
                 if rejected is None:
                     rejected = await asyncio.to_thread(source._lookup_refused, client)
                 if not rejected:
@@ -184,8 +183,6 @@ class NativeVault:
         """Transport errors → the messages ``_translate`` gives requests' exceptions."""
         import h11
 
-        from authchain.backends.vault.source import _translate
-
         source = self.source
         if isinstance(error, asyncio.TimeoutError):
             return BackendError(
@@ -195,7 +192,9 @@ class NativeVault:
             return BackendError(f"{what}: TLS error talking to {source.address()} (check verify / ca_cert)")
         if isinstance(error, (OSError, EOFError, h11.RemoteProtocolError)):
             return BackendError(f"{what}: cannot connect to {source.address()}", retryable=True)
-        return _translate(error, what, source)
+        if isinstance(error, h11.LocalProtocolError):  # a header value h11 will not send (CR/LF)
+            return BackendError(f"{what}: InvalidHeader", retryable=True)  # as requests' InvalidHeader
+        return source._translated(error, what)
 
 
 class _Raw:
@@ -212,8 +211,6 @@ class _Raw:
 def _as_hvac_answer(response: _ahttp.Response, transport: _ahttp.Transport, path: str) -> Any:
     """What hvac's ``JSONAdapter`` returns or raises for ``response`` (see its ``request``)."""
     if response.status >= 400:
-        from authchain.backends.vault.source import _import_hvac
-
         text = response.body.decode("utf-8", "replace")
         body: Any = None
         errors = None
@@ -225,7 +222,7 @@ def _as_hvac_answer(response: _ahttp.Response, transport: _ahttp.Transport, path
             else:
                 errors = body.get("errors") if isinstance(body, dict) else None
         url = f"{transport.scheme}://{transport.host_header}{transport.base_path}{path}"
-        _import_hvac().utils.raise_for_error(
+        import_hvac().utils.raise_for_error(
             "get", url, response.status, text if errors is None else None, errors=errors, text=text, json=body
         )
     if response.status == 200:

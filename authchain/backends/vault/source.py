@@ -47,6 +47,8 @@ from typing import Any, NamedTuple, TypeVar
 from authchain import _sdk_credentials, masking
 from authchain._limits import MAX_TIMEOUT_SECONDS
 from authchain._records import record
+from authchain.backends.vault._hvac import import_hvac as _import_hvac
+from authchain.backends.vault._hvac import rejection
 from authchain.errors import AuthChainError, BackendError, ConfigError
 from authchain.refs import (
     POSITIVE_INT,
@@ -68,7 +70,6 @@ T = TypeVar("T")
 
 AUTH_METHODS = ("token", "approle", "kubernetes", "jwt")
 KUBERNETES_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
-INSTALL_HINT = "pip install 'authchain[vault]'"
 
 # Same alphabet as the vault:// reference parser: what Vault accepts in a KV
 # path without escaping, and nothing that could walk out of the mount.
@@ -727,6 +728,10 @@ class VaultSource(Source):
         self._expires_at = start + ttl
         self._refresh_at = start + ttl * 2 / 3
 
+    def _translated(self, error: Exception, what: str) -> BackendError | ConfigError:
+        """hvac's and requests' exceptions as the chain's outcomes (see :func:`_translate`)."""
+        return _translate(error, what, self)
+
     def _token_rejected(self, client: Any, error: Exception) -> bool:
         """Was a 403 about the token itself (expired, revoked) rather than a policy?
 
@@ -734,7 +739,7 @@ class VaultSource(Source):
         policy denial with a wrapped multi-error; only the ambiguous form costs a
         lookup-self to tell them apart, so a plain denial stays one request.
         """
-        said = _rejection(error)
+        said = rejection(error)
         return said if said is not None else self._lookup_refused(client)
 
     def _lookup_refused(self, client: Any) -> bool:
@@ -858,16 +863,6 @@ async def _adrive(steps: Steps[T], ask: Callable[[Request], Awaitable[Any]]) -> 
             reply, failure = await ask(request), None
         except Exception as error:
             reply, failure = None, error
-
-
-def _import_hvac() -> Any:
-    try:
-        import hvac
-        import hvac.exceptions
-        import hvac.utils
-    except ImportError:
-        raise ConfigError(f"the vault source needs hvac, which is not installed ({INSTALL_HINT})") from None
-    return hvac
 
 
 @functools.cache
@@ -1027,17 +1022,6 @@ def _missing(error: Exception, key: VaultKey, where: str) -> NotFound:
             "(set kv_version = 2 on the source, or ?kv=2 on a vault:// reference)"
         )
     raise BackendError(f"reading {where}: the server answered 404 in a way a missing KV secret is not")
-
-
-def _rejection(error: Exception) -> bool | None:
-    """What a 403's errors say about the token: rejected (True), a policy (False), or only a
-    lookup-self can tell (None: the bare "permission denied" both give)."""
-    errors = [str(item).strip() for item in (getattr(error, "errors", None) or [])]
-    if any("invalid token" in item for item in errors):
-        return True
-    if errors != ["permission denied"]:
-        return False
-    return None
 
 
 def _server_says(error: Exception) -> str:

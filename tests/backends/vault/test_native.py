@@ -333,3 +333,33 @@ def test_nothing_outlives_a_burst_or_its_loop(openbao: OpenBao) -> None:
     assert done.stdout.strip() == "done"
     for trace in ("ResourceWarning", "unclosed", "Task was destroyed", "never awaited", "Traceback"):
         assert trace not in done.stderr, done.stderr[-3000:]
+
+
+@pytest.mark.parametrize("where", ["token", "namespace"])
+def test_a_header_value_with_a_line_break_is_never_sent(openbao: OpenBao, where: str) -> None:
+    """A token (or namespace) holding CR/LF would add a header of its own choosing (request
+    smuggling): neither requests (sync) nor h11 (the loop's path) sends it, both fail the same
+    way, and a token's value is not in the error, its causes or its traceback."""
+    import traceback
+
+    planted = canary()
+    broken = f"{planted}\r\nX-Injected: yes"
+    token = broken if where == "token" else openbao.tokens["reader"]
+    settings = {"namespace": broken} if where == "namespace" else {}
+    mark = openbao.audit_mark()
+    errors = {}
+
+    def lookup(chain: Chain, run: str) -> object:
+        return chain.resolve("X") if run == "sync" else asyncio.run(chain.aresolve("X"))
+
+    for run in ("sync", "async"):
+        chain, _ = chain_for(openbao.url, token, retries=0, **settings)
+        with pytest.raises(BackendError) as caught:
+            lookup(chain, run)
+        chain.close()
+        errors[run] = caught.value
+        if where == "token":
+            shown = "".join(traceback.format_exception(caught.value))
+            assert planted not in shown, f"{run}: the token is in the error's traceback"
+    assert str(errors["sync"]) == str(errors["async"])
+    assert openbao.requests_since(mark) == [], "no request went out"
