@@ -14,8 +14,8 @@ answers, as Key Vault does:
   ("Operation get is not allowed on a disabled secret.") for a disabled version;
 - ``GET /secrets``: one page of secret items (what ``check`` lists);
 - armed faults: 429 with ``Retry-After``, 5xx, for the next N requests;
-- an armed redirect (:attr:`FakeKeyVault.redirects`): the token endpoint, or an
-  authenticated secret request, answered with a 3xx pointing at another origin.
+- an armed redirect (:attr:`FakeKeyVault.redirects`): the next token request, or
+  the next authenticated secret request, answered with a 3xx to another origin.
 
 And, on the same port, the two things azure-identity's ``ClientSecretCredential``
 asks of its authority (``authority="https://127.0.0.1:PORT"``,
@@ -93,7 +93,8 @@ class FakeKeyVault:
         ] = []  # (status, Retry-After) for the next token requests
         self.token_latency = 0.0
         self.echo = ""  # text put into every error body (a server that quotes what it was sent)
-        # "token" / "secrets" -> (status, origin): answer that status, Location = origin + the path
+        # "token" / "secrets" -> (status, origin): the next such request is answered with that
+        # status and Location = origin + its path (once; then the redirect is disarmed)
         self.redirects: dict[str, tuple[int, str]] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -309,7 +310,8 @@ def _handler(fake: FakeKeyVault) -> type[BaseHTTPRequestHandler]:
             )
 
         def _redirect(self, kind: str) -> bool:
-            armed = fake.redirects.get(kind)
+            with fake._lock:
+                armed = fake.redirects.pop(kind, None)
             if armed is None:
                 return False
             status, origin = armed

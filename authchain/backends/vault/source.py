@@ -43,11 +43,11 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from authchain import _sdk_credentials, masking
 from authchain._limits import MAX_TIMEOUT_SECONDS
 from authchain._records import record
+from authchain.backends._net import refuse_other_origin
 from authchain.errors import AuthChainError, BackendError, ConfigError
 from authchain.refs import (
     POSITIVE_INT,
@@ -70,6 +70,10 @@ T = TypeVar("T")
 AUTH_METHODS = ("token", "approle", "kubernetes", "jwt")
 KUBERNETES_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
 INSTALL_HINT = "pip install 'authchain[vault]'"
+REDIRECT_ADVICE = (
+    "Set url (or VAULT_ADDR) to the address that answers itself: with Vault HA, the active node's "
+    "address, or a load balancer that sends requests to the active node"
+)
 
 # Same alphabet as the vault:// reference parser: what Vault accepts in a KV
 # path without escaping, and nothing that could walk out of the mount.
@@ -786,8 +790,9 @@ def _import_hvac() -> Any:
 
 @functools.cache
 def _deadline_session_class() -> Any:
-    """A requests session whose timeout never runs past the current lookup's deadline,
-    and which follows a redirect only on the same origin (see :func:`_refuse_other_origin`)."""
+    """A requests session whose timeout never runs past the current lookup's deadline, and which
+    follows a redirect only on the same origin: hvac's ``X-Vault-Token`` and ``X-Vault-Namespace``
+    (and a login's body, re-posted on 307/308) would follow one anywhere (see refuse_other_origin)."""
     import requests
 
     from authchain._retry import time_left
@@ -803,46 +808,10 @@ def _deadline_session_class() -> Any:
 
         def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
             # requests calls this for every redirect hop, before the hop is sent.
-            _refuse_other_origin(response.url, prepared_request.url)
+            refuse_other_origin(response.url, prepared_request.url, "Vault server", REDIRECT_ADVICE)
             super().rebuild_auth(prepared_request, response)
 
     return DeadlineSession
-
-
-def _origin(url: str) -> tuple[str, str, int | None]:
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    try:
-        port = parts.port or {"http": 80, "https": 443}.get(scheme)
-    except ValueError:  # a port that is not a number: no origin matches it
-        port = None
-    return scheme, (parts.hostname or "").lower(), port
-
-
-def _shown(origin: tuple[str, str, int | None]) -> str:
-    scheme, host, port = origin
-    host = f"[{host}]" if ":" in host else host
-    return f"{scheme}://{host}" + ("" if port is None else f":{port}")
-
-
-def _refuse_other_origin(current: str, target: str) -> None:
-    """A redirect to another origin (scheme, host, port) is an error, not a hop.
-
-    requests strips only ``Authorization`` when a redirect leaves the host; hvac's
-    ``X-Vault-Token`` and ``X-Vault-Namespace`` (and a login's body, re-posted on
-    307/308) would go wherever the answer points, and an https → http hop would send
-    them in clear. The error names where the server pointed, never a credential.
-    """
-    here, there = _origin(current), _origin(target)
-    if here == there and None not in here:
-        return
-    downgrade = " (from https to plain http)" if here[0] == "https" and there[0] != "https" else ""
-    raise BackendError(
-        f"the Vault server at {_shown(here)} redirected a request to {_shown(there)}{downgrade}, "
-        "another address; the request was not sent there (no credential follows a redirect to another "
-        "address). Set url (or VAULT_ADDR) to the address that answers itself: with Vault HA, the "
-        "active node's address, or a load balancer that sends requests to the active node"
-    )
 
 
 def _as_key(key: Key) -> VaultKey:
