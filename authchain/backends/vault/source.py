@@ -47,6 +47,7 @@ from typing import Any, TypeVar
 from authchain import _sdk_credentials, masking
 from authchain._limits import MAX_TIMEOUT_SECONDS
 from authchain._records import record
+from authchain.backends._net import refuse_other_origin
 from authchain.errors import AuthChainError, BackendError, ConfigError
 from authchain.refs import (
     POSITIVE_INT,
@@ -69,6 +70,10 @@ T = TypeVar("T")
 AUTH_METHODS = ("token", "approle", "kubernetes", "jwt")
 KUBERNETES_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"  # noqa: S105 - a path
 INSTALL_HINT = "pip install 'authchain[vault]'"
+REDIRECT_ADVICE = (
+    "Set url (or VAULT_ADDR) to the address that answers itself: with Vault HA, the active node's "
+    "address, or a load balancer that sends requests to the active node"
+)
 
 # Same alphabet as the vault:// reference parser: what Vault accepts in a KV
 # path without escaping, and nothing that could walk out of the mount.
@@ -785,7 +790,9 @@ def _import_hvac() -> Any:
 
 @functools.cache
 def _deadline_session_class() -> Any:
-    """A requests session whose timeout never runs past the current lookup's deadline."""
+    """A requests session whose timeout never runs past the current lookup's deadline, and which
+    follows a redirect only on the same origin: hvac's ``X-Vault-Token`` and ``X-Vault-Namespace``
+    (and a login's body, re-posted on 307/308) would follow one anywhere (see refuse_other_origin)."""
     import requests
 
     from authchain._retry import time_left
@@ -798,6 +805,11 @@ def _deadline_session_class() -> Any:
                 limit = max(0.001, left)
                 kwargs["timeout"] = limit if not isinstance(timeout, (int, float)) else min(timeout, limit)
             return super().request(method, url, *args, **kwargs)
+
+        def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
+            # requests calls this for every redirect hop, before the hop is sent.
+            refuse_other_origin(response.url, prepared_request.url, "Vault server", REDIRECT_ADVICE)
+            super().rebuild_auth(prepared_request, response)
 
     return DeadlineSession
 
