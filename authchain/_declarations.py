@@ -29,16 +29,17 @@ from typing import Any
 
 from authchain._registry import builtin_types
 
-__all__ = ["builtin_packages", "client_factories", "client_kinds", "declared", "sdk_loggers"]
+__all__ = ["builtin_packages", "client_factories", "client_kinds", "declared", "package_of", "sdk_loggers"]
 
 
 def builtin_packages() -> tuple[str, ...]:
     """authchain's own backend packages (``authchain.backends.env``, ...), each once."""
-    return tuple(dict.fromkeys(_package_of(target) for target in builtin_types().values()))
+    return tuple(dict.fromkeys(package_of(target) for target in builtin_types().values()))
 
 
-def _package_of(target: str) -> str:
-    """The backend package of a built-in type's ``module:Class``."""
+def package_of(target: str) -> str:
+    """The backend package of a built-in type's ``module:Class``, or of a module of that package
+    (``authchain.backends.aws.client``, as :func:`client_kinds` names it)."""
     return target.partition(":")[0].rpartition(".")[0]
 
 

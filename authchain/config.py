@@ -344,15 +344,11 @@ def untrusted_endpoint(settings: Settings | None, prefix: str, names: Iterable[s
     written = [name for name in names if f"{prefix}.{name}" in settings.origins]
     if not written:
         return None
-    import shlex  # only for this message
-
-    path = shlex.quote(str(settings.path))
     return (
         f"{settings.path}: {settings.key_prefix}{prefix}.{written[0]} decides where credentials are sent, "
-        "and this file was found by searching upwards from the working directory without being trusted, "
-        "so no credentials (from the environment, ~/.vault-token, an SDK's own chain or any other "
-        f"source) are sent there. If you trust this file as it is, run `authchain trust {path}` "
-        "(again after each change), or name it with AUTHCHAIN_CONFIG or --config"
+        f"and this file was {_FOUND_UNTRUSTED}, so no credentials (from the environment, "
+        "~/.vault-token, an SDK's own chain or any other source) are sent there. "
+        f"{_trust_hint(settings)}"
     )
 
 
@@ -367,14 +363,23 @@ def untrusted_reference(settings: Settings | None, endpoint: str) -> str | None:
     """
     if settings is None or settings.trust != "untrusted":
         return None
-    import shlex  # only for this message
-
-    path = shlex.quote(str(settings.path))
     return (
         f"a reference that sends credentials to {endpoint} (not the endpoint of a configured source) "
-        f"is not read while {settings.path} is in use: it was found by searching upwards from the "
-        "working directory without being trusted, and could have chosen that host. If you trust this "
-        f"file as it is, run `authchain trust {path}`, or name it with AUTHCHAIN_CONFIG or --config"
+        f"is not read while {settings.path} is in use: it was {_FOUND_UNTRUSTED}, and could have "
+        f"chosen that host. {_trust_hint(settings)}"
+    )
+
+
+_FOUND_UNTRUSTED = "found by searching upwards from the working directory without being trusted"
+
+
+def _trust_hint(settings: Settings) -> str:
+    """The way out both refusals above give: trust the file (its path quoted for a shell), or name it."""
+    import shlex  # only for these messages
+
+    return (
+        f"If you trust this file as it is, run `authchain trust {shlex.quote(str(settings.path))}` "
+        "(again after each change), or name it with AUTHCHAIN_CONFIG or --config"
     )
 
 

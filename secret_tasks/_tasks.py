@@ -83,18 +83,24 @@ class SecretTask(Task):
         super().__init__(**task_kwargs)
 
     def _resolve(self, target: str | SecretRef, as_dict: bool | None) -> SecretResult:
+        _, value = self._asked(lambda chain: target)
+        return self._shaped(value, as_dict)
+
+    def _asked(self, target_for: Callable[[Chain], str | SecretRef]) -> tuple[str | SecretRef, Any]:
+        """What this run asks and the answer of this run's chain (see :meth:`_chain`).
+
+        ``target_for`` gets the chain first: a declaration's reference may need its
+        sources. A chain the run made is closed afterwards, whatever happened.
+        """
         chain, owned = self._chain()
         try:
-            value = self._ask(chain, target)
+            target = target_for(chain)
+            if self.default is _MISSING:
+                return target, chain.resolve(target)
+            return target, chain.resolve(target, default=self.default)
         finally:
             if owned:
                 chain.close()
-        return self._shaped(value, as_dict)
-
-    def _ask(self, chain: Chain, target: str | SecretRef) -> Any:
-        if self.default is _MISSING:
-            return chain.resolve(target)
-        return chain.resolve(target, default=self.default)
 
     def _shaped(self, value: Any, as_dict: bool | None) -> SecretResult:
         """``value``, or its JSON object's fields when ``as_dict`` (``run``'s, else the init one) asks."""
@@ -103,17 +109,10 @@ class SecretTask(Task):
         return value  # type: ignore[no-any-return]
 
     def _run_declared(self, values: dict[str, Any], as_dict: bool | None) -> SecretResult:
-        """One run of a declared task: the chain first (the reference may need its
-        sources), then the declaration's reference, asked of that chain."""
+        """One run of a declared task: the declaration's reference, asked of this run's chain."""
         declaration = self.declaration
         assert declaration is not None, "only a class built by task_class() runs a declaration"
-        chain, owned = self._chain()
-        try:
-            target = target_of(declaration, values, chain)
-            value = self._ask(chain, target)
-        finally:
-            if owned:
-                chain.close()
+        target, value = self._asked(lambda chain: target_of(declaration, values, chain))
         if declaration.key_of_found_value and values.get("key") and isinstance(value, SecretValue):
             value = self._field(value, str(target), str(values["key"]))
         return self._shaped(value, as_dict)

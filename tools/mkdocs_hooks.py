@@ -164,6 +164,14 @@ def client_settings(kind: str) -> str:
 # -- the backends ------------------------------------------------------------------
 
 
+def _backend_name(where: str) -> str:
+    """The name (``aws``: its page is ``docs/backends/aws.md``) of the built-in backend package
+    that a source type's ``module:Class``, or a module, belongs to."""
+    from authchain._declarations import package_of
+
+    return package_of(where).rpartition(".")[2]
+
+
 def _backends() -> list[tuple[str, list[str]]]:
     """authchain's own backend packages (by name) with their source types, in chain order
     (the lowest rank among their types, then the name)."""
@@ -171,7 +179,7 @@ def _backends() -> list[tuple[str, list[str]]]:
 
     packages: dict[str, list[str]] = {}
     for type_name, target in builtin_types().items():
-        packages.setdefault(target.partition(":")[0].split(".")[2], []).append(type_name)
+        packages.setdefault(_backend_name(target), []).append(type_name)
     ranked = sorted(
         packages.items(), key=lambda item: (min(load_source_class(t).rank for t in item[1]), item[0])
     )
@@ -217,7 +225,7 @@ def all_client_settings(_: str = "") -> str:
 
     parts = []
     for kind, module in client_kinds().items():
-        page = _backend_page(module.split(".")[2])
+        page = _backend_page(_backend_name(module))
         parts += [f"`[clients.{kind}]` ({page}):", "", client_settings(kind), ""]
     return "\n".join(parts).strip()
 

@@ -266,15 +266,6 @@ class Transport:
         )
         self._lock = threading.Lock()
 
-    def same_origin(self, url: str) -> bool:
-        parts = urlsplit(url)
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        return (parts.scheme, (parts.hostname or "").lower(), port) == (
-            self.scheme,
-            self.host.lower(),
-            self.port,
-        )
-
     def lease(self) -> Lease:
         """A slot of this loop's pool and the connection it uses, for one caller's requests.
 

@@ -19,6 +19,7 @@ from authchain.errors import BackendError
 from authchain.sources.base import Found, NotFound
 from authchain.testing import MemorySource, canary
 from authchain.values import Attempt, SecretValue
+from tests._waiting import wait_for
 
 
 class Clock:
@@ -264,19 +265,41 @@ def test_a_view_shares_entries_but_keeps_its_own_answers(clock: Clock, source: M
 
 
 def test_a_coroutine_and_a_thread_share_one_flight_started_for_the_coroutine() -> None:
+    """The thread joins the flight a coroutine started in the pool: one load, one answer.
+
+    The thread is let in only once the flight's load is running, and the load ends only
+    once the thread waits for that flight (or has started its own load, which fails the
+    test): the order comes from events, not from sleeps.
+    """
     import asyncio
     from concurrent.futures import ThreadPoolExecutor
 
+    from authchain import _cache
+
     policy = CachePolicy(Clock(), ttl=60)
     source = MemorySource({}, name="mem")
+    started = threading.Event()
     release = threading.Event()
-    loads: list[int] = []
+    loads: list[str] = []
     answer = found()
 
     def load() -> Found:
-        loads.append(1)
+        loads.append("coroutine's")
+        started.set()
         release.wait(10)
         return answer
+
+    def own_load() -> Found:
+        loads.append("thread's")
+        return found()
+
+    thread_returned = threading.Event()
+
+    def in_thread() -> object:
+        try:
+            return policy.fetch_once(source, "K", own_load, wait=10)
+        finally:
+            thread_returned.set()
 
     with ThreadPoolExecutor(2) as pool:
 
@@ -284,18 +307,25 @@ def test_a_coroutine_and_a_thread_share_one_flight_started_for_the_coroutine() -
             waiting = asyncio.ensure_future(
                 policy.afetch_once(source, "K", load, submit=pool.submit, dropped=RuntimeError, wait=None)
             )
-            await asyncio.sleep(0.05)  # the flight is under way in the pool
-            thread = asyncio.ensure_future(
-                asyncio.to_thread(policy.fetch_once, source, "K", lambda: found(), wait=10)
+            assert await asyncio.to_thread(started.wait, 10), "the coroutine's flight never ran"
+            flight, leads = policy.claim(source, "K")
+            assert not leads, "the coroutine's flight is under way"
+            thread = asyncio.ensure_future(asyncio.to_thread(in_thread))
+
+            def thread_waits_or_loads() -> bool:
+                joined = any(call is flight for call, _ in list(_cache._waiting.values()))
+                return joined or "thread's" in loads or thread_returned.is_set()
+
+            await asyncio.to_thread(
+                wait_for, thread_waits_or_loads, what="the thread to join the flight", timeout=10
             )
-            await asyncio.sleep(0.05)
             release.set()
             return await waiting, await thread
 
         first, second = asyncio.run(scenario())
     assert first is answer
     assert second is answer
-    assert loads == [1]
+    assert loads == ["coroutine's"]
 
 
 def test_a_coroutine_stops_waiting_at_its_timeout_and_the_flight_goes_on() -> None:

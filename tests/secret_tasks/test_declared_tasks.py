@@ -6,12 +6,17 @@
 - ``secret_tasks/secrets.pyi`` is what ``tools/task_stubs.py`` writes now.
 - A declaration alone makes a working task: one built here, from a
   declaration this test writes, against a real env source.
+- Declaring, importing and building the tasks loads no SDK and no Prefect
+  (checked in a fresh interpreter).
 """
 
 from __future__ import annotations
 
 import inspect
+import json
+import os
 import pickle
+import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +33,7 @@ from authchain.refs import SecretRef
 from authchain.testing import canary
 from secret_tasks._tasks import SecretTask, declared_tasks, task_class
 from tests._tools import load_tool
+from tests.test_public_api import SDK_PREFIXES
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -91,4 +97,47 @@ def test_a_declaration_alone_makes_a_working_task(monkeypatch: pytest.MonkeyPatc
     assert "prefix: overrides the ``prefix`` given at init." in (cls.run.__doc__ or "")
     assert cls.__module__ == __name__
     assert cls.__qualname__ == "PrefixedEnvSecret"
-    assert "secret_tasks" not in sys.modules["authchain.backends._task"].__dict__
+
+
+# Run in a fresh interpreter: this process has imported Prefect and every SDK long ago.
+_IMPORTS = """
+import importlib, importlib.util, json, sys
+import authchain.backends._task
+from authchain._declarations import builtin_packages
+for package in builtin_packages():
+    if importlib.util.find_spec(package + ".task") is not None:
+        importlib.import_module(package + ".task")
+declarations = sorted(sys.modules)
+import secret_tasks
+from secret_tasks._tasks import declared_tasks
+built = [type(getattr(secret_tasks, d.class_name)()).__name__ for d in declared_tasks()]
+print(json.dumps({"declarations": declarations, "tasks": sorted(sys.modules), "built": built}))
+"""
+
+
+def test_declaring_importing_and_building_the_tasks_loads_no_sdk_nor_prefect(tmp_path: Path) -> None:
+    """The declarations are plain data that know nothing of tasks (``secret_tasks`` is the outer
+    layer), and ``secret_tasks`` with every task built imports no backend SDK and no Prefect:
+    a task runs outside flows without Prefect installed, and Prefect is reached lazily."""
+    result = subprocess.run(
+        [sys.executable, "-c", _IMPORTS],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,  # no config file picked up by accident
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+        },
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    seen = json.loads(result.stdout)
+    assert seen["built"] == [declaration.class_name for declaration in declared_tasks()]
+
+    def loaded(modules: list[str], prefixes: tuple[str, ...]) -> list[str]:
+        return [name for name in modules if any(name == p or name.startswith(f"{p}.") for p in prefixes)]
+
+    assert "authchain.backends.vault.task" in seen["declarations"], "the declarations were imported"
+    assert loaded(seen["declarations"], ("secret_tasks", *SDK_PREFIXES)) == []
+    assert loaded(seen["tasks"], SDK_PREFIXES) == []

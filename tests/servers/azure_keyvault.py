@@ -13,7 +13,9 @@ answers, as Key Vault does:
   caller may not read, 403 ``Forbidden`` with inner error ``SecretDisabled``
   ("Operation get is not allowed on a disabled secret.") for a disabled version;
 - ``GET /secrets``: one page of secret items (what ``check`` lists);
-- armed faults: 429 with ``Retry-After``, 5xx, for the next N requests.
+- armed faults: 429 with ``Retry-After``, 5xx, for the next N requests;
+- an armed redirect (:attr:`FakeKeyVault.redirects`): the next token request, or
+  the next authenticated secret request, answered with a 3xx to another origin.
 
 And, on the same port, the two things azure-identity's ``ClientSecretCredential``
 asks of its authority (``authority="https://127.0.0.1:PORT"``,
@@ -91,6 +93,9 @@ class FakeKeyVault:
         ] = []  # (status, Retry-After) for the next token requests
         self.token_latency = 0.0
         self.echo = ""  # text put into every error body (a server that quotes what it was sent)
+        # "token" / "secrets" -> (status, origin): the next such request is answered with that
+        # status and Location = origin + its path (once; then the redirect is disarmed)
+        self.redirects: dict[str, tuple[int, str]] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -208,6 +213,7 @@ class FakeKeyVault:
         self.listing_denied = False
         self.challenge = None
         self.echo = ""
+        self.redirects.clear()
         self.token_faults.clear()
         self.token_latency = 0.0
         with contextlib.suppress(ImportError):  # the SDK caches each vault's challenge process-wide
@@ -303,7 +309,21 @@ def _handler(fake: FakeKeyVault) -> type[BaseHTTPRequestHandler]:
                 },
             )
 
+        def _redirect(self, kind: str) -> bool:
+            with fake._lock:
+                armed = fake.redirects.pop(kind, None)
+            if armed is None:
+                return False
+            status, origin = armed
+            self.send_response(status)
+            self.send_header("Location", origin + self.path)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return True
+
         def _token(self, body: bytes) -> None:
+            if self._redirect("token"):
+                return
             if fake.token_latency:
                 time.sleep(fake.token_latency)
             with fake._lock:
@@ -355,6 +375,8 @@ def _handler(fake: FakeKeyVault) -> type[BaseHTTPRequestHandler]:
             )
             with fake._lock:
                 valid = token in fake._tokens
+            if valid and self._redirect("secrets"):
+                return
             if not valid:
                 challenge = (
                     fake.challenge

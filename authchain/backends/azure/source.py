@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 from authchain import _sdk_credentials, masking
 from authchain._limits import MAX_TIMEOUT_SECONDS, MAX_WORKERS
 from authchain._scrub import scrubbed
-from authchain.backends._net import is_loopback_host, timeout_within_deadline
+from authchain.backends._net import is_loopback_host, refuse_other_origin, timeout_within_deadline
 from authchain.errors import BackendError, ConfigError
 from authchain.refs import LazyPattern, ReferenceGrammar, SecretRef, check_json_field, require
 from authchain.sources.base import (
@@ -58,6 +58,10 @@ logger = logging.getLogger(__name__)
 
 INSTALL_HINT = "pip install 'authchain[azure]'"
 PUBLIC_SUFFIX = "vault.azure.net"
+REDIRECT_ADVICE = (
+    "Key Vault itself never redirects: set vault_url (or vault_name) to the vault's own address "
+    "(https://NAME.vault.azure.net), not a proxy or gateway in front of it that redirects"
+)
 ENVIRONMENT_VARIABLES = ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET")
 
 _SECRET_NAME = LazyPattern(r"[0-9A-Za-z-]{1,127}")
@@ -611,7 +615,8 @@ def secret_client(vault_url: str, credential: Any, *, ca_bundle: str | None, tim
     The SDK's retry is off (the chain retries, honouring ``Retry-After``
     within the deadline). Its challenge-resource check (the 401 challenge's
     ``resource`` must be the vault's domain) stays on except for a loopback
-    vault, a test server, which cannot be under ``vault.azure.net``.
+    vault, a test server, which cannot be under ``vault.azure.net``. A
+    redirect is followed only on the vault's own origin (see :func:`_redirect_policy`).
     """
     sdk = _import_sdk()
     return sdk.SecretClient(
@@ -622,7 +627,29 @@ def secret_client(vault_url: str, credential: Any, *, ca_bundle: str | None, tim
         retry_total=0,
         connection_timeout=timeout,
         read_timeout=timeout,
+        redirect_policy=_redirect_policy(),
     )
+
+
+def _redirect_policy() -> Any:
+    """azure-core's redirect policy, refusing a hop to another origin before it is sent.
+
+    azure-core already drops the bearer token when a redirect changes the host and
+    never sends one over http; the hop itself still went out (naming the secret read)
+    and its answer (a 401, a refusal to use http) was reported as access denied or an
+    unreachable vault, retried. Key Vault itself never redirects: a redirect elsewhere
+    comes from something in front of it, and that is what the error says.
+    """
+    from azure.core.pipeline.policies import RedirectPolicy
+
+    class SameOriginRedirectPolicy(RedirectPolicy):  # type: ignore[type-arg]
+        def increment(self, settings: Any, response: Any, redirect_location: str) -> bool:
+            before = response.http_request.url
+            more: bool = super().increment(settings, response, redirect_location)
+            refuse_other_origin(before, response.http_request.url, "vault", REDIRECT_ADVICE)
+            return more
+
+    return SameOriginRedirectPolicy()
 
 
 def _identity_options(authority: str | None, ca_bundle: str | None, timeout: float = 10.0) -> dict[str, Any]:

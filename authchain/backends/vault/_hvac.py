@@ -1,4 +1,5 @@
-"""hvac, imported on first use, and what its 403s say: shared by the source and its loop path."""
+"""What the vault source and its loop path (``_native.py``) share: hvac, imported on first use,
+what its 403s say, and the advice for a redirect to another address."""
 
 from __future__ import annotations
 
@@ -6,9 +7,13 @@ from typing import Any
 
 from authchain.errors import ConfigError
 
-__all__ = ["INSTALL_HINT", "import_hvac", "rejection"]
+__all__ = ["INSTALL_HINT", "REDIRECT_ADVICE", "import_hvac", "rejection"]
 
 INSTALL_HINT = "pip install 'authchain[vault]'"
+REDIRECT_ADVICE = (
+    "Set url (or VAULT_ADDR) to the address that answers itself: with Vault HA, the active node's "
+    "address, or a load balancer that sends requests to the active node"
+)
 
 
 def import_hvac() -> Any:

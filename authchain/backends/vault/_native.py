@@ -29,7 +29,8 @@ from urllib.parse import urlencode, urljoin, urlsplit
 
 from authchain._retry import time_left
 from authchain.backends import _ahttp
-from authchain.backends.vault._hvac import import_hvac, rejection
+from authchain.backends._net import refuse_other_origin
+from authchain.backends.vault._hvac import REDIRECT_ADVICE, import_hvac, rejection
 from authchain.errors import BackendError, ConfigError
 
 if TYPE_CHECKING:
@@ -158,23 +159,16 @@ class NativeVault:
             response = await lease.request("GET", path, headers, timeout=timeout)
             if response.status not in REDIRECTS:
                 return _as_hvac_answer(response, self.transport, path)
-            path = self._redirected(response, path, request)
+            path = self._redirected(response, path)
         raise BackendError(f"{request.what}: more than {MAX_REDIRECTS} redirects")
 
-    def _redirected(self, response: _ahttp.Response, path: str, request: Request) -> str:
-        """The path a same-origin redirect points to; one to another origin is an error (the
-        token would go with it)."""
-        location = response.header("Location") or ""
+    def _redirected(self, response: _ahttp.Response, path: str) -> str:
+        """The path a same-origin redirect points to; one to another origin is the error the
+        sync path raises (``_net.refuse_other_origin``: the token would go with it)."""
         base = f"{self.transport.scheme}://{self.transport.host_header}{self.transport.base_path}"
-        target = urljoin(base + path, location)
-        if not location or not self.transport.same_origin(target):
-            parts = urlsplit(target)
-            elsewhere = f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
-            raise BackendError(
-                f"{request.what}: the server redirected the request to {elsewhere}, which is not "
-                f"{self.source.address()}; not followed (the token would go with it). "
-                "Set url to the address that answers (a standby's active node)"
-            )
+        current = base + path
+        target = urljoin(current, response.header("Location") or "")
+        refuse_other_origin(current, target, "Vault server", REDIRECT_ADVICE)
         parts = urlsplit(target)
         below = parts.path[len(self.transport.base_path) :] if self.transport.base_path else parts.path
         return below + (f"?{parts.query}" if parts.query else "")

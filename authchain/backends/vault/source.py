@@ -47,8 +47,9 @@ from typing import Any, NamedTuple, TypeVar
 from authchain import _sdk_credentials, masking
 from authchain._limits import MAX_TIMEOUT_SECONDS
 from authchain._records import record
+from authchain.backends._net import refuse_other_origin
+from authchain.backends.vault._hvac import REDIRECT_ADVICE, rejection
 from authchain.backends.vault._hvac import import_hvac as _import_hvac
-from authchain.backends.vault._hvac import rejection
 from authchain.errors import AuthChainError, BackendError, ConfigError
 from authchain.refs import (
     POSITIVE_INT,
@@ -867,7 +868,9 @@ async def _adrive(steps: Steps[T], ask: Callable[[Request], Awaitable[Any]]) -> 
 
 @functools.cache
 def _deadline_session_class() -> Any:
-    """A requests session whose timeout never runs past the current lookup's deadline."""
+    """A requests session whose timeout never runs past the current lookup's deadline, and which
+    follows a redirect only on the same origin: hvac's ``X-Vault-Token`` and ``X-Vault-Namespace``
+    (and a login's body, re-posted on 307/308) would follow one anywhere (see refuse_other_origin)."""
     import requests
 
     from authchain._retry import time_left
@@ -880,6 +883,11 @@ def _deadline_session_class() -> Any:
                 limit = max(0.001, left)
                 kwargs["timeout"] = limit if not isinstance(timeout, (int, float)) else min(timeout, limit)
             return super().request(method, url, *args, **kwargs)
+
+        def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
+            # requests calls this for every redirect hop, before the hop is sent.
+            refuse_other_origin(response.url, prepared_request.url, "Vault server", REDIRECT_ADVICE)
+            super().rebuild_auth(prepared_request, response)
 
     return DeadlineSession
 

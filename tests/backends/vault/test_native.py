@@ -125,18 +125,27 @@ KV2_MOUNT = {"data": {"type": "kv", "path": "secret/", "options": {"version": "2
 
 
 def test_a_redirect_to_another_origin_is_refused_and_the_token_stays_home() -> None:
+    """As in sync code (tests/hardening/test_redirects.py): nothing is sent to the other
+    origin, and the error is the one the sync path raises."""
     token = canary()
     with http_server(lambda path: _json(200, {})) as elsewhere:
         target = f"http://127.0.0.1:{elsewhere.server_address[1]}"
         with http_server(lambda path: (307, {"Location": target + path}, b"")) as server:
-            chain, _ = chain_for(f"http://127.0.0.1:{server.server_address[1]}", token)
-            with pytest.raises(BackendError) as caught:
+            url = f"http://127.0.0.1:{server.server_address[1]}"
+            chain, source = chain_for(url, token)
+            assert source.has_native_async()
+            with pytest.raises(BackendError) as in_async:
                 asyncio.run(chain.aresolve("X"))
-            chain.close()
+            sync_chain, _ = chain_for(url, token)
+            with pytest.raises(BackendError) as in_sync:
+                sync_chain.resolve("X")
+            for each in (chain, sync_chain):
+                each.close()
     assert elsewhere.seen == [], "nothing, and so no token, reached the other origin"
-    assert f"redirected the request to {target}" in str(caught.value)
-    assert not caught.value.retryable
-    assert token not in str(caught.value)
+    assert f"redirected a request to {target}" in str(in_async.value)
+    assert str(in_async.value) == str(in_sync.value)
+    assert not in_async.value.retryable
+    assert token not in str(in_async.value)
 
 
 def test_a_redirect_within_the_server_is_followed() -> None:
