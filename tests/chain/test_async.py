@@ -9,8 +9,13 @@ stops one wait, never the fetch others depend on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +30,7 @@ from tests.hardening.conftest import Backend, make_backend
 pytestmark = pytest.mark.timeout(120)
 
 REMOTE = ["vault", "aws-sm", "gcp-sm"]
+ROOT = Path(__file__).parents[2]
 
 
 def slow_backend(kind: str, request: pytest.FixtureRequest, seconds: float) -> Backend:
@@ -139,20 +145,75 @@ def test_single_flight_across_100_coroutines_and_8_threads(
 
 HEARTBEAT_BOUND = 0.005  # the issue's "never late by more than 5 ms"
 
+# The same burst in another process: the baseline's traffic (the proxy, OpenBao and a
+# process doing the lookups all busy on the same 2 cores) without this loop doing it.
+ELSEWHERE = """
+import asyncio, os, sys
+from authchain import Chain
+from authchain.backends.env.source import EnvSource
+from authchain.backends.vault.source import VaultSource
+
+source = VaultSource(url=os.environ["T_URL"], path_prefix=os.environ["T_PREFIX"], name="vault")
+chain = Chain([source, EnvSource(environ={"VAULT_TOKEN": os.environ["T_TOKEN"]}, name="creds")], cache_ttl=60)
+names = sys.argv[1:]
+
+async def burst():
+    chain.clear_cache()
+    await asyncio.gather(*(chain.aresolve(name) for name in names))
+
+asyncio.run(burst())
+print("ready", flush=True)
+for line in sys.stdin:
+    asyncio.run(burst())
+    print("done", flush=True)
+"""
+
+
+@contextlib.contextmanager
+def burst_elsewhere(url: str, prefix: str, token: str, names: list[str]) -> Iterator[Callable[[], None]]:
+    """A child process that makes the same burst of lookups each time the yielded function is called."""
+    environment = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "T_URL": url, "T_PREFIX": prefix}
+    child = subprocess.Popen(
+        [sys.executable, "-c", ELSEWHERE, *names],
+        env=environment | {"T_TOKEN": token},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdin is not None
+    assert child.stdout is not None
+    stdin, stdout = child.stdin, child.stdout
+
+    def burst() -> None:
+        stdin.write("go\n")
+        stdin.flush()
+        assert stdout.readline().strip() == "done"
+
+    try:
+        assert stdout.readline().strip() == "ready"
+        yield burst
+    finally:
+        stdin.close()  # the child ends when its stdin does
+        try:
+            child.wait(20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait(10)
+
 
 def test_a_heartbeat_stays_on_time_during_100_cold_aresolves(request: pytest.FixtureRequest) -> None:
     """A 1 ms heartbeat during 100 concurrent cold aresolves against OpenBao behind 20 ms of latency.
 
     Vault's lookups run on the event loop itself (``VaultSource.aget``: no thread
     holding the GIL the loop needs), so no tick may be late by more than 5 ms
-    beyond what the same loop shows, in the same round, during 100 coroutines
-    that only sleep (the machine's own noise: other processes, the proxy and
-    OpenBao on 2 shared cores). The heap is frozen first (see
-    ``benchmarks._harness.frozen_heap``): a full collection of this test
-    session's heap stops every thread for tens of milliseconds. Up to three
-    rounds: a scheduler hiccup in one round is not the code, while a lookup
-    that holds the loop (the blocking control, or the thread pool this path
-    replaced: 20-90 ms) is late in every one.
+    beyond the baseline's worst tick in the same round: the same heartbeat while
+    the same burst is made by another process (the proxy, OpenBao and the
+    lookups busy on the same 2 shared cores, this loop idle). The heap is frozen
+    first (``benchmarks._harness.frozen_heap``): a full collection of this test
+    session's heap stops every thread for tens of milliseconds. Up to five
+    rounds: a scheduler hiccup in one round is not the code, while a lookup that
+    holds the loop is late in every one (the blocking control below; the thread
+    pool this path replaced: 20-90 ms).
     """
     from benchmarks._harness import frozen_heap, heartbeat_lateness, percentile
     from benchmarks._servers import ProxyProcess
@@ -171,7 +232,6 @@ def test_a_heartbeat_stays_on_time_during_100_cold_aresolves(request: pytest.Fix
         chain.clear_cache()
         asyncio.run(chain.aresolve("WARM"))  # the native path built: cold keys, not a cold start
         assert backend.source.has_native_async()
-        proxy.set_latency(0.02)
         sync_gets: list[Any] = []
         get = backend.source.get
 
@@ -180,9 +240,6 @@ def test_a_heartbeat_stays_on_time_during_100_cold_aresolves(request: pytest.Fix
             return get(key)
 
         backend.source.get = recording_get  # type: ignore[method-assign]
-
-        async def sleeping() -> None:  # the same shape without a backend: waves of 8 x 20 ms
-            await asyncio.gather(*(asyncio.sleep(0.02 * (1 + number // 8)) for number in range(100)))
 
         async def aresolving() -> None:
             chain.clear_cache()
@@ -195,24 +252,30 @@ def test_a_heartbeat_stays_on_time_during_100_cold_aresolves(request: pytest.Fix
 
             await asyncio.gather(*(one(name) for name in names[:10]))
 
-        async def measure() -> tuple[list[float], list[float]]:
-            return await heartbeat_lateness(sleeping), await heartbeat_lateness(aresolving)
-
         rounds: list[tuple[float, float]] = []
-        with frozen_heap():
-            proxy.clear()
-            for _ in range(3):
-                baseline, under_load = asyncio.run(measure())
-                assert len(under_load) >= 20, "the heartbeat kept ticking while the lookups ran"
-                rounds.append((max(baseline), max(under_load)))
-                if rounds[-1][1] <= rounds[-1][0] + HEARTBEAT_BOUND:
-                    break
-            asked = proxy.count(suffix="/K0")
-            assert sync_gets == [], "the lookups ran on the loop, not through get() on the pool"
-            blocked = asyncio.run(heartbeat_lateness(blocking))
+        prefix = backend.extras["prefix"]
+        with burst_elsewhere(proxy.url, prefix, backend.creds["VAULT_TOKEN"], names) as elsewhere:
+            proxy.set_latency(0.02)
+
+            async def measure() -> tuple[list[float], list[float]]:
+                loop = asyncio.get_running_loop()
+                baseline = await heartbeat_lateness(lambda: loop.run_in_executor(None, elsewhere))
+                return baseline, await heartbeat_lateness(aresolving)
+
+            with frozen_heap():
+                proxy.clear()
+                for _ in range(5):
+                    baseline, under_load = asyncio.run(measure())
+                    assert len(under_load) >= 20, "the heartbeat kept ticking while the lookups ran"
+                    rounds.append((max(baseline), max(under_load)))
+                    if rounds[-1][1] <= rounds[-1][0] + HEARTBEAT_BOUND:
+                        break
+                asked = proxy.count(suffix="/K0")
+                assert sync_gets == [], "the lookups ran on the loop, not through get() on the pool"
+                blocked = asyncio.run(heartbeat_lateness(blocking))
     shown = [f"baseline max {base * 1e3:.1f} ms, aresolve max {mine * 1e3:.1f} ms" for base, mine in rounds]
     print("heartbeat:", shown, f"p95 of the last round {percentile(under_load, 0.95) * 1e3:.2f} ms")
-    assert asked == len(rounds), "each round asked the server once for each cold key"
+    assert asked == 2 * len(rounds), "each burst (here and in the child) asked once for each cold key"
     assert len(sync_gets) == 10, "the control's lookups went through get() on the loop"
     assert max(blocked) >= 0.1, "the control shows that a loop held by a lookup is caught"
     assert rounds[-1][1] <= rounds[-1][0] + HEARTBEAT_BOUND, f"late by more than 5 ms in every round: {shown}"
