@@ -293,14 +293,7 @@ class SingleFlight(Generic[T]):
                     return
                 call.pending = None
                 call.owner = threading.get_ident()
-            try:
-                result = function()
-            except BaseException as error:
-                self.settle(key, call, None, error)
-                if not isinstance(error, Exception):
-                    raise
-                return
-            self.settle(key, call, result, None)
+            self._run_and_settle(key, call, function)
 
         call.owner = None  # runs in whichever thread takes the job
         call.pending = job
@@ -349,14 +342,7 @@ class SingleFlight(Generic[T]):
 
         def in_a_thread() -> None:
             call.owner = threading.get_ident()
-            try:
-                result = fallback()
-            except BaseException as error:
-                self.settle(key, call, None, error)
-                if not isinstance(error, Exception):
-                    raise
-                return
-            self.settle(key, call, result, None)
+            self._run_and_settle(key, call, fallback)
 
         async def job() -> None:
             try:
@@ -379,6 +365,18 @@ class SingleFlight(Generic[T]):
         self._tasks.add(task)  # the loop keeps only a weak reference to its tasks
         task.add_done_callback(self._tasks.discard)
         return call
+
+    def _run_and_settle(self, key: Hashable, call: _Call[T], function: Callable[[], T]) -> None:
+        """``function()`` as the led ``call``: its outcome settled for every waiter (an
+        interruption such as ``KeyboardInterrupt`` is settled too, then raised on)."""
+        try:
+            result = function()
+        except BaseException as error:
+            self.settle(key, call, None, error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        self.settle(key, call, result, None)
 
     async def await_call(self, call: _Call[T], timeout: float | None = None) -> T:
         """:meth:`wait` for a coroutine: the event loop goes on, no thread is held.

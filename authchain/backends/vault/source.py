@@ -831,39 +831,49 @@ driver and gets hvac's answer back (a dict for JSON, else the raw response), or 
 
 
 def _drive(steps: Steps[T], ask: Callable[[Request], Any]) -> T:
-    """Run ``steps`` with each request made by ``ask`` (hvac on this thread)."""
-    reply: Any = None
-    failure: Exception | None = None
-    while True:
-        try:
-            request = steps.send(reply) if failure is None else steps.throw(failure)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        except BaseException:
-            reply = failure = None  # the traceback keeps this frame, not the answer it held
-            raise
-        try:
-            reply, failure = ask(request), None
-        except Exception as error:
-            reply, failure = None, error
+    """Run ``steps`` with each request made by ``ask`` (hvac on this thread).
+
+    No answer is kept in a local of this frame, which a traceback would keep."""
+    done, item = _advance(steps, None, None)
+    while not done:
+        done, item = _advance(steps, *_answer(ask, item))
+    return item  # type: ignore[no-any-return]
 
 
 async def _adrive(steps: Steps[T], ask: Callable[[Request], Awaitable[Any]]) -> T:
     """:func:`_drive` with each request awaited (the native transport on the event loop)."""
-    reply: Any = None
-    failure: Exception | None = None
-    while True:
-        try:
-            request = steps.send(reply) if failure is None else steps.throw(failure)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        except BaseException:
-            reply = failure = None
-            raise
-        try:
-            reply, failure = await ask(request), None
-        except Exception as error:
-            reply, failure = None, error
+    done, item = _advance(steps, None, None)
+    while not done:
+        done, item = _advance(steps, *(await _aanswer(ask, item)))
+    return item  # type: ignore[no-any-return]
+
+
+def _answer(ask: Callable[[Request], Any], request: Request) -> tuple[Any, Exception | None]:
+    try:
+        return ask(request), None
+    except Exception as error:
+        return None, error
+
+
+async def _aanswer(
+    ask: Callable[[Request], Awaitable[Any]], request: Request
+) -> tuple[Any, Exception | None]:
+    try:
+        return await ask(request), None
+    except Exception as error:
+        return None, error
+
+
+def _advance(steps: Steps[Any], reply: Any, failure: Exception | None) -> tuple[bool, Any]:
+    """Hand ``steps`` the last request's answer (or its error): (False, the next request) or
+    (True, the lookup's outcome); the lookup's own error is raised."""
+    try:
+        return False, (steps.send(reply) if failure is None else steps.throw(failure))
+    except StopIteration as stop:
+        return True, stop.value
+    except BaseException:
+        reply = failure = None  # the traceback keeps this frame, not the answer it held
+        raise
 
 
 @functools.cache
