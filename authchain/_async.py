@@ -106,7 +106,9 @@ class _Turns:
         self.queued = False  # a new pass is due: _new_pass is scheduled
 
     def new_pass(self) -> None:
-        """Let the next ``PASS_BUDGET`` waiters go (they run in the next pass), and come back if more wait."""
+        """Let the next ``PASS_BUDGET`` waiters go (they run in the next pass), and come back if
+        more wait. Nobody waiting: nothing is scheduled (a loop with nothing to do must sleep);
+        the next lookup to start schedules the next reset."""
         self.queued = False
         self.started = 0
         while self.waiting and self.started < PASS_BUDGET:
@@ -114,7 +116,8 @@ class _Turns:
             if not turn.done():  # a waiter cancelled meanwhile gives its turn on
                 turn.set_result(None)
                 self.started += 1
-        self.next_pass()
+        if self.waiting:
+            self.next_pass()
 
     def next_pass(self) -> None:
         if not self.queued:

@@ -281,6 +281,25 @@ def test_a_heartbeat_stays_on_time_during_100_cold_aresolves(request: pytest.Fix
     assert rounds[-1][1] <= rounds[-1][0] + HEARTBEAT_BOUND, f"late by more than 5 ms in every round: {shown}"
 
 
+def test_the_loop_sleeps_once_the_lookups_are_done(request: pytest.FixtureRequest) -> None:
+    """Taking turns (``_async.take_turn``) schedules work on the loop only while lookups wait:
+    once a burst is over, an idle loop costs (almost) no CPU."""
+    backend = make_backend("vault", request)
+    names = [f"I{number}" for number in range(30)]
+    for name in names:
+        backend.put(name, canary())
+    chain = backend.chain(cache_ttl=60)
+
+    async def burst_then_idle() -> float:
+        await asyncio.gather(*(chain.aresolve(name) for name in names))
+        started = time.thread_time()
+        await asyncio.sleep(0.3)
+        return time.thread_time() - started
+
+    idle_cpu = asyncio.run(burst_then_idle())
+    assert idle_cpu < 0.03, f"the loop thread spent {idle_cpu * 1e3:.0f} ms of CPU in 300 ms of idling"
+
+
 def test_sources_without_a_native_path_run_on_the_pool(request: pytest.FixtureRequest) -> None:
     """The other SDKs (moto here) are called on the ``async_workers`` pool, never on the loop's thread."""
     backend = make_backend("aws-sm", request)
