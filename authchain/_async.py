@@ -83,7 +83,7 @@ async def afirst(
     raise SecretNotFound(name if isinstance(name, str) else str(name), attempts)
 
 
-PASS_BUDGET = 4
+PASS_BUDGET = 2
 """Lookups that start, or finish a fetch, in one pass of an event loop; the others wait, in
 order, for later passes.
 
@@ -237,6 +237,7 @@ def _native_loader(chain: Chain, source: Source, key: Key) -> Callable[[], Await
         return await source.aget(key)
 
     async def load() -> Result:
+        await take_turn()  # fetches that start together prepare their requests a few per pass
         since = chain._cache.generation()  # taken before the backend is asked
         again = chain._cache.hit(source, key)  # a flight that just landed
         if again is not None:
