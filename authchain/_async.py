@@ -84,7 +84,7 @@ async def afirst(
 
 
 PASS_BUDGET = 2
-"""Lookups that start, or finish a fetch, in one pass of an event loop; the others wait, in
+"""Lookups that start, start a fetch or finish one in one pass of an event loop; the others wait, in
 order, for later passes.
 
 A lookup costs the loop 0.3-0.6 ms all told (planning, the flight, the answer's
