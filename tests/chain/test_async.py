@@ -281,6 +281,36 @@ def test_a_heartbeat_stays_on_time_during_100_cold_aresolves(request: pytest.Fix
     assert rounds[-1][1] <= rounds[-1][0] + HEARTBEAT_BOUND, f"late by more than 5 ms in every round: {shown}"
 
 
+def test_a_sync_resolve_on_the_loop_thread_does_not_wait_for_the_loops_own_fetch(
+    request: pytest.FixtureRequest,
+) -> None:
+    """A blocking ``resolve`` called from a coroutine (discouraged, but it happens) while a
+    task of the same loop fetches the same key: waiting for that task would wait for ever
+    (the loop cannot run it), so the sync caller fetches once more itself."""
+    backend = slow_backend("vault", request, 0.3)
+    value = canary()
+    backend.put("SAME", value)
+    chain = backend.chain(cache_ttl=60)
+
+    async def both() -> tuple[str, str]:
+        task = asyncio.ensure_future(chain.aresolve("SAME"))
+        await wait_for_async(lambda: backend.extras["proxy"].count(lambda r: r.target.endswith("/SAME")) == 1)
+        started = time.monotonic()
+        in_sync = chain.resolve("SAME").get_secret_value()  # blocks this loop's thread
+        assert time.monotonic() - started < 5, "the sync caller did not wait for the loop's own task"
+        return in_sync, (await task).get_secret_value()
+
+    assert asyncio.run(both()) == (value, value)
+    assert backend.calls("SAME") == 2, "the loop's fetch and the sync caller's own"
+
+
+async def wait_for_async(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "waited too long"
+        await asyncio.sleep(0.005)
+
+
 def test_the_loop_sleeps_once_the_lookups_are_done(request: pytest.FixtureRequest) -> None:
     """Taking turns (``_async.take_turn``) schedules work on the loop only while lookups wait:
     once a burst is over, an idle loop costs (almost) no CPU."""
