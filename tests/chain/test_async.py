@@ -118,24 +118,23 @@ def test_single_flight_across_100_coroutines_and_8_threads(
 
     threads = [threading.Thread(target=thread_caller) for _ in range(8)]
 
-    async def coroutines(start_threads_after: float | None) -> list[str]:
+    async def coroutines() -> list[str]:
         async def one() -> str:
             return (await chain.aresolve("COLD")).get_secret_value()
 
         tasks = [asyncio.ensure_future(one()) for _ in range(100)]
-        if start_threads_after is not None:
-            await asyncio.sleep(start_threads_after)  # the coroutines' flight is under way
+        if not threads_lead:
+            await wait_for_async(lambda: in_flight(chain))  # a coroutine leads the flight
             for thread in threads:
                 thread.start()
         return list(await asyncio.gather(*tasks))
 
-    if first == "threads":
+    threads_lead = first == "threads"
+    if threads_lead:
         for thread in threads:
             thread.start()
-        time.sleep(0.1)  # a thread leads the flight
-        from_coroutines = asyncio.run(coroutines(None))
-    else:
-        from_coroutines = asyncio.run(coroutines(0.1))
+        wait_for(lambda: in_flight(chain), until=bool, what="a thread to lead the flight")
+    from_coroutines = asyncio.run(coroutines())
     for thread in threads:
         thread.join(30)
     assert from_coroutines == [value] * 100
@@ -304,6 +303,11 @@ def test_a_sync_resolve_on_the_loop_thread_does_not_wait_for_the_loops_own_fetch
     assert backend.calls("SAME") == 2, "the loop's fetch and the sync caller's own"
 
 
+def in_flight(chain: Any) -> bool:
+    """Some fetch of ``chain`` is under way (its single flight holds a call)."""
+    return bool(chain._cache._flights._calls)
+
+
 async def wait_for_async(condition: Callable[[], bool], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -366,7 +370,7 @@ def test_cancelling_one_waiter_leaves_the_fetch_running(kind: str, request: pyte
     async def scenario() -> str:
         cancelled = asyncio.ensure_future(chain.aresolve("SLOW"))
         other = asyncio.ensure_future(chain.aresolve("SLOW"))
-        await asyncio.sleep(0.05)
+        await wait_for_async(lambda: in_flight(chain))  # the fetch is under way
         cancelled.cancel()
         with pytest.raises(asyncio.CancelledError):
             await cancelled
@@ -388,7 +392,7 @@ def test_cancelling_the_only_waiter_caches_a_whole_answer_or_nothing(
 
     async def cancel_early() -> None:
         task = asyncio.ensure_future(chain.aresolve("ALONE"))
-        await asyncio.sleep(0.05)
+        await wait_for_async(lambda: in_flight(chain))  # the fetch is under way
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
@@ -474,14 +478,16 @@ def test_aresolve_many_batches_as_resolve_many_does(request: pytest.FixtureReque
 
 
 def test_closing_the_chain_fails_queued_lookups_instead_of_hanging(request: pytest.FixtureRequest) -> None:
-    backend = slow_backend("vault", request, 0.3)
+    """Lookups queued on the ``async_workers`` pool (a source without a native path: moto)."""
+    backend = slow_backend("aws-sm", request, 0.3)
     for number in range(4):
         backend.put(f"Q{number}", canary())
     chain = backend.chain(async_workers=1)
+    assert not backend.source.has_native_async()
 
     async def scenario() -> list[Any]:
         tasks = [asyncio.ensure_future(chain.aresolve(f"Q{number}")) for number in range(4)]
-        await asyncio.sleep(0.05)
+        await wait_for_async(lambda: len(chain._cache._flights._calls) == 4)  # one running, three queued
         chain.close()
         return list(await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 10))
 
