@@ -36,6 +36,14 @@ def slow_vault_options(openbao: OpenBao, tcp_proxy: Any, monkeypatch: pytest.Mon
     return {"url": proxy.url, "token": "env://ST_ASYNC_VAULT_TOKEN", "timeout": 5.0}
 
 
+def loop_went_on(ticks: int, seconds: float) -> bool:
+    """A 10 ms ticker kept ticking through a fetch of ``seconds``: a loop blocked for the fetch
+    counts one or two ticks; a loop sharing 2 busy cores with the SDK's first client build in a
+    pool thread (boto3: hundreds of ms holding the GIL) and a CPU-bound neighbour counted a
+    quarter of the ideal, so a tenth is the bound."""
+    return ticks >= max(5.0, seconds / 0.01 / 10)
+
+
 async def ticks_while(awaitable: Any) -> tuple[Any, int, float]:
     """Await ``awaitable`` while a 10 ms ticker runs: (its result, ticks counted, seconds)."""
     count = 0
@@ -66,8 +74,7 @@ def test_arun_outside_a_flow_does_not_block_the_loop(
     result, ticks, seconds = asyncio.run(ticks_while(task.arun()))
     assert isinstance(result, SecretValue)
     assert result.get_secret_value() == value
-    # About one tick per 10 ms of the >= 0.3 s fetch; a blocked loop would count ~1.
-    assert ticks >= seconds / 0.01 / 3, (ticks, seconds)
+    assert loop_went_on(ticks, seconds), (ticks, seconds)
 
 
 @pytest.mark.parametrize("kind", ["aws-sm", "gcp-sm"])
@@ -100,7 +107,7 @@ def test_arun_and_plain_calls_of_aws_and_gcp_tasks_outside_a_flow(
     assert awaited.get_secret_value() == value
     assert plain.get_secret_value() == value
     assert seconds >= 0.3, "the request went through the 300 ms of latency"
-    assert ticks >= seconds / 0.01 / 3, (ticks, seconds)
+    assert loop_went_on(ticks, seconds), (ticks, seconds)
 
 
 def test_secret_tasks_in_an_async_flow_called_plainly_and_awaited(
@@ -129,7 +136,7 @@ def test_secret_tasks_in_an_async_flow_called_plainly_and_awaited(
             "awaited": awaited.get_secret_value(),
             "block": block.get_secret_value(),
             "vault": from_store.get_secret_value(),
-            "loop went on": ticks >= seconds / 0.01 / 3,
+            "loop went on": loop_went_on(ticks, seconds),
         }
 
     state: Any = asyncio.run(pipeline(return_state=True))  # type: ignore[call-arg]
