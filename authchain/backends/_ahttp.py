@@ -91,13 +91,15 @@ class _Connection:
 
         protocol = self.protocol
         received = False
+        body: list[bytes] = []
+        data = b""
+        event: Any = None
         try:
             request = protocol.send(h11.Request(method=method, target=target, headers=headers))
             self.writer.write(request + protocol.send(h11.EndOfMessage()))  # one write: one send()
             await self.writer.drain()
             status = 0
             answer: list[tuple[str, str]] = []
-            body: list[bytes] = []
             while True:
                 event = protocol.next_event()
                 if event is h11.NEED_DATA:
@@ -116,8 +118,12 @@ class _Connection:
                     return Response(status, tuple(answer), b"".join(body))
                 elif isinstance(event, h11.ConnectionClosed):
                     raise h11.RemoteProtocolError("the server closed the connection mid-answer")
-        except (ConnectionError, h11.RemoteProtocolError) as error:
-            if not received:
+        except BaseException as error:
+            # A traceback keeps this frame and ``self``: none of the answer stays in them.
+            body.clear()
+            data, event = b"", None
+            self.protocol = protocol = h11.Connection(h11.CLIENT)  # the old one's buffer held the rest
+            if not received and isinstance(error, (ConnectionError, h11.RemoteProtocolError)):
                 raise _NothingReceived() from error
             raise
 

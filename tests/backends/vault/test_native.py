@@ -271,6 +271,10 @@ def test_tls_is_verified_as_requests_verifies_it(
             chain.close()
 
 
+def lookup(chain: Chain, run: str) -> object:
+    return chain.resolve("X") if run == "sync" else asyncio.run(chain.aresolve("X"))
+
+
 # -- what is left behind -------------------------------------------------------------
 
 
@@ -358,9 +362,6 @@ def test_a_header_value_with_a_line_break_is_never_sent(openbao: OpenBao, where:
     mark = openbao.audit_mark()
     errors = {}
 
-    def lookup(chain: Chain, run: str) -> object:
-        return chain.resolve("X") if run == "sync" else asyncio.run(chain.aresolve("X"))
-
     for run in ("sync", "async"):
         chain, _ = chain_for(openbao.url, token, retries=0, **settings)
         with pytest.raises(BackendError) as caught:
@@ -372,3 +373,53 @@ def test_a_header_value_with_a_line_break_is_never_sent(openbao: OpenBao, where:
             assert planted not in shown, f"{run}: the token is in the error's traceback"
     assert str(errors["sync"]) == str(errors["async"])
     assert openbao.requests_since(mark) == [], "no request went out"
+
+
+def test_an_answer_cut_short_leaves_no_part_of_it_in_the_error_or_its_frames() -> None:
+    """The server sends part of a secret's body, then closes: the lookup fails (retryable, as
+    in sync), and no frame of the error (locals included, as error reporters show them) nor
+    its message holds what had arrived."""
+    from tests.hardening.test_frames import assert_frames_clean
+
+    planted = canary()
+
+    class Cut(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path == "/v1/sys/internal/ui/mounts/secret":
+                body = json.dumps(KV2_MOUNT).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+                return
+            part = json.dumps({"data": {"data": {"X": planted}}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(part) + 500))
+            self.end_headers()
+            self.wfile.write(part)  # then the connection closes, 500 bytes short
+            self.close_connection = True
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Cut)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        for run in ("sync", "async"):
+            chain, _ = chain_for(url, canary(), retries=0)
+            with pytest.raises(BackendError) as caught:
+                lookup(chain, run)
+            chain.close()
+            assert caught.value.retryable, run
+            error = caught.value
+            assert error.__traceback__ is not None
+            error.__traceback__ = error.__traceback__.tb_next  # not this test's frame: it holds `planted`
+            assert_frames_clean(planted, error)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
