@@ -177,6 +177,8 @@ async def _afetch(chain: Chain, source: Source, key: Key) -> tuple[Result, bool]
     try:
         if source.is_local():
             return chain._load_local(source, key), False
+        if source not in _warmed:
+            await _warm(source)
         # A job runs in a copy of this context: the deadline and the
         # credential-lookup exclusions travel with it, as in resolve_many.
         context = contextvars.copy_context()
@@ -224,6 +226,17 @@ async def _afetch(chain: Chain, source: Source, key: Key) -> tuple[Result, bool]
     except BackendError as failure:
         error = failure
     return chain._stale_or_raise(source, key, error), True
+
+
+_warmed: weakref.WeakSet[Source] = weakref.WeakSet()
+
+
+async def _warm(source: Source) -> None:
+    """``source.warm_for_async()`` in a thread, once (its SDK import must not stall the loop)."""
+    if type(source).warm_for_async is not Source.warm_for_async:
+        with contextlib.suppress(Exception):  # the lookup raises it, as sync code does
+            await asyncio.to_thread(source.warm_for_async)
+    _warmed.add(source)
 
 
 def _native_loader(chain: Chain, source: Source, key: Key) -> Callable[[], Awaitable[Result]]:

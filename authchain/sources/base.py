@@ -398,6 +398,13 @@ class Source(ProcessLocal, ABC):
         """:meth:`get` on the running event loop, with the same outcomes (see :meth:`has_native_async`)."""
         raise NotImplementedError(f"the {self.type} source has no native async path")
 
+    def warm_for_async(self) -> None:
+        """What deciding :meth:`has_native_async` and a first :meth:`aget` would otherwise do on
+        the event loop, done beforehand: importing the SDK (hvac with requests: ~300 ms), which
+        would stall the loop once. The chain runs it in a thread, once per source, before
+        asking the source from a coroutine for the first time. Errors are left for the lookup
+        itself to raise, as in sync code."""
+
     def get_many(self, keys: Iterable[Key]) -> dict[Key, Found | NotFound | BackendError]:
         """Look many keys up; batching sources override this with one request."""
         results: dict[Key, Found | NotFound | BackendError] = {}

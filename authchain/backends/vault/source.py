@@ -366,6 +366,10 @@ class VaultSource(Source):
         async with native.transport.lease() as lease:
             return await _adrive(self._reading(_as_key(key)), lambda request: native.ask(request, lease))
 
+    def warm_for_async(self) -> None:
+        if self._native() is not None:  # h11 and requests' proxy rules imported on the way
+            _import_hvac()
+
     def _reading(self, key: VaultKey) -> Steps[Found | NotFound]:
         """What ``get`` and ``aget`` do, as the requests it makes (see :func:`_drive`)."""
         where = key.describe()

@@ -423,3 +423,59 @@ def test_an_answer_cut_short_leaves_no_part_of_it_in_the_error_or_its_frames() -
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+COLD_START = """
+import asyncio, os, sys, threading
+imported = {}
+
+def audit(event, args):
+    if event == "import" and args[0] in ("hvac", "h11", "requests") and args[0] not in imported:
+        imported[args[0]] = threading.get_ident()
+
+sys.addaudithook(audit)
+from authchain import Chain
+from authchain.backends.env.source import EnvSource
+from authchain.backends.vault.source import VaultSource
+
+source = VaultSource(url=os.environ["T_URL"], path_prefix=os.environ["T_PREFIX"])
+chain = Chain([source, EnvSource(environ={"VAULT_TOKEN": os.environ["T_TOKEN"]}, name="creds")])
+
+async def first():
+    loop_thread = threading.get_ident()
+    value = await chain.aresolve("C")
+    return loop_thread, value.get_secret_value()
+
+loop_thread, value = asyncio.run(first())
+assert value == os.environ["T_VALUE"]
+print(sorted(name for name, thread in imported.items() if thread == loop_thread))
+print(sorted(imported))
+"""
+
+
+def test_the_first_aresolve_of_a_process_imports_no_sdk_on_the_loop(openbao: OpenBao) -> None:
+    """hvac with requests takes ~300 ms to import: done on the loop, the first lookup of a
+    fresh process would stall it that long. The chain warms the source in a thread first."""
+    prefix = f"t/native-{canary()[-8:]}"
+    value = canary()
+    openbao.put(f"{prefix}/C", {"C": value})
+    environment = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "T_URL": openbao.url,
+        "T_PREFIX": prefix,
+        "T_TOKEN": openbao.tokens["reader"],
+        "T_VALUE": value,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", COLD_START],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    on_the_loop, imported = done.stdout.strip().splitlines()
+    assert imported == "['h11', 'hvac', 'requests']", "the lookup's SDK was imported (by some thread)"
+    assert on_the_loop == "[]", f"imported on the event loop's thread: {on_the_loop}"
