@@ -46,7 +46,7 @@ import contextvars
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from authchain._cache import FlightTimeout
@@ -61,7 +61,7 @@ if TYPE_CHECKING:
 
     from authchain._chain import Chain, NameOrRef, _Target
 
-__all__ = ["afirst", "off_loop"]
+__all__ = ["afirst", "awalk_many", "off_loop", "take_turn"]
 
 T = TypeVar("T")
 Result = Found | NotFound
@@ -150,6 +150,51 @@ async def take_turn() -> None:
         with contextlib.suppress(ValueError):
             turns.waiting.remove(turn)
         raise
+
+
+async def awalk_many(
+    chain: Chain, plans: Mapping[str, Sequence[_Target]]
+) -> tuple[dict[str, SecretValue[Any]], dict[str, list[Attempt]]]:
+    """``_batch.walk_many`` for a coroutine: the same steps, sources and trails. A group whose
+    source has a native async path is asked on the loop (its lookups gathered, taking turns);
+    a local source's on the loop, as ``aresolve`` asks it; any other group on the pool, as
+    ``resolve_many`` asks it (a batch call, the ``max_workers`` pool or a loop)."""
+    from authchain._batch import ask_group, record_answers, step_groups
+
+    results: dict[str, SecretValue[Any]] = {}
+    trails: dict[str, list[Attempt]] = {label: [EXPLICIT_NOT_PASSED] for label in plans}
+    depth = 0
+    while groups := step_groups(plans, results, depth):
+        for group in groups:
+            source = group[0][1].source
+            if source not in _warmed:
+                await _warm(source)
+            if source.has_native_async():
+                answered = await _aask_each(chain, group)
+            elif source.is_local():
+                answered = {label: chain._ask(target, raise_errors=True) for label, target in group}
+            else:
+                answered = await off_loop(chain, lambda group=group: ask_group(chain, group))  # type: ignore[misc]
+            record_answers(answered, results, trails)
+        depth += 1
+    return results, trails
+
+
+async def _aask_each(
+    chain: Chain, group: list[tuple[str, _Target]]
+) -> dict[str, tuple[Attempt, SecretValue[Any] | None]]:
+    """Each name of ``group`` asked on the loop, all at once; the first error (in the group's
+    order, as the pool's futures are read in sync code) raised once all are done."""
+
+    async def one(target: _Target) -> tuple[Attempt, SecretValue[Any] | None]:
+        await take_turn()
+        return await _aask(chain, target)
+
+    outcomes = await asyncio.gather(*(one(target) for _, target in group), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
+    return {label: outcome for (label, _), outcome in zip(group, outcomes, strict=True)}  # type: ignore[misc]
 
 
 async def _aask(chain: Chain, target: _Target) -> tuple[Attempt, SecretValue[Any] | None]:

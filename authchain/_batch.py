@@ -25,7 +25,7 @@ from authchain.values import Attempt, SecretValue
 if TYPE_CHECKING:
     from authchain._chain import Chain, _Target
 
-__all__ = ["walk_many"]
+__all__ = ["ask_group", "record_answers", "step_groups", "walk_many"]
 
 Result = Found | NotFound
 Answered = tuple[Attempt, SecretValue[Any] | None]
@@ -38,27 +38,38 @@ def walk_many(
     results: dict[str, SecretValue[Any]] = {}
     trails: dict[str, list[Attempt]] = {label: [EXPLICIT_NOT_PASSED] for label in plans}
     depth = 0
-    while True:
-        # Step `depth` of every pending name's target list, grouped by source,
-        # so each source sees all the names it is asked about in one go.
-        pending = [label for label, targets in plans.items() if label not in results and depth < len(targets)]
-        if not pending:
-            break
-        by_source: dict[str, list[tuple[str, _Target]]] = {}
-        for label in pending:
-            target = plans[label][depth]
-            by_source.setdefault(target.source.name, []).append((label, target))
-        for group in by_source.values():
-            for label, (attempt, value) in _ask_group(chain, group).items():
-                trails[label].append(attempt)
-                if value is not None:
-                    results[label] = value
-                    announce(label, attempt)
+    while groups := step_groups(plans, results, depth):
+        for group in groups:
+            record_answers(ask_group(chain, group), results, trails)
         depth += 1
     return results, trails
 
 
-def _ask_group(chain: Chain, group: list[tuple[str, _Target]]) -> dict[str, Answered]:
+def step_groups(
+    plans: Mapping[str, Sequence[_Target]], results: Mapping[str, Any], depth: int
+) -> list[list[tuple[str, _Target]]]:
+    """Step ``depth`` of every pending name's target list, grouped by source, so each source
+    sees all the names it is asked about in one go (none left: the walk is over)."""
+    by_source: dict[str, list[tuple[str, _Target]]] = {}
+    for label, targets in plans.items():
+        if label not in results and depth < len(targets):
+            target = targets[depth]
+            by_source.setdefault(target.source.name, []).append((label, target))
+    return list(by_source.values())
+
+
+def record_answers(
+    answered: Mapping[str, Answered], results: dict[str, SecretValue[Any]], trails: dict[str, list[Attempt]]
+) -> None:
+    """Add each name's attempt to its trail, and keep (and announce) the values found."""
+    for label, (attempt, value) in answered.items():
+        trails[label].append(attempt)
+        if value is not None:
+            results[label] = value
+            announce(label, attempt)
+
+
+def ask_group(chain: Chain, group: list[tuple[str, _Target]]) -> dict[str, Answered]:
     """Ask one source about several names: a batch call, a pool, or a loop."""
     source = group[0][1].source
     if source.batches and len(group) > 1:

@@ -376,18 +376,22 @@ class Chain(ProcessLocal):
     async def aresolve_many(
         self, names: Iterable[NameOrRef], *, default: Any = _MISSING
     ) -> dict[str, SecretValue[Any]]:
-        """:meth:`resolve_many` for async code: batched and concurrent the same way, off the loop.
+        """:meth:`resolve_many` for async code: the same walk, batched and concurrent the same way.
 
-        The whole :meth:`resolve_many` runs on the ``async_workers`` pool (its
-        concurrent lookups on the ``max_workers`` pool, as in sync code).
+        A source with a native async path (Vault) is asked on the loop, its
+        lookups gathered; every other source's group runs on the
+        ``async_workers`` pool as :meth:`resolve_many` runs it (a batch call, the
+        ``max_workers`` pool, or a loop).
 
         Raises:
             SecretNotFound: as :meth:`resolve_many`.
         """
-        from authchain._async import off_loop
+        from authchain._async import awalk_many
 
-        wanted = list(names)
-        return await off_loop(self, lambda: self.resolve_many(wanted, default=default))
+        with self._lookup():
+            plans = {_given(name): self._plan(name)[1] for name in names}
+            results, trails = await awalk_many(self, plans)
+            return self._many_answer(plans, results, trails, default)
 
     @contextlib.contextmanager
     def _lookup(self) -> Iterator[None]:
@@ -452,10 +456,21 @@ class Chain(ProcessLocal):
 
             plans = {_given(name): self._plan(name)[1] for name in names}
             results, trails = walk_many(self, plans)
-            missing = [label for label in plans if label not in results]
-            if missing and default is _MISSING:
-                raise SecretNotFound(missing[0], trails[missing[0]], missing=missing)
-            return {label: results.get(label, default) for label in plans}
+            return self._many_answer(plans, results, trails, default)
+
+    @staticmethod
+    def _many_answer(
+        plans: Mapping[str, Any],
+        results: Mapping[str, SecretValue[Any]],
+        trails: Mapping[str, list[Attempt]],
+        default: Any,
+    ) -> dict[str, SecretValue[Any]]:
+        """``resolve_many``'s answer from its walk: every name's value, else ``default``, else
+        ``SecretNotFound`` for the first name nothing had (the others listed in ``missing``)."""
+        missing = [label for label in plans if label not in results]
+        if missing and default is _MISSING:
+            raise SecretNotFound(missing[0], trails[missing[0]], missing=missing)
+        return {label: results.get(label, default) for label in plans}
 
     def explain(self, name: NameOrRef) -> Explanation:
         """Ask every source (not only until the first hit) and report what each said.

@@ -477,6 +477,38 @@ def test_aresolve_many_batches_as_resolve_many_does(request: pytest.FixtureReque
     assert list(missing.value.missing) == ["ABSENT", "ALSO_ABSENT"]
 
 
+def test_aresolve_many_asks_vault_on_the_loop_as_resolve_many_answers(request: pytest.FixtureRequest) -> None:
+    backend = make_backend("vault", request)
+    values = {f"M{number}": canary() for number in range(12)}
+    for name, value in values.items():
+        backend.put(name, value)
+    fallback = canary()
+    later = EnvSource(environ={"ONLY_LATER": fallback}, name="later")
+    chain = backend.chain(later, cache_ttl=60)
+    gets: list[Any] = []
+    get = backend.source.get
+
+    def recording_get(key: Any) -> Any:
+        gets.append(key)
+        return get(key)
+
+    backend.source.get = recording_get  # type: ignore[method-assign]
+    got = asyncio.run(chain.aresolve_many([*values, "ONLY_LATER", "ABSENT"], default=None))
+    assert {name: got[name].get_secret_value() for name in values} == values
+    assert got["ONLY_LATER"].get_secret_value() == fallback, "the walk goes on to later sources"
+    assert got["ABSENT"] is None
+    assert gets == [], "asked through aget on the loop, not get() on the pool"
+    for name in values:
+        assert backend.calls(name) == 1
+    sync_chain = backend.chain(later, cache_ttl=60)
+    with pytest.raises(SecretNotFound) as in_sync:
+        sync_chain.resolve_many(["M0", "ABSENT", "ALSO_ABSENT"])
+    with pytest.raises(SecretNotFound) as in_async:
+        asyncio.run(chain.aresolve_many(["M0", "ABSENT", "ALSO_ABSENT"]))
+    assert list(in_async.value.missing) == list(in_sync.value.missing) == ["ABSENT", "ALSO_ABSENT"]
+    assert str(in_async.value) == str(in_sync.value), "the same trail"
+
+
 def test_closing_the_chain_fails_queued_lookups_instead_of_hanging(request: pytest.FixtureRequest) -> None:
     """Lookups queued on the ``async_workers`` pool (a source without a native path: moto)."""
     backend = slow_backend("aws-sm", request, 0.3)
