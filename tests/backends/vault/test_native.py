@@ -299,6 +299,25 @@ def test_a_burst_shares_a_few_connections(openbao: OpenBao, tcp_proxy: Any) -> N
     assert proxy.connections <= MAX_CONNECTIONS + 1, "kept alive for those waiting (the +1: the probe)"
 
 
+def run_child(
+    script: str, openbao: OpenBao, prefix: str, *options: str, **environment: str
+) -> subprocess.CompletedProcess[str]:
+    """``script`` in a fresh interpreter (``options`` before ``-c``) that finds OpenBao, the
+    test's prefix and a reader token in T_URL, T_PREFIX, T_TOKEN; it must exit 0."""
+    environment |= {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)}
+    environment |= {"T_URL": openbao.url, "T_PREFIX": prefix}
+    done = subprocess.run(
+        [sys.executable, *options, "-c", script],
+        env=environment | {"T_TOKEN": openbao.tokens["reader"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 LEFTOVERS = """
 import asyncio, gc, os, sys
 from authchain import Chain
@@ -327,22 +346,7 @@ def test_nothing_outlives_a_burst_or_its_loop(openbao: OpenBao) -> None:
     prefix = f"t/native-{canary()[-8:]}"
     for number in range(20):
         openbao.put(f"{prefix}/L{number}", {f"L{number}": canary()})
-    environment = {
-        "PATH": "/usr/bin:/bin",
-        "PYTHONPATH": str(ROOT),
-        "T_URL": openbao.url,
-        "T_PREFIX": prefix,
-        "T_TOKEN": openbao.tokens["reader"],
-    }
-    done = subprocess.run(
-        [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-c", LEFTOVERS],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_child(LEFTOVERS, openbao, prefix, "-X", "dev", "-W", "error::ResourceWarning")
     assert done.stdout.strip() == "done"
     for trace in ("ResourceWarning", "unclosed", "Task was destroyed", "never awaited", "Traceback"):
         assert trace not in done.stderr, done.stderr[-3000:]
@@ -459,23 +463,7 @@ def test_the_first_aresolve_of_a_process_imports_no_sdk_on_the_loop(openbao: Ope
     prefix = f"t/native-{canary()[-8:]}"
     value = canary()
     openbao.put(f"{prefix}/C", {"C": value})
-    environment = {
-        "PATH": "/usr/bin:/bin",
-        "PYTHONPATH": str(ROOT),
-        "T_URL": openbao.url,
-        "T_PREFIX": prefix,
-        "T_TOKEN": openbao.tokens["reader"],
-        "T_VALUE": value,
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", COLD_START],
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = run_child(COLD_START, openbao, prefix, T_VALUE=value)
     on_the_loop, imported = done.stdout.strip().splitlines()
     assert imported == "['h11', 'hvac', 'requests']", "the lookup's SDK was imported (by some thread)"
     assert on_the_loop == "[]", f"imported on the event loop's thread: {on_the_loop}"
