@@ -205,7 +205,8 @@ def test_debug_logs_of_the_sdks_during_aresolve_are_masked(
 def test_a_cancelled_fetch_that_then_fails_leaves_nothing_cached(
     kind: str, request: pytest.FixtureRequest
 ) -> None:
-    """The only waiter is cancelled while its fetch hangs; the fetch then fails in its thread.
+    """The only waiter is cancelled while its fetch hangs; the fetch then fails in its thread
+    (for Vault, whose fetch ran on the stopped loop: in the thread that took it over).
 
     Nothing may be cached (no entry, no remembered answer), and the next lookup asks the
     server again and gets the value.
@@ -231,11 +232,15 @@ def test_a_cancelled_fetch_that_then_fails_leaves_nothing_cached(
         with pytest.raises(asyncio.CancelledError):
             await task
 
+    flights = chain._cache._flights._calls
     try:
         asyncio.run(cancel_while_hung())
+        if backend.source.has_native_async():
+            # Vault's fetch ran on the loop; the loop stopped under it, so a thread took it
+            # over with a request of its own, which hangs too until the source's timeout.
+            wait_for(lambda: not flights, what="the handed-over fetch to fail", timeout=15)
     finally:
-        proxy.heal()  # the hung connection is closed: the fetch fails in its thread
-    flights = chain._cache._flights._calls
+        proxy.heal()  # a hung connection is closed: a fetch still under way fails in its thread
     wait_for(lambda: not flights, what="the abandoned fetch to settle", timeout=15)
     source, key = backend.source, backend.source.key_for("HUNG")
     assert chain._cache.hit(source, key) is None, "a failed fetch leaves no entry"
