@@ -400,14 +400,26 @@ def test_cancelling_the_only_waiter_caches_a_whole_answer_or_nothing(
     started = time.monotonic()
     asyncio.run(cancel_early())
     assert time.monotonic() - started < 0.25, "the cancelled caller did not wait for the fetch"
-    # The fetch finishes in its thread: the cache then holds the whole answer.
+    # The fetch finishes in its thread (Vault's: in the thread that took it over from the
+    # stopped loop): the cache then holds the whole answer.
     wait_for(
         lambda: chain._cache.hit(backend.source, backend.source.key_for("ALONE")),
         until=lambda entry: entry is not None,
         what="the cancelled caller's fetch to land in the cache",
     )
-    assert asyncio.run(chain.aresolve("ALONE")).get_secret_value() == value
-    assert backend.calls("ALONE") == 1
+    if backend.source.has_native_async():
+        # Vault's fetch ran on the loop, which asyncio.run stopped under it: a thread took it
+        # over with a request of its own, after the loop's own request if that had gone out
+        # (the proxy forwards it all the same). Every request the server saw came from those.
+        proxy = backend.extras["proxy"]
+        sent = proxy.count(lambda asked: asked.target.endswith("/ALONE"))
+        assert sent in (1, 2)
+        assert asyncio.run(chain.aresolve("ALONE")).get_secret_value() == value
+        assert proxy.count(lambda asked: asked.target.endswith("/ALONE")) == sent, "served from the cache"
+        wait_for(lambda: backend.calls("ALONE"), until=lambda calls: calls == sent, what="each request read")
+    else:
+        assert asyncio.run(chain.aresolve("ALONE")).get_secret_value() == value
+        assert backend.calls("ALONE") == 1, "the one fetch, finished in its thread"
 
 
 @pytest.mark.parametrize("kind", REMOTE)
