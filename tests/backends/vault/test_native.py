@@ -29,6 +29,7 @@ from authchain.backends.env.source import EnvSource
 from authchain.backends.vault.source import VaultSource
 from authchain.testing import canary
 from tests.servers.openbao import OpenBao
+from tests.servers.redirect import Arrived, TestCA, json_answer, redirect_to
 
 pytest.importorskip("hvac", reason="needs the vault extra")
 pytest.importorskip("h11", reason="needs the vault extra")
@@ -84,111 +85,66 @@ def test_without_h11_the_lookups_run_on_the_pool(openbao: OpenBao, monkeypatch: 
 # -- redirects ---------------------------------------------------------------------
 
 
-class _Recorder(BaseHTTPRequestHandler):
-    """Records every request (path, headers) on its server; answers what the server's ``answer`` says."""
-
-    def do_GET(self) -> None:
-        server: Any = self.server
-        server.seen.append((self.path, dict(self.headers)))
-        status, headers, body = server.answer(self.path)
-        self.send_response(status)
-        for name, content in headers.items():
-            self.send_header(name, content)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def http_server(answer: Any) -> Iterator[Any]:
-    server: Any = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    server.seen = []
-    server.answer = answer
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-def _json(status: int, body: dict[str, Any]) -> tuple[int, dict[str, str], bytes]:
-    return status, {"Content-Type": "application/json"}, json.dumps(body).encode()
-
-
 KV2_MOUNT = {"data": {"type": "kv", "path": "secret/", "options": {"version": "2"}}}
 
 
-def test_a_redirect_to_another_origin_is_refused_and_the_token_stays_home() -> None:
+def test_a_redirect_to_another_origin_is_refused_and_the_token_stays_home(listener: Any) -> None:
     """As in sync code (tests/hardening/test_redirects.py): nothing is sent to the other
     origin, and the error is the one the sync path raises."""
     token = canary()
-    with http_server(lambda path: _json(200, {})) as elsewhere:
-        target = f"http://127.0.0.1:{elsewhere.server_address[1]}"
-        with http_server(lambda path: (307, {"Location": target + path}, b"")) as server:
-            url = f"http://127.0.0.1:{server.server_address[1]}"
-            chain, source = chain_for(url, token)
-            assert source.has_native_async()
-            with pytest.raises(BackendError) as in_async:
-                asyncio.run(chain.aresolve("X"))
-            sync_chain, _ = chain_for(url, token)
-            with pytest.raises(BackendError) as in_sync:
-                sync_chain.resolve("X")
-            for each in (chain, sync_chain):
-                each.close()
-    assert elsewhere.seen == [], "nothing, and so no token, reached the other origin"
-    assert f"redirected a request to {target}" in str(in_async.value)
+    elsewhere = listener(json_answer())
+    server = listener(redirect_to(307, lambda: elsewhere.origin))
+    chain, source = chain_for(server.origin, token)
+    assert source.has_native_async()
+    with pytest.raises(BackendError) as in_async:
+        asyncio.run(chain.aresolve("X"))
+    sync_chain, _ = chain_for(server.origin, token)
+    with pytest.raises(BackendError) as in_sync:
+        sync_chain.resolve("X")
+    for each in (chain, sync_chain):
+        each.close()
+    assert elsewhere.seen() == [], "nothing, and so no token, reached the other origin"
+    assert f"redirected a request to {elsewhere.origin}" in str(in_async.value)
     assert str(in_async.value) == str(in_sync.value)
     assert not in_async.value.retryable
     assert token not in str(in_async.value)
 
 
-def test_a_redirect_within_the_server_is_followed() -> None:
+def test_a_redirect_within_the_server_is_followed(listener: Any) -> None:
     value = canary()
+    answers = {
+        "/moved/v1/sys/internal/ui/mounts/secret": json_answer(200, KV2_MOUNT),
+        "/moved/v1/secret/data/X": json_answer(200, {"data": {"data": {"X": value}, "metadata": {}}}),
+    }
 
-    def answer(path: str) -> tuple[int, dict[str, str], bytes]:
-        if not path.startswith("/moved/"):
-            return 307, {"Location": "/moved" + path}, b""
-        if path == "/moved/v1/sys/internal/ui/mounts/secret":
-            return _json(200, KV2_MOUNT)
-        if path == "/moved/v1/secret/data/X":
-            return _json(200, {"data": {"data": {"X": value}, "metadata": {"version": 1}}})
-        return _json(404, {"errors": []})
+    def answer(request: Arrived) -> tuple[int, dict[str, str], bytes]:
+        if not request.path.startswith("/moved/"):
+            return 307, {"Location": "/moved" + request.path}, b""
+        return answers.get(request.path, json_answer(404, {"errors": []}))(request)
 
     token = canary()
-    with http_server(answer) as server:
-        chain, _ = chain_for(f"http://127.0.0.1:{server.server_address[1]}", token)
-        assert asyncio.run(chain.aresolve("X")).get_secret_value() == value
-        chain.close()
-    paths = [path for path, _ in server.seen]
-    assert paths == [
+    server = listener(answer)
+    chain, _ = chain_for(server.origin, token)
+    assert asyncio.run(chain.aresolve("X")).get_secret_value() == value
+    chain.close()
+    assert [request.path for request in server.seen()] == [
         "/v1/sys/internal/ui/mounts/secret",
         "/moved/v1/sys/internal/ui/mounts/secret",
         "/v1/secret/data/X",
         "/moved/v1/secret/data/X",
     ]
-    assert all(headers.get("X-Vault-Token") == token for _, headers in server.seen)
+    assert all(request.header("X-Vault-Token") == token for request in server.seen())
 
 
 # -- TLS ---------------------------------------------------------------------------
 
 
 @contextlib.contextmanager
-def tls_in_front_of(upstream: tuple[str, int], tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """A TLS terminator on 127.0.0.1 (a trustme CA's certificate) forwarding to ``upstream``;
-    yields its https URL and the CA bundle's path."""
-    trustme = pytest.importorskip("trustme", reason="needs trustme (the test extra)")
-    ca = trustme.CA()
-    ca_path = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_path))
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1").configure_cert(context)
-    listener = socket.create_server(("127.0.0.1", 0))
+def tls_in_front_of(upstream: tuple[str, int], tls_ca: TestCA) -> Iterator[str]:
+    """A TLS terminator on 127.0.0.1 (``tls_ca``'s certificate) forwarding to ``upstream``;
+    yields its https URL."""
+    context = tls_ca.context()
+    server = socket.create_server(("127.0.0.1", 0))
     stopping = threading.Event()
     threads: list[threading.Thread] = []
 
@@ -216,7 +172,7 @@ def tls_in_front_of(upstream: tuple[str, int], tmp_path: Path) -> Iterator[tuple
     def accept() -> None:
         while not stopping.is_set():
             try:
-                client, _ = listener.accept()
+                client, _ = server.accept()
             except OSError:
                 return
             thread = threading.Thread(target=serve, args=(client,), daemon=True)
@@ -226,17 +182,17 @@ def tls_in_front_of(upstream: tuple[str, int], tmp_path: Path) -> Iterator[tuple
     acceptor = threading.Thread(target=accept, daemon=True)
     acceptor.start()
     try:
-        yield f"https://127.0.0.1:{listener.getsockname()[1]}", str(ca_path)
+        yield f"https://127.0.0.1:{server.getsockname()[1]}"
     finally:
         stopping.set()
-        listener.close()
+        server.close()
         acceptor.join(5)
         for thread in threads:
             thread.join(10)
 
 
 def test_tls_is_verified_as_requests_verifies_it(
-    openbao: OpenBao, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    openbao: OpenBao, tls_ca: TestCA, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """``ca_cert`` trusted; without it certifi's bundle (requests' default) does not know the
     CA: the same TLS error as the sync path's; ``verify = false`` reads without checking."""
@@ -247,7 +203,8 @@ def test_tls_is_verified_as_requests_verifies_it(
     openbao.put(f"{prefix}/X", {"X": value})
     host, port = openbao.url.removeprefix("http://").split(":")
     token = openbao.tokens["reader"]
-    with tls_in_front_of((host, int(port)), tmp_path) as (url, ca_file):
+    ca_file = str(tls_ca.ca_file)
+    with tls_in_front_of((host, int(port)), tls_ca) as url:
         trusted, source = chain_for(url, token, path_prefix=prefix, ca_cert=ca_file)
         assert source.has_native_async()
         assert asyncio.run(trusted.aresolve("X")).get_secret_value() == value
