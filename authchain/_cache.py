@@ -355,9 +355,7 @@ class SingleFlight(Generic[T]):
                     self.settle(key, call, None, stopped())
                 raise
             except BaseException as error:
-                self.settle(key, call, None, error)
-                if not isinstance(error, Exception):
-                    raise
+                self._settle_failure(key, call, error)
                 return
             self.settle(key, call, result, None)
 
@@ -372,11 +370,16 @@ class SingleFlight(Generic[T]):
         try:
             result = function()
         except BaseException as error:
-            self.settle(key, call, None, error)
-            if not isinstance(error, Exception):
-                raise
+            self._settle_failure(key, call, error)
             return
         self.settle(key, call, result, None)
+
+    def _settle_failure(self, key: Hashable, call: _Call[T], error: BaseException) -> None:
+        """Settle ``call`` with ``error`` for its waiters; an interruption (not an ``Exception``)
+        is then raised on in the thread or task that ran it."""
+        self.settle(key, call, None, error)
+        if not isinstance(error, Exception):
+            raise error
 
     async def await_call(self, call: _Call[T], timeout: float | None = None) -> T:
         """:meth:`wait` for a coroutine: the event loop goes on, no thread is held.
