@@ -27,10 +27,12 @@ chain's pool (the source is ``concurrent``).
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import threading
 from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
@@ -509,6 +511,10 @@ def classify(error: BaseException, where: str, *, timeout: float | None = None) 
 
 
 _AUTHORITY_STATUS = LazyPattern(r"HTTP Error: (\d{3})")
+# The status of the authority's last answer to a token request made in this context (see
+# DeadlineTransport): msal's message for a 429 with an Entra error body names no status, and
+# msal answers the same request from its throttle cache, without asking, until Retry-After.
+_AUTHORITY_ANSWER: ContextVar[int | None] = ContextVar("authchain_azure_authority_answer", default=None)
 
 
 def _authority_unavailable(error: BaseException) -> bool:
@@ -517,6 +523,9 @@ def _authority_unavailable(error: BaseException) -> bool:
     (``MsalServiceError``) behind azure-identity's ``ClientAuthenticationError``."""
     from azure.core import exceptions as az
 
+    answered = _AUTHORITY_ANSWER.get()
+    if answered is not None and (answered == 429 or answered >= 500):
+        return True
     seen: list[BaseException] = []
     current: BaseException | None = error
     while current is not None and not any(current is known for known in seen):
@@ -640,6 +649,11 @@ def _redirect_policy() -> Any:
     unreachable vault, retried. Key Vault itself never redirects: a redirect elsewhere
     comes from something in front of it, and that is what the error says.
     """
+    return _same_origin_redirect_policy_class()()
+
+
+@functools.cache
+def _same_origin_redirect_policy_class() -> Any:
     from azure.core.pipeline.policies import RedirectPolicy
 
     class SameOriginRedirectPolicy(RedirectPolicy):  # type: ignore[type-arg]
@@ -649,7 +663,7 @@ def _redirect_policy() -> Any:
             refuse_other_origin(before, response.http_request.url, "vault", REDIRECT_ADVICE)
             return more
 
-    return SameOriginRedirectPolicy()
+    return SameOriginRedirectPolicy
 
 
 def _identity_options(authority: str | None, ca_bundle: str | None, timeout: float = 10.0) -> dict[str, Any]:
@@ -661,26 +675,37 @@ def _identity_options(authority: str | None, ca_bundle: str | None, timeout: flo
         options["authority"] = authority
         if is_loopback(authority):  # a test authority: never ask Microsoft's instance discovery
             options["disable_instance_discovery"] = True
-    if ca_bundle is not None:
-        options["connection_verify"] = ca_bundle
     return options
 
 
 def _deadline_transport(timeout: float, ca_bundle: str | None) -> Any:
     """azure-core's requests transport, each request's timeouts cut to what is left of the
-    current lookup's deadline (the credential is asked inside a lookup, on its thread)."""
+    current lookup's deadline (the credential is asked inside a lookup, on its thread); it
+    also verifies TLS with ``ca_bundle``."""
+    return _deadline_transport_class()(
+        timeout, connection_timeout=timeout, read_timeout=timeout, connection_verify=ca_bundle or True
+    )
+
+
+@functools.cache
+def _deadline_transport_class() -> Any:
     from azure.core.pipeline.transport import RequestsTransport
 
     class DeadlineTransport(RequestsTransport):  # type: ignore[misc]
+        def __init__(self, timeout: float, **settings: Any) -> None:
+            super().__init__(**settings)
+            self.timeout = timeout
+
         def send(self, request: Any, **kwargs: Any) -> Any:
-            left = timeout_within_deadline(timeout)
+            left = timeout_within_deadline(self.timeout)
             kwargs["connection_timeout"] = min(kwargs.get("connection_timeout", left), left)
             kwargs["read_timeout"] = min(kwargs.get("read_timeout", left), left)
-            return super().send(request, **kwargs)
+            _AUTHORITY_ANSWER.set(None)
+            response = super().send(request, **kwargs)
+            _AUTHORITY_ANSWER.set(response.status_code)
+            return response
 
-    return DeadlineTransport(
-        connection_timeout=timeout, read_timeout=timeout, connection_verify=ca_bundle or True
-    )
+    return DeadlineTransport
 
 
 _CREDENTIAL_FIELDS = ("tenant_id", "client_id", "client_secret", "certificate_path", "certificate_password")
