@@ -100,7 +100,8 @@ async def aresolve(
 async def aresolve_many(
     names: Iterable[NameOrRef], *, default: Any = _MISSING, chain: Chain | None = None
 ) -> dict[str, SecretValue[Any]]:
-    """:func:`resolve_many` for async code (batched and concurrent the same way, off the loop)."""
+    """:func:`resolve_many` for async code (batched and concurrent the same way; see
+    :meth:`Chain.aresolve_many` for where each source is asked)."""
     target = chain or await _default_chain()
     names = list(names)
     try:

@@ -855,7 +855,7 @@ def default_source_definitions(
     is set or ``/run/secrets`` exists), the environment, then ``./.env``. Only
     authchain's own types are asked (read without scanning other
     distributions): a plugin never joins the default chain by being installed.
-    Only the small package modules are imported, never a source module or SDK.
+    The default sources' own modules are imported (for their rank), never an SDK.
     """
     environ = os.environ if environ is None else environ
     definitions: dict[str, dict[str, Any]] = {}

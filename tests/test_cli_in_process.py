@@ -100,6 +100,9 @@ def test_main_closes_the_chains_it_made(
     def recording(*args: Any, **kwargs: Any) -> Chain:
         chain = from_config(*args, **kwargs)
         made.append(chain)
+        # A pool thread, which only close() ends (these commands start none of their own).
+        chain._executor().submit(lambda: None).result()
+        assert authchain_threads() - before, "the chain has a pool thread to end"
         return chain
 
     monkeypatch.setattr(Chain, "from_config", recording)

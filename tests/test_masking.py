@@ -206,9 +206,9 @@ def test_install_log_masking_attaches_to_every_handler_once(
         install_log_masking(logger)
         for handler in logger.handlers:
             filters = [f for f in handler.filters if isinstance(f, MaskingFilter)]
-            # Exactly one per handler (the property). Which instance is not asserted: in one
-            # full-suite run (not reproduced since) a handler held an equal-looking other
-            # instance of the process-wide masker's filter.
+            # Exactly one per handler (the property). Which instance is not asserted:
+            # install_log_masking returns a new MaskingFilter and attaches it only to handlers
+            # that have none, so a handler that got one earlier in the run keeps that one.
             assert len(filters) == 1, "one masking filter per handler"
             assert filters[0].masker is installed.masker
         logger.warning("[%s]", value)

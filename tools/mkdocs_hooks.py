@@ -42,6 +42,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from authchain._limits import number_text
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # document this checkout, not whatever authchain is installed
     sys.path.insert(0, str(ROOT))
@@ -89,11 +91,6 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _number(value: float) -> str:
-    """``67108864`` as written, not ``6.71089e+07`` (which ``:g`` gives)."""
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
 def options_table(options: Iterable[Any]) -> str:
     """A Markdown table of ``Option`` declarations: key, type, default, meaning."""
     rows = ["| key | type | default | meaning |", "|---|---|---|---|"]
@@ -101,13 +98,13 @@ def options_table(options: Iterable[Any]) -> str:
         meaning = option.help or ""
         if option.choices:
             meaning += " (one of " + ", ".join(f"`{choice}`" for choice in option.choices) + ")"
-        low, high = option.minimum, getattr(option, "maximum", None)
+        low, high = option.minimum, option.maximum
         if low is not None and high is not None:
-            meaning += f" ({_number(low)} to {_number(high)})"
+            meaning += f" ({number_text(low)} to {number_text(high)})"
         elif low is not None:
-            meaning += f" (at least {_number(low)})"
+            meaning += f" (at least {number_text(low)})"
         elif high is not None:
-            meaning += f" (at most {_number(high)})"
+            meaning += f" (at most {number_text(high)})"
         kind = _type_name(option.kind)
         rows.append(f"| `{option.name}` | {kind} | {_default(option)} | {_cell(meaning)} |")
     if len(rows) == 2:

@@ -494,7 +494,15 @@ def test_a_chain_of_waits_that_does_not_loop_waits_for_its_leader(clock: Clock, 
     threads = [threading.Thread(target=b, daemon=True), threading.Thread(target=c, daemon=True)]
     for thread in threads:
         thread.start()
-    b_started.wait(10)
+    assert b_started.wait(10)
+
+    from authchain import _cache
+
+    def both_waiting() -> bool:  # B on A's flight, C on B's: the chain of waits has formed
+        waits = [context for _, context in list(_cache._waiting.values())]
+        return "B needs A" in waits and "C needs B" in waits
+
+    wait_for(both_waiting, what="B to wait for A and C for B", timeout=10)
     result = found()
     policy.settle(source, "A", a_call, result, None)
     for thread in threads:

@@ -187,14 +187,16 @@ def test_a_cancelled_build_still_caches_its_client(moto: MotoServer) -> None:
 
     async def scenario() -> None:
         task = asyncio.ensure_future(abuild(slow_factory, "sts", **arguments))
-        await asyncio.to_thread(started.wait, 10)
+        assert await asyncio.to_thread(started.wait, 10), "the build started"
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
         release.set()
 
-    asyncio.run(scenario())  # asyncio.run waits for the default executor's threads
     from authchain.clients._base import CACHE
+
+    assert not CACHE, "nothing cached before the build"
+    asyncio.run(scenario())  # asyncio.run waits for the default executor's threads
 
     built = len(CACHE)
     assert built >= 1, "the build went on after its caller was cancelled, and was cached"

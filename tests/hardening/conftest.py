@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,6 +51,17 @@ class Backend:
             sources.append(EnvSource(environ=dict(self.creds), name="creds"))
         options.setdefault("backoff", 0.01)
         return Chain(sources, **options)
+
+
+@pytest.fixture
+def fine_grained_switching() -> Iterator[None]:
+    """The interpreter switches threads every microsecond: races show up at once."""
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
 
 
 def token() -> str:

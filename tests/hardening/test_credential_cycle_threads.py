@@ -18,9 +18,8 @@ credential is ever read, because every way to read one needs the other.
 from __future__ import annotations
 
 import secrets
-import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,16 +33,6 @@ from tests.servers.moto_server import REGION, MotoServer
 from tests.servers.openbao import OpenBao
 
 BOUND = 20.0  # seconds a cycle may take to be reported on a loaded 2-core machine
-
-
-@pytest.fixture
-def fine_grained_switching() -> Iterator[None]:
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
 
 
 @pytest.fixture
@@ -148,10 +137,12 @@ def test_two_threads_each_leading_half_of_a_cycle_raise_it(
     chain, token_ref, keys_ref = crossed_chain(openbao, moto, isolated, deadline=deadline)
     meet_before_resolving_credentials([chain.source("vault"), chain.source("sm")])
     outcomes = both_at_once(chain, [keys_ref, token_ref])
-    for outcome in outcomes.values():
-        assert_named_cycle(outcome, token_ref, keys_ref)
-        assert "still being fetched" not in str(outcome)
-    chain.close()
+    try:
+        for outcome in outcomes.values():
+            assert_named_cycle(outcome, token_ref, keys_ref)
+            assert "still being fetched" not in str(outcome)
+    finally:
+        chain.close()
 
 
 @pytest.mark.parametrize("attempt", range(10))
@@ -162,7 +153,9 @@ def test_any_interleaving_of_the_two_threads_raises_the_cycle(
     """Unforced, with the GIL switching every microsecond: whichever thread gets how far
     first, both end with the cycle (found in one thread, or across the two)."""
     chain, token_ref, keys_ref = crossed_chain(openbao, moto, isolated)
-    outcomes = both_at_once(chain, [keys_ref, token_ref])
-    for outcome in outcomes.values():
-        assert_named_cycle(outcome, token_ref, keys_ref)
-    chain.close()
+    try:
+        outcomes = both_at_once(chain, [keys_ref, token_ref])
+        for outcome in outcomes.values():
+            assert_named_cycle(outcome, token_ref, keys_ref)
+    finally:
+        chain.close()

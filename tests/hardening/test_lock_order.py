@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import json
 import secrets
-import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,16 +21,6 @@ import pytest
 from authchain import Chain
 from tests.servers.moto_server import REGION, MotoServer
 from tests.servers.openbao import OpenBao
-
-
-@pytest.fixture
-def fine_grained_switching() -> Iterator[None]:
-    previous = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(previous)
 
 
 @pytest.mark.parametrize("attempt", range(12))
