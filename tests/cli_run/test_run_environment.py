@@ -145,46 +145,6 @@ def test_scrubbed_variables_are_gone_and_never_resolved(folders: tuple[Path, Pat
 # -- item 3: login tokens (AppRole against the real OpenBao) ----------------------------
 
 
-@pytest.fixture(scope="module")
-def jwt_mount(openbao: OpenBao) -> tuple[str, Any]:
-    """A jwt auth mount of this module's own with a fresh RSA key: (mount, sign())."""
-    import base64
-    import time
-
-    pytest.importorskip("cryptography")
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import padding, rsa
-
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    mount = f"jwt-run-{secrets.token_hex(3)}"
-    root = openbao.client()
-    root.sys.enable_auth_method("jwt", path=mount)
-    root.auth.jwt.configure(jwt_validation_pubkeys=[public.decode()], bound_issuer="run-test", path=mount)
-    root.auth.jwt.create_role(
-        "ci",
-        user_claim="sub",
-        allowed_redirect_uris=[],
-        bound_audiences=["authchain"],
-        token_policies=["reader"],
-        path=mount,
-    )
-
-    def encode(data: dict[str, Any]) -> str:
-        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-    def sign() -> str:
-        now = int(time.time())
-        claims = {"sub": "ci-job", "aud": "authchain", "iss": "run-test", "iat": now, "exp": now + 300}
-        unsigned = f"{encode({'alg': 'RS256', 'typ': 'JWT'})}.{encode(claims)}"
-        signature = key.sign(unsigned.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{unsigned}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
-
-    return mount, sign
-
-
 def _login_chain(
     openbao: OpenBao, method: str, jwt_mount: tuple[str, Any], tmp_path: Path
 ) -> tuple[Chain, Any]:

@@ -273,9 +273,10 @@ def _printed_forms(value: str) -> list[bytes]:
 
 def test_mask_stream_hides_every_encoded_form_for_any_cut() -> None:
     """The siblings of the raw value (every form test_encodings.py checks in text: hex,
-    URL and form encodings as each language writes them, JSON escapes as PHP, Go and .NET write
-    them, base64; repr escapes; UTF-16), for values that start or end with a newline, a space or a tab: cut anywhere,
-    even byte by byte, the stream gives what masking the whole gives, and no form is left."""
+    URL and form encodings as each language writes them, JSON escapes as PHP, Go and .NET
+    write them, base64; repr escapes; UTF-16), for values that start or end with a newline, a
+    space or a tab: cut anywhere, even byte by byte, the stream gives what masking the whole
+    gives, and no form is left."""
     rng = secrets.SystemRandom()
     edges = ["", "\n", " ", "\t", ' é/+"', "ü\\x", "/=&?", "\r\n x"]
     for _ in range(150):

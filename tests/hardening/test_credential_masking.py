@@ -37,7 +37,6 @@ from authchain.backends.env.source import EnvSource
 from authchain.testing import canary
 from authchain.testing.contract import assert_not_leaked
 from tests import _offline
-from tests.cli_run.test_run_environment import jwt_mount  # noqa: F401 - a fixture (real auth/jwt mount)
 from tests.hardening.conftest import make_backend, token
 
 pytestmark = pytest.mark.timeout(180)
