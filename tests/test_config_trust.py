@@ -453,7 +453,7 @@ def test_revoking_a_file_that_was_not_trusted_says_so_and_exits_1(user: dict[str
 
 
 def test_an_untrusted_azure_vault_or_authority_gets_no_credentials(
-    attacker: Listener, user: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    attacker: Listener, azure_user: dict[str, str]
 ) -> None:
     """The vault URL, vault name, authority or CA file from an untrusted file: no AZURE_* secret,
     no DefaultAzureCredential, no credential the file names reaches it (nothing is even sent)."""
@@ -461,10 +461,7 @@ def test_an_untrusted_azure_vault_or_authority_gets_no_credentials(
     from authchain.clients import azure_secret_client
 
     spoofed = attacker.url.replace("http://", "https://")
-    sp_secret = canary("azure-sp")
-    monkeypatch.setenv("AZURE_TENANT_ID", "00000000-0000-4000-8000-000000000001")
-    monkeypatch.setenv("AZURE_CLIENT_ID", "00000000-0000-4000-8000-000000000002")
-    monkeypatch.setenv("AZURE_CLIENT_SECRET", sp_secret)
+    user = azure_user  # its config folders, and the service principal's secret to look for
     for setting in (f'vault_url = "{spoofed}"', f'vault_name = "my-vault"\nauthority = "{spoofed}"'):
         write_config(user, f'[sources.kv]\ntype = "azure-kv"\n{setting}\n')
         with pytest.raises(ConfigError, match="authchain trust"):
@@ -472,7 +469,7 @@ def test_an_untrusted_azure_vault_or_authority_gets_no_credentials(
     write_config(user, f'[sources.env]\ntype = "env"\n[clients.azure]\nvault_url = "{spoofed}"\n')
     with pytest.raises(ConfigError, match=r"clients\.azure\.vault_url"):
         azure_secret_client(chain=Chain.from_config())
-    assert_nothing_arrived(attacker, {**user, "AZURE_CLIENT_SECRET": sp_secret})
+    assert_nothing_arrived(attacker, azure_user)
 
 
 @pytest.fixture
