@@ -27,9 +27,8 @@ import ssl
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
-from authchain._retry import time_left
 from authchain.backends import _ahttp
-from authchain.backends._net import refuse_other_origin
+from authchain.backends._net import refuse_other_origin, timeout_within_deadline
 from authchain.backends.vault._hvac import REDIRECT_ADVICE, import_hvac, rejection
 from authchain.errors import BackendError, ConfigError
 
@@ -154,8 +153,7 @@ class NativeVault:
         if request.params:
             path = f"{path}?{urlencode(request.params)}"
         for _ in range(MAX_REDIRECTS + 1):
-            left = time_left()
-            timeout = source.timeout if left is None else min(source.timeout, max(0.001, left))
+            timeout = timeout_within_deadline(source.timeout)
             response = await lease.request("GET", path, headers, timeout=timeout)
             if response.status not in REDIRECTS:
                 return _as_hvac_answer(response, self.transport, path)

@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 import re
 import threading
@@ -47,7 +48,7 @@ from typing import Any, NamedTuple, TypeVar
 from authchain import _sdk_credentials, masking
 from authchain._limits import MAX_TIMEOUT_SECONDS
 from authchain._records import record
-from authchain.backends._net import refuse_other_origin
+from authchain.backends._net import refuse_other_origin, timeout_within_deadline
 from authchain.backends.vault._hvac import REDIRECT_ADVICE, rejection
 from authchain.backends.vault._hvac import import_hvac as _import_hvac
 from authchain.errors import AuthChainError, BackendError, ConfigError
@@ -891,11 +892,10 @@ def _deadline_session_class() -> Any:
 
     class DeadlineSession(requests.Session):
         def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
-            left = time_left()
-            if left is not None:
+            if time_left() is not None:  # a (connect, read) pair or none at all: what is left
                 timeout = kwargs.get("timeout")
-                limit = max(0.001, left)
-                kwargs["timeout"] = limit if not isinstance(timeout, (int, float)) else min(timeout, limit)
+                given = timeout if isinstance(timeout, (int, float)) else math.inf
+                kwargs["timeout"] = timeout_within_deadline(given)
             return super().request(method, url, *args, **kwargs)
 
         def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
