@@ -287,7 +287,8 @@ def test_connection_refused_is_a_retryable_error_in_bounded_time(
 
 
 def _denied(kind: str, request: pytest.FixtureRequest) -> Backend:
-    """A backend whose reads are refused by the real server (IAM in moto, a policy in OpenBao)."""
+    """A backend whose reads of ``TOKEN`` are refused by the server (IAM in moto, a policy in
+    OpenBao, the Key Vault fake's denial)."""
     if kind == "vault":
         backend = make_backend(kind, request, timeout=TIMEOUT)
         openbao = backend.extras["server"]
@@ -301,6 +302,10 @@ def _denied(kind: str, request: pytest.FixtureRequest) -> Backend:
         backend.creds = {
             "VAULT_TOKEN": root.auth.token.create(policies=["elsewhere"])["auth"]["client_token"]
         }
+        return backend
+    if kind == "azure-kv":  # the fake's vault refuses the secret every test here reads
+        backend = make_backend(kind, request, timeout=TIMEOUT)
+        backend.extras["fake"].deny(backend.source.secret_name("TOKEN"))  # type: ignore[attr-defined]
         return backend
     if kind in ("aws-sm", "aws-ssm"):
         backend = make_backend(kind, request, timeout=TIMEOUT)
@@ -317,7 +322,7 @@ def _denied(kind: str, request: pytest.FixtureRequest) -> Backend:
     return backend
 
 
-@pytest.mark.parametrize("kind", REMOTE)
+@pytest.mark.parametrize("kind", [*REMOTE, "azure-kv"])
 def test_access_denied_is_never_retried_and_names_source_and_key(
     kind: str, request: pytest.FixtureRequest
 ) -> None:

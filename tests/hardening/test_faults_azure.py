@@ -153,27 +153,6 @@ def test_connection_refused_is_a_retryable_error_in_bounded_time(request: pytest
     assert chain.check()[0].status == "unreachable"
 
 
-def test_access_denied_is_never_retried_and_names_source_and_key(request: pytest.FixtureRequest) -> None:
-    backend, _ = proxied(request)
-    backend.put("TOKEN", canary())
-    backend.extras["fake"].deny(backend.source.secret_name("TOKEN"))  # type: ignore[attr-defined]
-    later = later_source()
-    chain = backend.chain(later.source, retries=5, backoff=0.01)
-    started = time.monotonic()
-    with pytest.raises(BackendError) as caught:
-        chain.resolve("TOKEN")
-    assert time.monotonic() - started < 2.0
-    error = caught.value
-    assert error.access_denied
-    assert not error.retryable
-    assert error.source == backend.source.name
-    assert "TOKEN" in error.message
-    assert "denied" in error.message
-    assert backend.calls("TOKEN") == 1, "never retried"
-    assert later.asked == 0
-    assert "denied" in chain.explain("TOKEN").attempts[1].detail
-
-
 def test_vault_killed_during_resolve_many(request: pytest.FixtureRequest) -> None:
     backend, proxy = proxied(request)
     names = [f"N{number}" for number in range(24)]
